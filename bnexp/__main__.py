@@ -1,0 +1,3 @@
+from bnexp.cli import app
+
+app(prog_name="bnexp")

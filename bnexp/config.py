@@ -1,0 +1,247 @@
+"""The experiment config: schema, YAML loading, --set overrides and one-line errors.
+
+No TensorFlow here, so `bnexp --help` and config errors answer at once. Every limit
+is checked before anything is allocated: a typo costs a second, not a failed hour.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from bnexp.errors import ConfigError
+
+MAX_WIDTH = 16384
+MAX_PARAMETERS = 100_000_000  # about 400 MB of float32 weights, plus optimizer state
+
+
+class Schema(BaseModel):
+    """Strict base: unknown keys are errors, and "60" is not a number."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Init(Schema):
+    """Initial Dense weights. normal and uniform use `std`; glorot and he their own scales."""
+
+    kind: Literal["normal", "uniform", "glorot", "he"] = "glorot"
+    std: Annotated[float, Field(gt=0, le=10)] = 0.1
+
+
+class Norm(Schema):
+    """Where normalisation sits and its settings (momentum in Keras' convention)."""
+
+    kind: Literal["none", "batch", "keras"] = "batch"
+    placement: Literal["before_activation", "after_activation"] = "before_activation"
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.99
+    epsilon: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    center: bool = True
+    scale: bool = True
+    variance: Literal["biased", "unbiased"] = "biased"
+
+
+class Model(Schema):
+    hidden: Annotated[list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]], Field(min_length=1, max_length=32)] = [100, 100, 100]
+    activation: Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu", "softplus", "silu", "linear"] = "relu"
+    init: Init = Init()
+    norm: Norm = Norm()
+
+    @model_validator(mode="after")
+    def _not_too_big(self) -> "Model":
+        widths = [784, *self.hidden, 10]
+        params = sum(a * b + b for a, b in zip(widths, widths[1:]))
+        if params > MAX_PARAMETERS:
+            raise ValueError(f"model.hidden {self.hidden} has {params:,} weights; at most {MAX_PARAMETERS:,} allowed")
+        return self
+
+
+class Schedule(Schema):
+    """Learning-rate schedule: constant; step (×gamma every step_size steps); cosine to final_fraction·lr."""
+
+    kind: Literal["constant", "step", "cosine"] = "constant"
+    step_size: Annotated[int, Field(ge=1)] = 10_000
+    gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
+    final_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class Train(Schema):
+    optimizer: Literal["sgd", "momentum", "adam"] = "sgd"
+    learning_rate: Annotated[float, Field(gt=0, le=100)] = 0.1
+    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.9
+    schedule: Schedule = Schedule()
+    batch_size: Annotated[int, Field(ge=1, le=60_000)] = 60
+    epochs: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    steps: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    eval_every: Annotated[int, Field(ge=1)] | None = None
+    checkpoint_every: Annotated[int, Field(ge=1)] | None = None
+    unroll: Annotated[int, Field(ge=1, le=50)] = 4
+
+    @model_validator(mode="after")
+    def _epochs_or_steps(self) -> "Train":
+        if self.epochs is not None and self.steps is not None:
+            raise ValueError("set train.epochs or train.steps, not both")
+        if self.epochs is None and self.steps is None:
+            self.epochs = 5
+        return self
+
+
+class Data(Schema):
+    dataset: Literal["mnist", "fashion_mnist", "mnist-sample"] = "mnist"
+    dir: str | None = None
+
+
+class Config(Schema):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")] = "run"
+    seed: Annotated[int, Field(ge=0, le=2**31 - 1)] = 0
+    data: Data = Data()
+    model: Model = Model()
+    train: Train = Train()
+
+    @model_validator(mode="after")
+    def _batch_statistics_need_two(self) -> "Config":
+        if self.model.norm.kind in ("batch", "keras") and self.train.batch_size < 2:
+            raise ValueError("train.batch_size must be at least 2 with batch normalization (a batch of 1 has no variance)")
+        return self
+
+
+class YAML12Loader(yaml.SafeLoader):
+    """SafeLoader that reads `1e-3` as a float, as YAML 1.2 does (PyYAML follows 1.1)."""
+
+
+YAML12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$"),
+    list("-+0123456789"),
+)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    try:
+        return yaml.load(text, Loader=YAML12Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
+
+
+def read_yaml_file(path: str | Path) -> dict:
+    """Read a YAML mapping from `path`, with one-line errors for every way it can be wrong."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (invalid UTF-8)") from None
+    if "\x00" in text:
+        raise ConfigError(f"{path}: not a text file (contains NUL bytes)")
+    data = parse_yaml(text, str(path))
+    if data is None:
+        raise ConfigError(f"{path}: the file is empty; a config is a YAML mapping such as 'name: demo'")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a YAML mapping of keys, not a {type(data).__name__}")
+    return data
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply one `key.path=value` (value in YAML) to the raw mapping, in place."""
+    key, sep, text = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ConfigError(f"--set {assignment!r}: expected KEY.PATH=VALUE, e.g. --set train.batch_size=60")
+    value = parse_yaml(text, f"--set {key}") if text.strip() else None
+    parts = key.split(".")
+    node = raw
+    for i, part in enumerate(parts[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a section")
+        node = child
+    node[parts[-1]] = value
+    # epochs and steps are exclusive: choosing one on the command line replaces the other.
+    other = {"train.epochs": "steps", "train.steps": "epochs"}.get(key)
+    if other:
+        node.pop(other, None)
+
+
+def validate(raw: dict, where: str) -> Config:
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{where}: {describe(e.errors()[0], raw)}" + _more(e)) from None
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
+    """Read, override and validate a config file; ConfigError on any problem."""
+    raw = read_yaml_file(path)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return validate(raw, str(path))
+
+
+def _more(e: ValidationError) -> str:
+    n = e.error_count() - 1
+    return f" (and {n} more error{'s' if n > 1 else ''})" if n else ""
+
+
+def describe(error: dict, raw: dict) -> str:
+    """One line for one pydantic error: the key, the bad value and what is allowed."""
+    loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
+    key = ".".join(loc)
+    if error["type"] == "extra_forbidden":
+        return f"unknown key '{key}'" + _did_you_mean(error["loc"])
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "value_error":  # our own validators: the message names its keys
+        return message
+    if "input" in error and error["type"] != "missing":
+        return f"{key or 'config'} = {_short(error['input'])}: {message}"
+    return f"{key}: {message}"
+
+
+def _did_you_mean(loc: tuple) -> str:
+    section: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = section.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None) if field else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        section = annotation
+    allowed = list(section.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+    prefix = ".".join(str(p) for p in loc[:-1])
+    suggestion = f"; did you mean '{prefix + '.' if prefix else ''}{close[0]}'?" if close else ""
+    return f"{suggestion} (allowed here: {', '.join(allowed)})"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def to_yaml(config: Config) -> str:
+    """The fully resolved config as YAML, in schema order, so a run can be rerun exactly."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, default_flow_style=None)
+
+
+def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}."""
+    out = {}
+    for key, value in mapping.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out

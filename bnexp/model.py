@@ -1,0 +1,68 @@
+"""Build the MLP a config describes: Dense → [norm] → activation per hidden layer, then 10 logits.
+
+Every initializer is seeded from the config's seed and the layer's index, so a `batch`
+run and a `keras` run with the same seed start from identical weights.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+
+from bnexp.config import Model
+from bnexp.norm import BatchNorm
+
+INPUTS, CLASSES = 784, 10
+
+
+def initializer(init, seed: int):
+    """The Dense kernel initializer for `init` (normal and uniform share the std)."""
+    if init.kind == "normal":
+        return keras.initializers.RandomNormal(stddev=init.std, seed=seed)
+    if init.kind == "uniform":
+        limit = init.std * math.sqrt(3.0)  # U(-a, a) has std a/sqrt(3)
+        return keras.initializers.RandomUniform(-limit, limit, seed=seed)
+    if init.kind == "he":
+        return keras.initializers.HeNormal(seed=seed)
+    return keras.initializers.GlorotUniform(seed=seed)
+
+
+def norm_layer(norm, name: str):
+    """Our BatchNorm, or Keras' own for cross-checks, with the same settings."""
+    if norm.kind == "keras":
+        if norm.variance != "biased":
+            raise ValueError("model.norm.variance=unbiased is not available with model.norm.kind=keras")
+        return keras.layers.BatchNormalization(
+            momentum=norm.momentum, epsilon=norm.epsilon, center=norm.center, scale=norm.scale, name=name
+        )
+    return BatchNorm(norm.momentum, norm.epsilon, norm.center, norm.scale, norm.variance, name=name)
+
+
+def layer_seed(seed: int, index: int) -> int:
+    """A distinct initializer seed per layer, within the 31 bits every backend accepts."""
+    return (seed * 1000 + index) % 2**31
+
+
+def build_model(spec: Model, seed: int) -> keras.Sequential:
+    """The network for `spec`, built (weights created) and seeded."""
+    norm = spec.norm
+    layers = [keras.Input((INPUTS,), name="pixels")]
+    for i, width in enumerate(spec.hidden):
+        # BN right after Dense subtracts the mean, so a bias there would be dead weight.
+        bias = norm.kind == "none" or norm.placement == "after_activation"
+        layers.append(keras.layers.Dense(width, use_bias=bias, kernel_initializer=initializer(spec.init, layer_seed(seed, i)), name=f"dense_{i}"))
+        activation = keras.layers.Activation(spec.activation, name=f"{spec.activation}_{i}")
+        if norm.kind == "none":
+            layers.append(activation)
+        elif norm.placement == "before_activation":
+            layers += [norm_layer(norm, f"norm_{i}"), activation]
+        else:
+            layers += [activation, norm_layer(norm, f"norm_{i}")]
+    layers.append(keras.layers.Dense(CLASSES, kernel_initializer=initializer(spec.init, layer_seed(seed, len(spec.hidden))), name="logits"))
+    return keras.Sequential(layers, name="mlp")
+
+
+def norm_layers(model) -> list:
+    """The normalisation layers of `model`, in order."""
+    return [layer for layer in model.layers if isinstance(layer, (BatchNorm, keras.layers.BatchNormalization))]
