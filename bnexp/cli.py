@@ -107,6 +107,64 @@ def train(
     finish_training(run_path, summary, quiet)
 
 
+@app.command("eval")
+@reports_errors
+def eval_(
+    run_dir: Path = typer.Argument(..., help="A run directory written by bnexp train.", show_default=False),
+    stats: str = typer.Option("moving", "--stats", help="BN statistics: [cyan]moving[/] (saved by training), [cyan]batch[/] (each batch its own, as in training) or [cyan]precise[/] (recomputed over training data, Algorithm 2)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2, help="Batch size for --stats batch and precise (default: the run's train.batch_size)."),
+    precise_examples: int = typer.Option(10_000, "--precise-examples", min=2, help="Training examples for --stats precise (all of them if the split is smaller)."),
+    split: str = typer.Option("test", "--split", help="Evaluate on [cyan]test[/] or [cyan]train[/]."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the dataset files; overrides the run's data.dir."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object (accuracy, loss, stats, split, per-class accuracy, confusion) instead of tables."),
+) -> None:
+    """Re-evaluate a finished (or interrupted) run from its own config and weights.
+
+    Each result is also recorded in RUN_DIR/eval.json, keyed by stats and split.
+    """
+    import json
+
+    from bnexp.errors import UsageError
+
+    if stats not in ("moving", "batch", "precise"):
+        raise UsageError(f"--stats {stats!r}: allowed are moving, batch, precise")
+    if split not in ("test", "train"):
+        raise UsageError(f"--split {split!r}: allowed are test, train")
+    from bnexp.evaluate import evaluate_run
+
+    record = evaluate_run(run_dir, stats, split, batch_size, precise_examples, data_dir)
+    if json_:
+        print(json.dumps(record))
+        return
+    from bnexp.progress import console, eval_tables
+
+    out = console()
+    for table in eval_tables(record, run_dir):
+        out.print(table)
+
+
+@app.command()
+@reports_errors
+def compare(
+    runs: List[Path] = typer.Argument(..., help="Two or more run directories, or directories holding runs at any depth (a sweep).", show_default=False),
+    all_keys: bool = typer.Option(False, "--all", help="Show every config key, not only those that differ."),
+    threshold: float = typer.Option(0.97, "--threshold", help="Test accuracy whose first crossing is reported as steps-to-threshold."),
+    last: int = typer.Option(1, "--last", help="A run's final accuracy and loss: the mean of its last N evaluations."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write learning curves (test accuracy and loss against step) to this PNG."),
+    fmt: str = typer.Option("table", "--format", help="[cyan]table[/], [cyan]json[/], [cyan]csv[/] or [cyan]markdown[/]."),
+) -> None:
+    """Show what changed between runs (config diff), how their results differ, and whether it is seed noise.
+
+    Runs whose configs differ only in seed form a group (mean ± std); with two groups a
+    Welch t-test says whether their final accuracies differ beyond seed noise.
+    """
+    from bnexp.compare_render import run_compare
+    from bnexp.progress import console
+
+    run_compare([str(r) for r in runs], all_keys=all_keys, threshold=threshold, plot=str(plot) if plot else None,
+                fmt=fmt, last=last, console=console())
+
+
 def main() -> None:
     app(prog_name="bnexp")
 

@@ -109,15 +109,20 @@ class Config(Schema):
         return self
 
 
+# YAML 1.2 floats that YAML 1.1 (PyYAML) reads as strings: 1e-3, 5E4, 1.0e+3.
+EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$")
+
+
 class YAML12Loader(yaml.SafeLoader):
     """SafeLoader that reads `1e-3` as a float, as YAML 1.2 does (PyYAML follows 1.1)."""
 
 
-YAML12Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$"),
-    list("-+0123456789"),
-)
+class YAML12Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes strings like '1e-3', so YAML12Loader reads them back as strings."""
+
+
+for _cls in (YAML12Loader, YAML12Dumper):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789"))
 
 
 def parse_yaml(text: str, where: str) -> Any:
@@ -199,7 +204,7 @@ def _more(e: ValidationError) -> str:
 def describe(error: dict, raw: dict) -> str:
     """One line for one pydantic error: the key, the bad value and what is allowed."""
     loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
-    key = ".".join(loc)
+    key = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], ".".join(loc))  # keep it one line
     if error["type"] == "extra_forbidden":
         return f"unknown key '{key}'" + _did_you_mean(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
@@ -232,7 +237,7 @@ def _short(value: Any) -> str:
 
 def to_yaml(config: Config) -> str:
     """The fully resolved config as YAML, in schema order, so a run can be rerun exactly."""
-    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False, default_flow_style=None)
+    return yaml.dump(config.model_dump(mode="json"), Dumper=YAML12Dumper, sort_keys=False, default_flow_style=None)
 
 
 def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:

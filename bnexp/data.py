@@ -21,6 +21,7 @@ import struct
 import tempfile
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,7 +127,7 @@ def read_idx(path: Path) -> np.ndarray:
             raw = f.read()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except (OSError, EOFError, gzip.BadGzipFile, zipfile.BadZipFile) as e:
+    except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as e:  # BadGzipFile is an OSError
         raise DataError(f"cannot read {path}: {e}") from None
     if len(raw) < 8:
         raise DataError(f"{path} is truncated: {len(raw)} bytes, no IDX header")
@@ -181,7 +182,7 @@ def _download(dataset: str, tried: list[str]) -> tuple[dict[str, np.ndarray], st
     """Fetch the files Keras fetches into the Keras cache; explain where we looked on failure."""
     cache = keras_cache_dir()
     how = f"put the files in one of those or pass --data-dir DIR ({_expected_files(dataset)})"
-    if os.environ.get("BNEXP_OFFLINE"):
+    if os.environ.get("BNEXP_OFFLINE", "0") not in ("", "0"):
         raise DataError(f"{dataset} not found in {', '.join(tried)} and BNEXP_OFFLINE is set; {how}")
     try:
         if dataset == "mnist":

@@ -6,6 +6,8 @@ accuracy in summary.json exactly. Accuracy is correct/total as a Python float.
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,3 +86,167 @@ def result(losses: np.ndarray, predictions: np.ndarray, labels: np.ndarray) -> E
         predictions=predictions,
         labels=labels,
     )
+
+
+@contextlib.contextmanager
+def statistics_preserved(model):
+    """Put every non-trainable variable (the BN moving statistics) back as it was.
+
+    BN layers update their moving statistics whenever they see a batch in training mode;
+    evaluation must never change a run's model.
+    """
+    saved = [(v, v.numpy()) for v in model.non_trainable_weights]
+    try:
+        yield
+    finally:
+        for variable, value in saved:
+            variable.assign(value)
+
+
+class BatchStatistics:
+    """Forward passes that normalise each batch with its own statistics, as training does."""
+
+    def __init__(self, model):
+        self.model = model
+
+        @tf.function(jit_compile=True, reduce_retracing=True)
+        def forward(images, labels):
+            logits = self.model(pixels(images), training=True)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+            return losses, tf.argmax(logits, axis=1, output_type=tf.int32)
+
+        self._forward = forward
+
+    def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int) -> EvalResult:
+        """Each consecutive batch of `batch_size` normalised by itself (the last may be smaller)."""
+        losses, predictions = [], []
+        with statistics_preserved(self.model):
+            for start in range(0, len(images), batch_size):
+                x, y = images[start:start + batch_size], labels[start:start + batch_size].astype(np.int32)
+                batch_losses, batch_predictions = self._forward(tf.constant(x), tf.constant(y))
+                losses.append(batch_losses.numpy())
+                predictions.append(batch_predictions.numpy())
+        return result(np.concatenate(losses), np.concatenate(predictions), labels)
+
+
+def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Population mean and variance of every BN layer's input, per Ioffe & Szegedy, Algorithm 2.
+
+    With the weights frozen, the training-mode network runs over consecutive mini-batches
+    of `batch_size`; for each BN layer E[x] is the average of the batch means and
+    Var[x] = m/(m−1) · the average of the (biased) batch variances. A last partial batch
+    is dropped so every batch has the same m. Returns [(mean, variance)] in layer order.
+    """
+    import keras
+
+    from bnexp.model import norm_layers
+
+    layers = norm_layers(model)
+    probe = keras.Model(model.inputs, [layer.input for layer in layers])
+
+    @tf.function(jit_compile=True)
+    def moments(batch):
+        outputs = probe(pixels(batch), training=True)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        return [tf.nn.moments(tf.cast(x, tf.float64), axes=[0]) for x in outputs]
+
+    m = batch_size
+    batches = len(images) // m
+    sums = None
+    with statistics_preserved(model):
+        for b in range(batches):
+            stats = [(mean.numpy(), var.numpy()) for mean, var in moments(tf.constant(images[b * m:(b + 1) * m]))]
+            sums = stats if sums is None else [(s0 + mean, s1 + var) for (s0, s1), (mean, var) in zip(sums, stats)]
+    return [(s0 / batches, s1 / batches * m / (m - 1)) for s0, s1 in sums]
+
+
+def set_moving_statistics(model, statistics: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    from bnexp.model import norm_layers
+
+    for layer, (mean, var) in zip(norm_layers(model), statistics):
+        layer.moving_mean.assign(mean.astype(np.float32))
+        layer.moving_variance.assign(var.astype(np.float32))
+
+
+STATS = ("moving", "batch", "precise")
+
+
+def evaluate_run(run_dir, stats: str = "moving", split: str = "test", batch_size: int | None = None,
+                 precise_examples: int = 10_000, data_dir=None) -> dict:
+    """`bnexp eval`: rebuild a run's model from its own files and evaluate it; record in eval.json.
+
+    Returns the record: accuracy, loss, per-class accuracy, confusion matrix and notes.
+    """
+    from datetime import datetime, timezone
+
+    from bnexp import rundir
+    from bnexp.config import load_config
+    from bnexp.data import load
+    from bnexp.errors import UsageError
+    from bnexp.model import build_model, norm_layers
+    from bnexp.train import assign_named, checkpoint_state, load_checkpoint, model_variables
+
+    run = rundir.open_run(run_dir)
+    config = load_config(run.file(rundir.CONFIG))
+    summary = run.read_json(rundir.SUMMARY)
+    checkpoint = run.file(rundir.CHECKPOINT)
+    arrays = load_checkpoint(checkpoint)
+    step = checkpoint_state(arrays)["step"]
+    model = build_model(config.model, config.seed)
+    assign_named(model_variables(model), arrays, checkpoint)
+    if stats != "moving" and not norm_layers(model):
+        raise UsageError(f"--stats {stats} needs BN layers, and {run.path} was trained with model.norm.kind=none")
+    data = load(config.data.dataset, data_dir or config.data.dir)
+    images, labels = data.split(split)
+    batch_size = batch_size or config.train.batch_size
+    notes = []
+    if summary.get("status") != "completed":
+        notes.append(f"the run is {summary.get('status')}: evaluating its last checkpoint, at step {step}")
+    record = {"stats": stats, "split": split, "step": step}
+    if stats == "batch":
+        outcome = BatchStatistics(model).evaluate(images, labels, batch_size)
+        record["batch_size"] = batch_size
+    else:
+        if stats == "precise":
+            used = _precise_examples(data, precise_examples, config.seed, notes)
+            set_moving_statistics(model, precise_statistics(model, used, batch_size))
+            record.update(batch_size=batch_size, precise_examples=len(used))
+        outcome = Evaluator(model).evaluate(images, labels)
+    record.update(
+        accuracy=outcome.accuracy, loss=outcome.loss, correct=outcome.correct, total=outcome.total,
+        per_class_accuracy=[float(a) for a in outcome.per_class_accuracy()],
+        confusion=outcome.confusion().tolist(),
+        evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        notes=notes,
+    )
+    _record(run, record)
+    return record
+
+
+def _precise_examples(data, wanted: int, seed: int, notes: list) -> np.ndarray:
+    """The first `wanted` training images of a seeded shuffle (all of them if fewer)."""
+    n = len(data.x_train)
+    if wanted >= n:
+        if wanted > n:
+            notes.append(f"--precise-examples {wanted} exceeds the {n} training examples: used all {n}")
+        wanted = n
+    order = np.random.default_rng(seed).permutation(n)[:wanted]
+    return data.x_train[np.sort(order)]
+
+
+def _record(run, record: dict) -> None:
+    """Add the result to eval.json, keyed by stats and split; training files stay untouched."""
+    from bnexp import rundir
+    from bnexp.errors import RunFileError
+
+    path = run.file(rundir.EVAL)
+    try:
+        results = rundir.read_json(path) if path.exists() else {}
+    except RunFileError:
+        results = {}  # eval.json is only a record of earlier evals: a damaged one is replaced
+        record["notes"].append(f"{path} was unreadable and has been replaced")
+    results[f"{record['stats']}/{record['split']}"] = record
+    try:
+        rundir.write_atomic(path, json.dumps(results, indent=2) + "\n")
+    except OSError as e:
+        record["notes"].append(f"could not record the result in {path}: {e.strerror}")

@@ -47,20 +47,24 @@ class BatchNorm(keras.layers.Layer):
 
     def build(self, input_shape):
         features = (input_shape[-1],)
-        self.gamma = self.add_weight(shape=features, initializer="ones", name="gamma") if self.scale else None
-        self.beta = self.add_weight(shape=features, initializer="zeros", name="beta") if self.center else None
-        self.moving_mean = self.add_weight(shape=features, initializer="zeros", trainable=False, name="moving_mean")
-        self.moving_variance = self.add_weight(shape=features, initializer="ones", trainable=False, name="moving_variance")
+        # autocast=False: under a float16 policy the weights stay float32 and we cast them
+        # where they meet the (float32) computation, as Keras' own BN does.
+        weight = lambda name, init, trainable=True: self.add_weight(  # noqa: E731
+            shape=features, initializer=init, trainable=trainable, name=name, autocast=False)
+        self.gamma = weight("gamma", "ones") if self.scale else None
+        self.beta = weight("beta", "zeros") if self.center else None
+        self.moving_mean = weight("moving_mean", "zeros", trainable=False)
+        self.moving_variance = weight("moving_variance", "ones", trainable=False)
 
     def call(self, inputs, training=False):
         # float16 moments lose precision (and overflow in the sum of squares): compute them in float32.
         x = ops.cast(inputs, "float32") if inputs.dtype in ("float16", "bfloat16") else inputs
-        if training:
+        if training and self.trainable:  # a frozen layer infers, as Keras' BatchNormalization does
             mean, var = self.batch_moments(x)
             self.update_moving_statistics(mean, var, ops.shape(x)[0])
         else:
-            mean, var = self.moving_mean, self.moving_variance
-        return ops.cast(self.normalize(x, mean, var), inputs.dtype)
+            mean, var = ops.cast(self.moving_mean, x.dtype), ops.cast(self.moving_variance, x.dtype)
+        return ops.cast(self.normalize(x, mean, var), self.compute_dtype)
 
     def batch_moments(self, x):
         """Algorithm 1's mini-batch mean and biased variance, per feature."""
@@ -72,10 +76,10 @@ class BatchNorm(keras.layers.Layer):
         """γ · (x − mean) / sqrt(var + ε) + β, folded into one multiply-add per element."""
         inv = ops.rsqrt(var + self.epsilon)
         if self.gamma is not None:
-            inv = inv * self.gamma
+            inv = inv * ops.cast(self.gamma, x.dtype)
         shift = -mean * inv
         if self.beta is not None:
-            shift = shift + self.beta
+            shift = shift + ops.cast(self.beta, x.dtype)
         return x * inv + shift
 
     def update_moving_statistics(self, mean, var, batch_size):
@@ -83,8 +87,9 @@ class BatchNorm(keras.layers.Layer):
             m = ops.cast(batch_size, var.dtype)
             var = var * m / (m - 1.0)
         decay = self.momentum
-        self.moving_mean.assign(decay * self.moving_mean + (1.0 - decay) * mean)
-        self.moving_variance.assign(decay * self.moving_variance + (1.0 - decay) * var)
+        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
+            updated = decay * ops.cast(moving, batch.dtype) + (1.0 - decay) * batch
+            moving.assign(ops.cast(updated, moving.dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -102,3 +102,32 @@ def summary_table(summary: dict, run_path) -> Table:
     for what, value in rows:
         table.add_row(what, value)
     return table
+
+
+def eval_tables(record: dict, run_path) -> list[Table]:
+    """The eval result: headline numbers, per-class accuracy, confusion matrix."""
+    head = Table(title=f"bnexp eval {run_path}", show_header=False, title_justify="left")
+    head.add_column("what", style="bold", overflow="fold")
+    head.add_column("value", overflow="fold")
+    stats = record["stats"] + (f" (batch size {record['batch_size']})" if record["stats"] == "batch" else "")
+    if record["stats"] == "precise":
+        stats += f" ({record['precise_examples']} training examples, batches of {record['batch_size']})"
+    for what, value in [
+        ("statistics", stats),
+        ("split", record["split"]),
+        ("checkpoint step", str(record["step"])),
+        ("accuracy", f"{record['accuracy']:.4f} ({record['correct']}/{record['total']})"),
+        ("loss", f"{record['loss']:.4f}"),
+    ] + [("note", note) for note in record["notes"]]:
+        head.add_row(what, value)
+    classes = Table(title="per-class accuracy", title_justify="left")
+    for digit in range(len(record["per_class_accuracy"])):
+        classes.add_column(str(digit), justify="right")
+    classes.add_row(*(f"{a:.3f}" for a in record["per_class_accuracy"]))
+    confusion = Table(title="confusion matrix (rows: true, columns: predicted)", title_justify="left")
+    confusion.add_column("", style="bold")
+    for digit in range(len(record["confusion"])):
+        confusion.add_column(str(digit), justify="right")
+    for digit, row in enumerate(record["confusion"]):
+        confusion.add_row(str(digit), *(f"[bold]{n}[/]" if i == digit else (str(n) if n else "[dim]0[/]") for i, n in enumerate(row)))
+    return [head, classes, confusion]

@@ -210,8 +210,8 @@ class Trainer:
     # Checkpoints: one npz with every variable, keyed by its path, plus the loop's state.
 
     def variables(self) -> dict:
-        named = {f"model/{v.path}": v for v in self.model.weights}
-        named.update({f"optimizer/{i:03d}/{v.path}": v for i, v in enumerate(self.optimizer.variables)})
+        named = model_variables(self.model)
+        named.update({f"optimizer/{i:03d}/{v.name}": v for i, v in enumerate(self.optimizer.variables)})
         named.update({"loop/totals": self.totals, "loop/last_finite_loss": self.last_finite_loss, "loop/first_bad_step": self.first_bad_step})
         return named
 
@@ -224,11 +224,26 @@ class Trainer:
 
     def restore(self, path: Path) -> State:
         arrays = load_checkpoint(path)
-        for name, variable in self.variables().items():
-            if name not in arrays or arrays[name].shape != tuple(variable.shape):
-                raise RunFileError(f"{path} does not match this run's model (variable {name})")
-            variable.assign(arrays[name])
-        return State(**json.loads(arrays["state"].tobytes()))
+        assign_named(self.variables(), arrays, path)
+        return State(**checkpoint_state(arrays))
+
+
+def model_variables(model) -> dict:
+    """The model's variables (weights and BN statistics) as checkpoint names."""
+    return {f"model/{v.path}": v for v in model.weights}
+
+
+def assign_named(variables: dict, arrays: dict[str, np.ndarray], path: Path) -> None:
+    """Load checkpoint arrays into variables, refusing any mismatch in name or shape."""
+    for name, variable in variables.items():
+        if name not in arrays or arrays[name].shape != tuple(variable.shape):
+            raise RunFileError(f"{path} does not match this run's model (variable {name})")
+        variable.assign(arrays[name])
+
+
+def checkpoint_state(arrays: dict[str, np.ndarray]) -> dict:
+    """The loop state saved with a checkpoint (step, best accuracy, ...)."""
+    return json.loads(arrays["state"].tobytes())
 
 
 def load_checkpoint(path: Path) -> dict[str, np.ndarray]:
@@ -314,22 +329,26 @@ class Run:
 
     def execute(self, resume: bool = False) -> dict:
         """Train to the end, an interrupt or divergence; return the final summary."""
-        started = time.time()
-        self.summary = self._initial_summary(resume)
+        self.summary = self._initial_summary(resume)  # imports TensorFlow: not part of the run's time
         self.run.write_json(rundir.SUMMARY, self.summary)
+        started = time.time()
         self.log(f"{'resuming' if resume else 'starting'} {self.config.name}: {self.data.name} from {self.data.source}, "
                  f"{len(self.data.x_train)} train / {len(self.data.x_test)} test, {self.plan.total_steps} steps")
-        try:
-            trainer = Trainer(self.config, self.data, self.plan)
-            state = self._resume_state(trainer) if resume else self._fresh_state()
-            with StopRequest() as stop:
+        trainer = state = None
+        with StopRequest() as stop:  # from here on, Ctrl-C means "stop cleanly and checkpoint"
+            try:
+                trainer = Trainer(self.config, self.data, self.plan)
+                state = self._resume_state(trainer) if resume else self._fresh_state()
                 status = self._loop(trainer, state, stop, started)
-        except DivergedError as e:
-            self._finish("diverged", str(e), started)
-            raise
-        except BaseException as e:
-            self._finish("failed", f"{type(e).__name__}: {e}", started)
-            raise
+            except DivergedError as e:
+                self._finish("diverged", str(e), started, state)
+                raise
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint
+                self._finish("interrupted", "interrupted twice: stopped at once, without a new checkpoint", started, state)
+                raise
+            except BaseException as e:
+                self._finish("failed", f"{type(e).__name__}: {e}", started, state)
+                raise
         message = {"interrupted": f"interrupted by {signal_name(stop.signum)} at step {state.step}"}.get(status)
         return self._finish(status, message, started, state, trainer, stop.signum)
 
@@ -347,8 +366,10 @@ class Run:
 
     def _loop(self, trainer: Trainer, state: State, stop: StopRequest, started: float) -> str:
         plan, order_epoch, order = self.plan, None, None
-        session_start, elapsed_before = time.time(), state.elapsed
-        epoch_start = session_start
+        # The session's clock starts with execute(): model build and compile count too.
+        session_start, elapsed_before = started, state.elapsed
+        epoch_start = time.time()
+        whole_epoch = state.step % plan.steps_per_epoch == 0  # a resumed partial epoch is not timed
         self.reporter.start(plan.total_steps, state.step)
         while state.step < plan.total_steps:
             if stop.signum is not None:
@@ -370,14 +391,16 @@ class Run:
             self._report_progress(trainer, state, call_start, end - step)
             if plan.is_eval(end):
                 self._evaluate(trainer, state)
-            epoch_end = end % plan.steps_per_epoch == 0
+            epoch_end = end % plan.steps_per_epoch == 0 and whole_epoch
             if epoch_end:
                 state.epoch_seconds.append(time.time() - epoch_start)
             if plan.is_checkpoint(end):
                 self._checkpoint(trainer, state)
             if epoch_end:  # an epoch's wall time includes its evaluation and checkpoint
                 state.epoch_seconds[-1] = time.time() - epoch_start
-                epoch_start = time.time()
+            if end % plan.steps_per_epoch == 0:
+                epoch_start, whole_epoch = time.time(), True
+        whole_epoch = state.step % plan.steps_per_epoch == 0  # a resumed partial epoch is not timed
         return "completed"
 
     def _divergence_message(self, trainer: Trainer, bad_step: int) -> str:
@@ -467,6 +490,7 @@ class Run:
                 "wall_seconds": round(state.elapsed, 3),
                 "train_seconds": round(state.train_seconds, 3),
                 "seconds_per_epoch": round(per_epoch, 4) if per_epoch else None,
+                "epoch_seconds": [round(t, 4) for t in state.epoch_seconds],
                 "examples_per_second": round(self.plan.steps_per_epoch * self.plan.batch_size / per_epoch, 1) if per_epoch else None,
                 "sessions": state.sessions,
             })
