@@ -8,7 +8,7 @@ one line on stderr and its exit code here, and nowhere else.
 from __future__ import annotations
 
 import functools
-import sys
+import os
 from pathlib import Path
 from typing import List, Optional
 
@@ -62,6 +62,10 @@ def reports_errors(command):
             fail(str(e), e.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except Exception as e:  # a bug of ours: one line for the user, the traceback on request
+            if os.environ.get("BNEXP_DEBUG"):
+                raise
+            fail(f"unexpected {type(e).__name__}: {e} (set BNEXP_DEBUG=1 for the traceback; a run's log.txt has it too)", 1)
 
     return wrapper
 

@@ -34,15 +34,47 @@ class Init(Schema):
 
 
 class Norm(Schema):
-    """Where normalisation sits and its settings (momentum in Keras' convention)."""
+    """Which normalisation, where it sits, and its settings (bnexp/norm.py has the maths).
 
-    kind: Literal["none", "batch", "keras"] = "batch"
+    kind: none; batch (ours, Ioffe & Szegedy 2015); keras (Keras' BatchNormalization, to
+    cross-check ours); batch_renorm (Ioffe 2017); ghost_batch (Hoffer et al. 2017); layer
+    (Ba et al. 2016); group (Wu & He 2018). `momentum` (Keras' convention: PyTorch's 0.1 is
+    0.9 here) and `variance` apply to the kinds with moving statistics: batch, keras,
+    batch_renorm and ghost_batch. Each setting below them applies to its own kind only.
+    """
+
+    kind: Literal["none", "batch", "keras", "batch_renorm", "ghost_batch", "layer", "group"] = "batch"
     placement: Literal["before_activation", "after_activation"] = "before_activation"
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.99
     epsilon: Annotated[float, Field(gt=0, le=1)] = 1e-3
     center: bool = True
     scale: bool = True
     variance: Literal["biased", "unbiased"] = "biased"
+    # batch_renorm: the final clip limits, reached by the paper's warm-up: r_max = 1, d_max = 0
+    # for renorm_warmup_steps, then linear ramps; the defaults give r_max 3 at 40k steps, d_max 5 at 25k.
+    r_max: Annotated[float, Field(ge=1, le=1e6)] = 3.0
+    d_max: Annotated[float, Field(ge=0, le=1e6)] = 5.0
+    renorm_warmup_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 5000
+    r_max_ramp_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 35_000
+    d_max_ramp_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 20_000
+    # ghost_batch: examples per virtual batch, a divisor of train.batch_size.
+    # Unset: resolved by Config to default_virtual_batch_size(train.batch_size).
+    virtual_batch_size: Annotated[int, Field(ge=2, le=60_000)] | None = None
+    # group: groups of consecutive units, a divisor of every hidden width.
+    # Unset: resolved by Config to default_groups(model.hidden).
+    groups: Annotated[int, Field(ge=1, le=MAX_WIDTH)] | None = None
+
+
+def default_virtual_batch_size(batch_size: int) -> int:
+    """The largest divisor of `batch_size` from 2 to 32 (Hoffer et al. use 32 examples per
+    ghost batch when it divides); the batch itself if none, when ghost_batch is BatchNorm."""
+    return max((v for v in range(2, min(32, batch_size) + 1) if batch_size % v == 0), default=batch_size)
+
+
+def default_groups(widths: list[int]) -> int:
+    """The largest of 32, 16, 8, 4, 2, 1 (Wu & He's default is 32) that divides every width
+    and leaves at least two units per group; 1 if none does."""
+    return next((g for g in (32, 16, 8, 4, 2) if all(w % g == 0 and w // g >= 2 for w in widths)), 1)
 
 
 class Model(Schema):
@@ -104,8 +136,38 @@ class Config(Schema):
 
     @model_validator(mode="after")
     def _batch_statistics_need_two(self) -> "Config":
-        if self.model.norm.kind in ("batch", "keras") and self.train.batch_size < 2:
+        if self.model.norm.kind in ("batch", "keras", "batch_renorm", "ghost_batch") and self.train.batch_size < 2:
             raise ValueError("train.batch_size must be at least 2 with batch normalization (a batch of 1 has no variance)")
+        return self
+
+    @model_validator(mode="after")
+    def _norm_fits_batch_and_widths(self) -> "Config":
+        """Check the settings that depend on the batch size or widths, and fill in their
+        defaults, so the run's config.yaml records the values used."""
+        norm, hidden, batch = self.model.norm, self.model.hidden, self.train.batch_size
+        resolved = {}
+        if norm.kind == "ghost_batch":
+            v = norm.virtual_batch_size
+            if v is not None and batch % v:
+                raise ValueError(
+                    f"model.norm.virtual_batch_size={v} does not divide train.batch_size={batch}: "
+                    f"choose a divisor of {batch} (unset, it is {default_virtual_batch_size(batch)})")
+            resolved["virtual_batch_size"] = v or default_virtual_batch_size(batch)
+        if norm.kind in ("layer", "group"):
+            groups = 1
+            if norm.kind == "group":
+                groups = resolved["groups"] = norm.groups or default_groups(hidden)
+            for i, width in enumerate(hidden):
+                if width % groups:
+                    raise ValueError(
+                        f"model.norm.groups={groups} does not divide the width {width} of model.hidden[{i}]: "
+                        f"choose a divisor of every width (unset, it is {default_groups(hidden)})")
+                if width == groups:
+                    raise ValueError(
+                        f"model.norm.kind={norm.kind} would normalise each unit of model.hidden[{i}] (width {width}) alone, "
+                        "so its output would be constant: " + ("use fewer groups" if width > 1 else "widen the layer"))
+        if resolved:  # copies: the caller's Model and Norm objects stay as they were
+            self.model = self.model.model_copy(update={"norm": norm.model_copy(update=resolved)})
         return self
 
 

@@ -11,7 +11,7 @@ import math
 import keras
 
 from bnexp.config import Model
-from bnexp.norm import BatchNorm
+from bnexp.norm import BatchNorm, BatchRenorm, GhostBatchNorm, GroupNorm, LayerNorm
 
 INPUTS, CLASSES = 784, 10
 
@@ -29,14 +29,31 @@ def initializer(init, seed: int):
 
 
 def norm_layer(norm, name: str):
-    """Our BatchNorm, or Keras' own for cross-checks, with the same settings."""
+    """The normalisation layer `norm` (a validated model.norm) describes; Keras' own BN for `keras`.
+
+    ghost_batch's virtual_batch_size and group's groups are filled in by bnexp.config.Config
+    (which sees train.batch_size and every width); a bare Model leaves group's to each layer.
+    """
+    common = dict(epsilon=norm.epsilon, center=norm.center, scale=norm.scale, name=name)
+    moving = dict(momentum=norm.momentum, variance=norm.variance, **common)
     if norm.kind == "keras":
         if norm.variance != "biased":
             raise ValueError("model.norm.variance=unbiased is not available with model.norm.kind=keras")
-        return keras.layers.BatchNormalization(
-            momentum=norm.momentum, epsilon=norm.epsilon, center=norm.center, scale=norm.scale, name=name
-        )
-    return BatchNorm(norm.momentum, norm.epsilon, norm.center, norm.scale, norm.variance, name=name)
+        return keras.layers.BatchNormalization(momentum=norm.momentum, **common)
+    if norm.kind == "batch":
+        return BatchNorm(**moving)
+    if norm.kind == "batch_renorm":
+        return BatchRenorm(r_max=norm.r_max, d_max=norm.d_max, warmup_steps=norm.renorm_warmup_steps,
+                           r_max_ramp_steps=norm.r_max_ramp_steps, d_max_ramp_steps=norm.d_max_ramp_steps, **moving)
+    if norm.kind == "ghost_batch":
+        if norm.virtual_batch_size is None:
+            raise ValueError("model.norm.virtual_batch_size is unset: validate the whole Config, which resolves it from train.batch_size")
+        return GhostBatchNorm(norm.virtual_batch_size, **moving)
+    if norm.kind == "layer":
+        return LayerNorm(**common)
+    if norm.kind == "group":
+        return GroupNorm(norm.groups, **common)
+    raise ValueError(f"model.norm.kind={norm.kind} has no normalisation layer")
 
 
 def layer_seed(seed: int, index: int) -> int:
@@ -64,5 +81,11 @@ def build_model(spec: Model, seed: int) -> keras.Sequential:
 
 
 def norm_layers(model) -> list:
-    """The normalisation layers of `model`, in order."""
-    return [layer for layer in model.layers if isinstance(layer, (BatchNorm, keras.layers.BatchNormalization))]
+    """Every normalisation layer of `model`, in order."""
+    return [layer for layer in model.layers if isinstance(layer, (BatchNorm, LayerNorm, keras.layers.BatchNormalization))]
+
+
+def moving_stat_layers(model) -> list:
+    """The normalisation layers with moving statistics (`moving_mean`, `moving_variance`), in
+    order: those `bnexp eval --stats batch/precise` apply to (not layer or group)."""
+    return [layer for layer in norm_layers(model) if isinstance(layer, (BatchNorm, keras.layers.BatchNormalization))]

@@ -24,12 +24,27 @@ Inference (Algorithm 2, step 11): y = γ · (x − moving_mean) / sqrt(moving_va
 so an example's output never depends on the rest of its batch.
 
 γ starts at 1 and β at 0. A Dense layer before this one needs no bias: β replaces it.
+
+The variants below are each written from their own paper:
+
+- `BatchRenorm`: Ioffe (2017), batch statistics corrected towards the moving ones;
+- `GhostBatchNorm`: Hoffer, Hubara & Soudry (2017), statistics over virtual sub-batches;
+- `LayerNorm`: Ba, Kiros & Hinton (2016), per-example statistics over all features;
+- `GroupNorm`: Wu & He (2018), per-example statistics over groups of features.
+
+The first two keep moving statistics (`moving_mean`, `moving_variance`) and infer as
+BatchNorm does; the last two compute the same thing in training and inference.
 """
 
 from __future__ import annotations
 
 import keras
 from keras import ops
+
+
+def upcast(x):
+    """float16 moments lose precision (and overflow in the sum of squares): compute them in float32."""
+    return ops.cast(x, "float32") if x.dtype in ("float16", "bfloat16") else x
 
 
 class BatchNorm(keras.layers.Layer):
@@ -57,14 +72,18 @@ class BatchNorm(keras.layers.Layer):
         self.moving_variance = weight("moving_variance", "ones", trainable=False)
 
     def call(self, inputs, training=False):
-        # float16 moments lose precision (and overflow in the sum of squares): compute them in float32.
-        x = ops.cast(inputs, "float32") if inputs.dtype in ("float16", "bfloat16") else inputs
+        x = upcast(inputs)
         if training and self.trainable:  # a frozen layer infers, as Keras' BatchNormalization does
-            mean, var = self.batch_moments(x)
-            self.update_moving_statistics(mean, var, ops.shape(x)[0])
+            y = self.train_forward(x)
         else:
-            mean, var = ops.cast(self.moving_mean, x.dtype), ops.cast(self.moving_variance, x.dtype)
-        return ops.cast(self.normalize(x, mean, var), self.compute_dtype)
+            y = self.normalize(x, ops.cast(self.moving_mean, x.dtype), ops.cast(self.moving_variance, x.dtype))
+        return ops.cast(y, self.compute_dtype)
+
+    def train_forward(self, x):
+        """Algorithm 1: normalise with the batch's own statistics, and track them."""
+        mean, var = self.batch_moments(x)
+        self.update_moving_statistics(mean, self.population_variance(var, ops.shape(x)[0]))
+        return self.normalize(x, mean, var)
 
     def batch_moments(self, x):
         """Algorithm 1's mini-batch mean and biased variance, per feature."""
@@ -72,20 +91,29 @@ class BatchNorm(keras.layers.Layer):
         var = ops.mean(ops.square(x - mean), axis=0)
         return mean, var
 
-    def normalize(self, x, mean, var):
-        """γ · (x − mean) / sqrt(var + ε) + β, folded into one multiply-add per element."""
-        inv = ops.rsqrt(var + self.epsilon)
-        if self.gamma is not None:
-            inv = inv * ops.cast(self.gamma, x.dtype)
-        shift = -mean * inv
-        if self.beta is not None:
-            shift = shift + ops.cast(self.beta, x.dtype)
-        return x * inv + shift
+    def population_variance(self, var, m):
+        """The estimate the moving variance tracks: the biased `var` of m examples, or m/(m−1) · var."""
+        if self.variance == "biased":
+            return var
+        m = ops.cast(m, var.dtype)
+        return var * m / ops.maximum(m - 1.0, 1.0)  # a single example has var 0: keep it 0, not NaN
 
-    def update_moving_statistics(self, mean, var, batch_size):
-        if self.variance == "unbiased":
-            m = ops.cast(batch_size, var.dtype)
-            var = var * m / (m - 1.0)
+    def normalize(self, x, mean, var):
+        """γ · (x − mean) / sqrt(var + ε) + β."""
+        inv = ops.rsqrt(var + self.epsilon)
+        return self.affine(x, inv, -mean * inv)
+
+    def affine(self, x, inv, offset):
+        """γ · (x · inv + offset) + β, folded into one multiply-add per element."""
+        if self.gamma is not None:
+            gamma = ops.cast(self.gamma, x.dtype)
+            inv, offset = inv * gamma, offset * gamma
+        if self.beta is not None:
+            offset = offset + ops.cast(self.beta, x.dtype)
+        return x * inv + offset
+
+    def update_moving_statistics(self, mean, var):
+        """One EMA step towards this step's mean and (already corrected) variance."""
         decay = self.momentum
         for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
             updated = decay * ops.cast(moving, batch.dtype) + (1.0 - decay) * batch
@@ -103,3 +131,240 @@ class BatchNorm(keras.layers.Layer):
             "scale": self.scale,
             "variance": self.variance,
         }
+
+
+class BatchRenorm(BatchNorm):
+    """Batch Renormalization: Ioffe (2017), "Batch Renormalization: Towards Reducing
+    Minibatch Dependence in Batch-Normalized Models", Algorithm 1.
+
+    Training, on a mini-batch B of m examples, with mu and sigma from the moving statistics:
+
+        mu_B     = 1/m · Σ x_i
+        sigma_B  = sqrt(1/m · Σ (x_i − mu_B)² + ε)
+        sigma    = sqrt(moving_variance + ε),   mu = moving_mean
+        r        = stop_gradient(clip(sigma_B / sigma,       1/r_max, r_max))
+        d        = stop_gradient(clip((mu_B − mu) / sigma,   −d_max,  d_max))
+        x̂_i      = (x_i − mu_B) / sigma_B · r + d
+        y_i      = γ · x̂_i + β
+
+    r and d are constants to backpropagation (the paper's section 3): the gradient flows
+    through mu_B and sigma_B as in BatchNorm, scaled by r. With r = 1 and d = 0 this is
+    BatchNorm; where the clips do not bind, x̂ = (x − mu) / sigma, which is exactly the
+    inference output, so training and inference agree, the point of the paper.
+    Inference is BatchNorm's: y = γ · (x − mu) / sigma + β.
+
+    Moving statistics: r and d use the moving statistics from before this step, which are
+    then updated as in BatchNorm (same `momentum` and `variance`). The paper moves sigma
+    itself (sigma += α · (sigma_B − sigma)); we move the variance, as BatchNorm does, so
+    every kind with moving statistics infers, and is re-estimated by
+    `bnexp eval --stats precise`, the same way.
+
+    Warm-up, as in the paper's experiments (section 4): r_max = 1 and d_max = 0, plain
+    BatchNorm, for the first `warmup_steps` training steps while the moving averages settle;
+    then r_max rises linearly to `r_max` over `r_max_ramp_steps` and d_max to `d_max` over
+    `d_max_ramp_steps`. The defaults are the paper's: r_max 3 at 40k steps, d_max 5 at 25k.
+    The layer counts its training calls in a non-trainable `step` variable, so the schedule
+    is saved in checkpoints and advances inside compiled (XLA) steps; in bnexp one training
+    call is one optimizer step.
+    """
+
+    def __init__(self, momentum=0.99, epsilon=1e-3, center=True, scale=True, variance="biased",
+                 r_max=3.0, d_max=5.0, warmup_steps=5000, r_max_ramp_steps=35000, d_max_ramp_steps=20000, **kwargs):
+        super().__init__(momentum, epsilon, center, scale, variance, **kwargs)
+        if r_max < 1 or d_max < 0:
+            raise ValueError(f"need r_max >= 1 and d_max >= 0, not r_max={r_max}, d_max={d_max}")
+        if min(warmup_steps, r_max_ramp_steps, d_max_ramp_steps) < 0:
+            raise ValueError("warm-up and ramp lengths must be >= 0 steps")
+        self.r_max = float(r_max)
+        self.d_max = float(d_max)
+        self.warmup_steps = int(warmup_steps)
+        self.r_max_ramp_steps = int(r_max_ramp_steps)
+        self.d_max_ramp_steps = int(d_max_ramp_steps)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.step = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False, name="step", autocast=False)
+
+    def limits(self, step, dtype="float32"):
+        """(r_max, d_max) for 0-based training step `step`: the warm-up schedule."""
+        t = ops.cast(step, dtype)
+
+        def ramp(length):  # 0 until the warm-up ends, then linearly to 1 over `length` steps
+            if length == 0:
+                return ops.cast(t >= self.warmup_steps, dtype)
+            return ops.clip((t - self.warmup_steps) / length, 0.0, 1.0)
+
+        return 1.0 + (self.r_max - 1.0) * ramp(self.r_max_ramp_steps), self.d_max * ramp(self.d_max_ramp_steps)
+
+    def train_forward(self, x):
+        mean, var = self.batch_moments(x)
+        moving_mean, moving_var = ops.cast(self.moving_mean, x.dtype), ops.cast(self.moving_variance, x.dtype)
+        sigma_batch = ops.sqrt(var + self.epsilon)
+        sigma = ops.sqrt(moving_var + self.epsilon)
+        r_max, d_max = self.limits(self.step, x.dtype)
+        r = ops.stop_gradient(ops.clip(sigma_batch / sigma, 1.0 / r_max, r_max))
+        d = ops.stop_gradient(ops.clip((mean - moving_mean) / sigma, -d_max, d_max))
+        self.update_moving_statistics(mean, self.population_variance(var, ops.shape(x)[0]))
+        self.step.assign_add(1)
+        # x̂ = (x − mu_B) / sigma_B · r + d  =  x · inv + (d − mu_B · inv), with inv = r / sigma_B.
+        inv = r * ops.rsqrt(var + self.epsilon)
+        return self.affine(x, inv, d - mean * inv)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "r_max": self.r_max,
+            "d_max": self.d_max,
+            "warmup_steps": self.warmup_steps,
+            "r_max_ramp_steps": self.r_max_ramp_steps,
+            "d_max_ramp_steps": self.d_max_ramp_steps,
+        }
+
+
+class GhostBatchNorm(BatchNorm):
+    """Ghost Batch Normalization: Hoffer, Hubara & Soudry (2017), "Train longer, generalize
+    better: closing the generalization gap in large batch training of neural networks",
+    Algorithm 1.
+
+    Training: the batch of m examples is split, in order, into virtual ("ghost") batches of
+    `virtual_batch_size` = v examples, and each is normalised by its own statistics:
+
+        mu_l      = 1/v · Σ_{i in ghost batch l} x_i
+        sigma²_l  = 1/v · Σ_{i in ghost batch l} (x_i − mu_l)²
+        y_i       = γ · (x_i − mu_l(i)) / sqrt(sigma²_l(i) + ε) + β
+
+    so a large batch is regularised like v-example batches while the gradient still averages
+    over all m. With v = m this is BatchNorm.
+
+    Moving statistics: one EMA step per training step, as in BatchNorm (same `momentum`),
+    towards the mean over the ghost batches of their statistics: the mean of the mu_l (the
+    batch mean) and the mean of the sigma²_l, each first made unbiased with v/(v−1) under
+    `variance="unbiased"`. That is the expected statistics of a v-example batch, which is
+    what training normalised with. The paper's Algorithm 1 instead takes one EMA step per
+    ghost batch and moves sigma; ours keeps `momentum` meaning the same per training step
+    for every v, and moves the variance like every other kind with moving statistics.
+    Inference is BatchNorm's.
+
+    A batch that v does not divide (evaluation's last batch; training batches always divide,
+    the config sees to that) ends with one smaller ghost batch; the moving statistics then
+    weight each ghost batch by its size.
+    """
+
+    def __init__(self, virtual_batch_size, momentum=0.99, epsilon=1e-3, center=True, scale=True, variance="biased", **kwargs):
+        super().__init__(momentum, epsilon, center, scale, variance, **kwargs)
+        if not isinstance(virtual_batch_size, int) or virtual_batch_size < 2:
+            raise ValueError(f"virtual_batch_size must be an integer >= 2 (a ghost batch of 1 has no variance), not {virtual_batch_size!r}")
+        self.virtual_batch_size = virtual_batch_size
+
+    def train_forward(self, x):
+        v, n = self.virtual_batch_size, x.shape[-1]
+        m = ops.shape(x)[0]  # a tensor when the batch size is only known at run time
+        ghosts = (m + v - 1) // v
+        # Pad with zero rows to a whole number of ghost batches; the mask keeps them out of
+        # every statistic and the final slice drops them.
+        padded = ops.concatenate([x, ops.zeros((ghosts * v - m, n), x.dtype)], axis=0)
+        xs = ops.reshape(padded, (-1, v, n))
+        mask = ops.reshape(ops.cast(ops.arange(ghosts * v) < m, x.dtype), (-1, v, 1))
+        count = ops.sum(mask, axis=1, keepdims=True)  # v, or fewer in a last partial ghost batch
+        mean = ops.sum(xs, axis=1, keepdims=True) / count  # padding rows are zero
+        var = ops.sum(mask * ops.square(xs - mean), axis=1, keepdims=True) / count
+        total = ops.cast(m, x.dtype)
+        self.update_moving_statistics(
+            ops.reshape(ops.sum(count * mean, axis=0), (n,)) / total,
+            ops.reshape(ops.sum(count * self.population_variance(var, count), axis=0), (n,)) / total,
+        )
+        return ops.reshape(self.normalize(xs, mean, var), (-1, n))[:m]
+
+    def get_config(self):
+        return {**super().get_config(), "virtual_batch_size": self.virtual_batch_size}
+
+
+class LayerNorm(keras.layers.Layer):
+    """Layer Normalization: Ba, Kiros & Hinton (2016), "Layer Normalization", section 3.
+
+    Each example is normalised over its own H features a_1 … a_H (equation 4), then given a
+    per-feature gain g = γ and bias b = β (equation 5):
+
+        mu     = 1/H · Σ_i a_i
+        sigma  = sqrt(1/H · Σ_i (a_i − mu)² + ε)
+        y_i    = γ_i · (a_i − mu) / sigma + β_i
+
+    (ε is ours, as in Keras' LayerNormalization: it keeps a constant input finite.)
+    No statistic crosses examples, so training and inference compute the same thing and
+    there are no moving statistics; `training` is ignored.
+    """
+
+    def __init__(self, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.center = center
+        self.scale = scale
+
+    def build(self, input_shape):
+        features = (input_shape[-1],)
+        # float32 weights under a float16 policy, cast where used, as in BatchNorm.
+        self.gamma = self.add_weight(shape=features, initializer="ones", name="gamma", autocast=False) if self.scale else None
+        self.beta = self.add_weight(shape=features, initializer="zeros", name="beta", autocast=False) if self.center else None
+
+    def call(self, inputs, training=None):
+        x = upcast(inputs)
+        y = self.standardize(x)
+        if self.gamma is not None:
+            y = y * ops.cast(self.gamma, x.dtype)
+        if self.beta is not None:
+            y = y + ops.cast(self.beta, x.dtype)
+        return ops.cast(y, self.compute_dtype)
+
+    def standardize(self, x):
+        """(a − mu) / sigma over the last axis."""
+        mean = ops.mean(x, axis=-1, keepdims=True)
+        var = ops.mean(ops.square(x - mean), axis=-1, keepdims=True)
+        return (x - mean) * ops.rsqrt(var + self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+
+
+class GroupNorm(LayerNorm):
+    """Group Normalization: Wu & He (2018), "Group Normalization", equations 1–4.
+
+    The C features of each example are split into `groups` = G groups of C/G consecutive
+    units, S_k = {i : ⌊i / (C/G)⌋ = k}, and each group is normalised over its own units:
+
+        mu_k     = G/C · Σ_{i in S_k} x_i
+        sigma_k  = sqrt(G/C · Σ_{i in S_k} (x_i − mu_k)² + ε)
+        y_i      = γ_i · (x_i − mu_k(i)) / sigma_k(i) + β_i
+
+    with γ and β per feature (equation 4). G = 1 is LayerNorm, as the paper notes; G = C
+    would normalise each unit alone, and in an MLP (no spatial axes) output only β.
+    Per-example, so training and inference agree and there are no moving statistics.
+    `groups=None` takes the largest of 32, 16, …, 1 that divides the width (the config
+    resolves it once for all layers; see bnexp.config.default_groups).
+    """
+
+    def __init__(self, groups=None, epsilon=1e-3, center=True, scale=True, **kwargs):
+        super().__init__(epsilon, center, scale, **kwargs)
+        if groups is not None and (not isinstance(groups, int) or groups < 1):
+            raise ValueError(f"groups must be a positive integer, not {groups!r}")
+        self.groups = groups
+
+    def build(self, input_shape):
+        from bnexp.config import default_groups  # pure Python: the same rule the config applies
+
+        width = input_shape[-1]
+        if self.groups is None:
+            self.groups = default_groups([width])
+        if width % self.groups:
+            raise ValueError(f"groups={self.groups} does not divide the layer width {width}")
+        super().build(input_shape)
+
+    def standardize(self, x):
+        width = x.shape[-1]
+        grouped = ops.reshape(x, (-1, self.groups, width // self.groups))
+        return ops.reshape(super().standardize(grouped), (-1, width))
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}

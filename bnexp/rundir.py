@@ -20,8 +20,8 @@ from pathlib import Path
 
 from bnexp.errors import RunDirError, RunFileError
 
-CONFIG, METRICS, SUMMARY, LOG, CHECKPOINT, EVAL = (
-    "config.yaml", "metrics.csv", "summary.json", "log.txt", "checkpoint.npz", "eval.json",
+CONFIG, METRICS, SUMMARY, LOG, CHECKPOINT, EVAL, TENSORBOARD = (
+    "config.yaml", "metrics.csv", "summary.json", "log.txt", "checkpoint.npz", "eval.json", "tb",
 )
 METRICS_COLUMNS = [
     "step", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "learning_rate", "elapsed_s",

@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -322,6 +323,7 @@ class Run:
         self.config, self.data, self.run, self.reporter = config, data, run, reporter
         self.plan = Plan.of(config, len(data.x_train))
         self.summary: dict = {}
+        self._writer = None  # TensorBoard, opened at the first evaluation
 
     def log(self, text: str) -> None:
         self.run.log(text)
@@ -347,6 +349,7 @@ class Run:
                 self._finish("interrupted", "interrupted twice: stopped at once, without a new checkpoint", started, state)
                 raise
             except BaseException as e:
+                self.run.log(traceback.format_exc())
                 self._finish("failed", f"{type(e).__name__}: {e}", started, state)
                 raise
         message = {"interrupted": f"interrupted by {signal_name(stop.signum)} at step {state.step}"}.get(status)
@@ -436,10 +439,21 @@ class Run:
         if state.best_accuracy is None or test.accuracy > state.best_accuracy:
             state.best_accuracy, state.best_step = test.accuracy, state.step
         self.reporter.evaluated(row)
+        self._scalars(trainer, row)
         self.run.log(
             f"step {row['step']} epoch {row['epoch']:.2f}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}, "
             f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}, lr {row['learning_rate']:.4g}"
         )
+
+    def _scalars(self, trainer: Trainer, row: dict) -> None:
+        """Every metrics row also goes to RUN_DIR/tb as TensorBoard scalars."""
+        tf = trainer.tf
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(str(self.run.file(rundir.TENSORBOARD)))
+        with self._writer.as_default(step=row["step"]):
+            for name in rundir.METRICS_COLUMNS[2:-1]:
+                tf.summary.scalar(name.replace("_", "/", 1) if name.startswith(("train_", "test_")) else name, row[name])
+        self._writer.flush()
 
     def _checkpoint(self, trainer: Trainer, state: State) -> None:
         rundir.write_atomic(self.run.file(rundir.CHECKPOINT), trainer.checkpoint_bytes(state))

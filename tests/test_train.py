@@ -263,3 +263,16 @@ def test_resume_refuses_set_and_completed_runs(finished_run):
     assert train("--resume", finished_run, "--set", "seed=1").exit_code == 2
     result = train("--resume", finished_run)
     assert result.exit_code == 2 and "already completed" in result.output
+
+
+def test_tensorboard_events_hold_every_metrics_row(finished_run):
+    import tensorflow as tf
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(finished_run / "tb"))
+    events.Reload()
+    rows = rundir.RunDir(finished_run).read_metrics()
+    for tag, column in [("test/accuracy", "test_accuracy"), ("train/loss", "train_loss"), ("learning_rate", "learning_rate")]:
+        logged = [(e.step, tf.make_ndarray(e.tensor_proto).item()) for e in events.Tensors(tag)]
+        assert [step for step, _ in logged] == [r["step"] for r in rows]
+        assert [value for _, value in logged] == pytest.approx([r[column] for r in rows], rel=1e-6)
