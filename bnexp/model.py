@@ -66,8 +66,9 @@ def build_model(spec: Model, seed: int) -> keras.Sequential:
     norm = spec.norm
     layers = [keras.Input((INPUTS,), name="pixels")]
     for i, width in enumerate(spec.hidden):
-        # BN right after Dense subtracts the mean, so a bias there would be dead weight.
-        bias = norm.kind == "none" or norm.placement == "after_activation"
+        # Batch statistics subtract each unit's mean, so a bias before them is dead weight;
+        # layer and group statistics subtract a mean over units, which leaves a bias its effect.
+        bias = norm.kind in ("none", "layer", "group") or norm.placement == "after_activation"
         layers.append(keras.layers.Dense(width, use_bias=bias, kernel_initializer=initializer(spec.init, layer_seed(seed, i)), name=f"dense_{i}"))
         activation = keras.layers.Activation(spec.activation, name=f"{spec.activation}_{i}")
         if norm.kind == "none":

@@ -1,4 +1,4 @@
-"""Batch Normalization, written from the paper.
+"""Batch Normalization and its variants, each written from its paper.
 
 Ioffe & Szegedy (2015), "Batch Normalization: Accelerating Deep Network Training by
 Reducing Internal Covariate Shift", Algorithms 1 and 2. For inputs of shape
@@ -282,8 +282,8 @@ class GhostBatchNorm(BatchNorm):
 class LayerNorm(keras.layers.Layer):
     """Layer Normalization: Ba, Kiros & Hinton (2016), "Layer Normalization", section 3.
 
-    Each example is normalised over its own H features a_1 … a_H (equation 4), then given a
-    per-feature gain g = γ and bias b = β (equation 5):
+    Each example is normalised over its own H features a_1 … a_H, then given the paper's
+    per-feature adaptive gain g = γ and bias b = β:
 
         mu     = 1/H · Σ_i a_i
         sigma  = sqrt(1/H · Σ_i (a_i − mu)² + ε)
@@ -329,7 +329,7 @@ class LayerNorm(keras.layers.Layer):
 
 
 class GroupNorm(LayerNorm):
-    """Group Normalization: Wu & He (2018), "Group Normalization", equations 1–4.
+    """Group Normalization: Wu & He (2018), "Group Normalization", section 3.
 
     The C features of each example are split into `groups` = G groups of C/G consecutive
     units, S_k = {i : ⌊i / (C/G)⌋ = k}, and each group is normalised over its own units:
@@ -338,7 +338,7 @@ class GroupNorm(LayerNorm):
         sigma_k  = sqrt(G/C · Σ_{i in S_k} (x_i − mu_k)² + ε)
         y_i      = γ_i · (x_i − mu_k(i)) / sigma_k(i) + β_i
 
-    with γ and β per feature (equation 4). G = 1 is LayerNorm, as the paper notes; G = C
+    with γ and β per feature. G = 1 is LayerNorm, as the paper notes; G = C
     would normalise each unit alone, and in an MLP (no spatial axes) output only β.
     Per-example, so training and inference agree and there are no moving statistics.
     `groups=None` takes the largest of 32, 16, …, 1 that divides the width (the config

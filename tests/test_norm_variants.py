@@ -364,7 +364,7 @@ def test_group_norm_with_one_group_is_layer_norm(settings):
 
 @pytest.mark.parametrize("groups", [2, 3, 6])
 def test_group_norm_matches_numpy_per_group_statistics(groups):
-    """Wu & He eq. 1–4 with S_k the k-th run of C/G consecutive units, in float64."""
+    """Wu & He section 3, with S_k the k-th run of C/G consecutive units, in float64."""
     rng = np.random.default_rng(14)
     epsilon, (m, c) = 1e-3, (4, 12)
     layer = GroupNorm(groups, epsilon=epsilon)
@@ -437,7 +437,8 @@ def test_each_layer_runs_inside_xla_in_training_and_inference(kind):
         with tf.GradientTape() as tape:
             tape.watch(x)
             y = compiled(x, training=training)
-        return y, tape.gradient(tf.reduce_sum(y * y), x)
+            loss = tf.reduce_sum(y * y)
+        return y, tape.gradient(loss, x)
 
     for training in (True, True, False):
         y, g = forward(tf.constant(x), training)
