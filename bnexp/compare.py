@@ -37,8 +37,10 @@ SUMMARY_NUMBERS = (
     "test_accuracy", "test_loss", "best_test_accuracy", "best_step", "steps",
     "epochs", "wall_seconds", "train_seconds", "seconds_per_epoch", "examples_per_second",
 )
-# Keys that tell seeds of one experiment apart without changing the experiment.
+# Keys that tell seeds of one experiment apart without changing the experiment
+# (diagnostics only observe a run: they change none of its numbers).
 NOT_EXPERIMENT = ("seed", "name", "data.dir")
+OBSERVERS = ("diagnostics.",)
 MISSING = "—"
 ALPHA = 0.05
 SPARK = "▁▂▃▄▅▆▇█"
@@ -378,7 +380,7 @@ def seed_groups(runs: list[Run]) -> list[tuple[str, list[int]]]:
 
 
 def _experiment(run: Run) -> dict[str, str]:
-    return {k: v for k, v in run.config.items() if k not in NOT_EXPERIMENT}
+    return {k: v for k, v in run.config.items() if k not in NOT_EXPERIMENT and not k.startswith(OBSERVERS)}
 
 
 def _assignments(config: dict[str, str], keys: list[str]) -> str:

@@ -66,8 +66,8 @@ class Norm(Schema):
 
 
 def default_virtual_batch_size(batch_size: int) -> int:
-    """The largest divisor of `batch_size` from 2 to 32 (Hoffer et al. use 32 examples per
-    ghost batch when it divides); the batch itself if none, when ghost_batch is BatchNorm."""
+    """The largest divisor of `batch_size` from 2 to 32, so the ghost batches are small ones
+    whatever the batch; the batch itself if none (a prime above 32), when ghost_batch is BatchNorm."""
     return max((v for v in range(2, min(32, batch_size) + 1) if batch_size % v == 0), default=batch_size)
 
 
@@ -122,6 +122,14 @@ class Train(Schema):
         return self
 
 
+class Diagnostics(Schema):
+    """Opt-in BN diagnostics recorded at every evaluation (bnexp/diagnostics.py)."""
+
+    enabled: bool = False
+    units: Annotated[list[Annotated[int, Field(ge=0, le=MAX_WIDTH)]], Field(min_length=1, max_length=64)] = [0, 1, 2]
+    examples: Annotated[int, Field(ge=10, le=10_000)] = 1000
+
+
 class Data(Schema):
     dataset: Literal["mnist", "fashion_mnist", "mnist-sample"] = "mnist"
     dir: str | None = None
@@ -133,6 +141,7 @@ class Config(Schema):
     data: Data = Data()
     model: Model = Model()
     train: Train = Train()
+    diagnostics: Diagnostics = Diagnostics()
 
     @model_validator(mode="after")
     def _batch_statistics_need_two(self) -> "Config":

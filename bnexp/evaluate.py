@@ -139,9 +139,9 @@ def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple
     """
     import keras
 
-    from bnexp.model import norm_layers
+    from bnexp.model import moving_stat_layers
 
-    layers = norm_layers(model)
+    layers = moving_stat_layers(model)
     probe = keras.Model(model.inputs, [layer.input for layer in layers])
 
     @tf.function(jit_compile=True)
@@ -152,6 +152,8 @@ def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple
 
     m = batch_size
     batches = len(images) // m
+    if batches == 0:
+        raise ValueError(f"precise statistics need at least one batch of {m} examples, got {len(images)}")
     sums = None
     with statistics_preserved(model):
         for b in range(batches):
@@ -161,9 +163,9 @@ def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple
 
 
 def set_moving_statistics(model, statistics: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    from bnexp.model import norm_layers
+    from bnexp.model import moving_stat_layers
 
-    for layer, (mean, var) in zip(norm_layers(model), statistics):
+    for layer, (mean, var) in zip(moving_stat_layers(model), statistics, strict=True):
         layer.moving_mean.assign(mean.astype(np.float32))
         layer.moving_variance.assign(var.astype(np.float32))
 
@@ -183,7 +185,7 @@ def evaluate_run(run_dir, stats: str = "moving", split: str = "test", batch_size
     from bnexp.config import load_config
     from bnexp.data import load
     from bnexp.errors import UsageError
-    from bnexp.model import build_model, norm_layers
+    from bnexp.model import build_model, moving_stat_layers
     from bnexp.train import assign_named, checkpoint_state, load_checkpoint, model_variables
 
     run = rundir.open_run(run_dir)
@@ -194,8 +196,9 @@ def evaluate_run(run_dir, stats: str = "moving", split: str = "test", batch_size
     step = checkpoint_state(arrays)["step"]
     model = build_model(config.model, config.seed)
     assign_named(model_variables(model), arrays, checkpoint)
-    if stats != "moving" and not norm_layers(model):
-        raise UsageError(f"--stats {stats} needs BN layers, and {run.path} was trained with model.norm.kind=none")
+    if stats != "moving" and not moving_stat_layers(model):
+        raise UsageError(f"--stats {stats} needs layers with moving statistics (model.norm.kind batch, keras, batch_renorm "
+                         f"or ghost_batch), and {run.path} was trained with model.norm.kind={config.model.norm.kind}")
     data = load(config.data.dataset, data_dir or config.data.dir)
     images, labels = data.split(split)
     batch_size = batch_size or config.train.batch_size
@@ -209,6 +212,9 @@ def evaluate_run(run_dir, stats: str = "moving", split: str = "test", batch_size
     else:
         if stats == "precise":
             used = _precise_examples(data, precise_examples, config.seed, notes)
+            if len(used) < batch_size:
+                raise UsageError(f"--precise-examples {len(used)} is fewer than one batch of {batch_size}: "
+                                 f"use at least {batch_size} examples or a smaller --batch-size")
             set_moving_statistics(model, precise_statistics(model, used, batch_size))
             record.update(batch_size=batch_size, precise_examples=len(used))
         outcome = Evaluator(model).evaluate(images, labels)

@@ -24,11 +24,14 @@ def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
     """
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(12, 4.5), layout="constrained")
-    axes = fig.subplots(1, 2)
-    labels = run_labels(runs)
-    groups = seed_groups(runs)
-    for colour, (label, idx) in zip(_colours(len(groups)), groups):
+    diagnosed = [run for run in runs if (run.path / "diag_activations.csv").exists()]
+    fig = Figure(figsize=(12, 9 if diagnosed else 4.5), layout="constrained")
+    grid = fig.subplots(2 if diagnosed else 1, 2, squeeze=False)
+    axes = grid[0]
+    labels = [_wrap(label) for label in run_labels(runs)]
+    groups = [(_wrap(label), idx) for label, idx in seed_groups(runs)]
+    colours = _colours(len(groups))
+    for colour, (label, idx) in zip(colours, groups):
         members = [runs[i] for i in idx]
         for ax, (key, _) in zip(axes, CURVES):
             if len(members) == 1:
@@ -36,11 +39,10 @@ def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
             else:
                 _draw_group(ax, members, key, colour, f"{label} (n={len(members)})")
     for ax, (_, name) in zip(axes, CURVES):
-        ax.set_xlabel("step")
-        ax.set_ylabel(name)
-        ax.set_title(f"{name} vs step")
-        ax.grid(alpha=0.3)
+        _label(ax, name, f"{name} vs step")
     axes[0].legend(fontsize="small")
+    if diagnosed:
+        _draw_diagnostics(grid[1], runs, groups, colours, labels)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=120)
@@ -78,3 +80,60 @@ def _draw_group(ax, runs: list[Run], key: str, colour, label: str) -> None:
     ax.fill_between(steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps],
                     color=colour, alpha=0.2, linewidth=0)
     ax.plot(steps, mean, color=colour, linewidth=2, label=f"{label}, mean, min–max")
+
+
+def _wrap(label: str, width: int = 48) -> str:
+    """Legend entries from long config diffs, folded at the commas so the axes keep their room."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(label, width, break_long_words=False)) or label
+
+
+def _label(ax, ylabel: str, title: str) -> None:
+    ax.set_xlabel("step")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _draw_diagnostics(axes, runs: list[Run], groups, colours, labels) -> None:
+    """Ioffe & Szegedy's Figure 1(b, c) and the BN gap, for the first run of each group.
+
+    (b, c): the 15th, 50th and 85th percentiles of the input to one activation unit
+    (the last hidden layer's first recorded unit) over training. A seed group shows its
+    first seed: percentiles of different seeds' units are not comparable units anyway.
+    """
+    for colour, (label, idx) in zip(colours, groups):
+        run = runs[idx[0]]
+        path = run.path / "diag_activations.csv"
+        if not path.exists():
+            continue
+        rows = _read_csv(path)
+        if not rows:
+            continue
+        layer = max(int(r["layer"]) for r in rows)
+        unit = min(int(r["unit"]) for r in rows if int(r["layer"]) == layer)
+        chosen = [r for r in rows if int(r["layer"]) == layer and int(r["unit"]) == unit]
+        steps = [int(r["step"]) for r in chosen]
+        name = labels[idx[0]] if len(idx) == 1 else label
+        axes[0].fill_between(steps, [float(r["p15"]) for r in chosen], [float(r["p85"]) for r in chosen],
+                             color=colour, alpha=0.2, linewidth=0)
+        axes[0].plot(steps, [float(r["p50"]) for r in chosen], color=colour, label=f"{name}: layer {layer} unit {unit}")
+        gaps = run.path / "diag_bn.csv"
+        if gaps.exists():
+            by_step: dict[int, list[float]] = {}
+            for r in _read_csv(gaps):
+                by_step.setdefault(int(r["step"]), []).append(float(r["mean_gap"]))
+            axes[1].plot(sorted(by_step), [sum(v) / len(v) for _, v in sorted(by_step.items())], color=colour, label=name)
+    _label(axes[0], "activation input", "activation input: 15th, 50th (line), 85th percentiles")
+    _label(axes[1], "mean |batch mean − moving mean|", "BN: batch vs moving statistics (mean over layers)")
+    axes[0].legend(fontsize="small")
+    if axes[1].lines:
+        axes[1].legend(fontsize="small")

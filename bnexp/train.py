@@ -253,10 +253,14 @@ def load_checkpoint(path: Path) -> dict[str, np.ndarray]:
             arrays = {name: f[name] for name in f.files}
     except FileNotFoundError:
         raise RunFileError(f"{path} is missing: the run saved no weights") from None
-    except Exception as e:  # numpy raises many types for a damaged zip
-        raise RunFileError(f"{path} is corrupt: {type(e).__name__}: {e}") from None
-    if "state" not in arrays:
-        raise RunFileError(f"{path} is corrupt: no loop state")
+    except Exception:  # numpy raises many types for a damaged zip
+        raise RunFileError(f"{path} is corrupt: not a readable npz archive") from None
+    try:
+        state = checkpoint_state(arrays) if "state" in arrays else None
+    except ValueError:  # JSON and UTF-8 decoding errors alike
+        state = None
+    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+        raise RunFileError(f"{path} is corrupt: no readable loop state")
     return arrays
 
 
@@ -324,6 +328,7 @@ class Run:
         self.plan = Plan.of(config, len(data.x_train))
         self.summary: dict = {}
         self._writer = None  # TensorBoard, opened at the first evaluation
+        self.diagnostics = None
 
     def log(self, text: str) -> None:
         self.run.log(text)
@@ -341,6 +346,7 @@ class Run:
             try:
                 trainer = Trainer(self.config, self.data, self.plan)
                 state = self._resume_state(trainer) if resume else self._fresh_state()
+                self._start_diagnostics(trainer, state, resume)
                 status = self._loop(trainer, state, stop, started)
             except DivergedError as e:
                 self._finish("diverged", str(e), started, state)
@@ -393,7 +399,7 @@ class Run:
                 raise DivergedError(self._divergence_message(trainer, bad))
             self._report_progress(trainer, state, call_start, end - step)
             if plan.is_eval(end):
-                self._evaluate(trainer, state)
+                self._evaluate(trainer, state, indices[-1])
             epoch_end = end % plan.steps_per_epoch == 0 and whole_epoch
             if epoch_end:
                 state.epoch_seconds.append(time.time() - epoch_start)
@@ -419,7 +425,17 @@ class Run:
             seconds = max(time.time() - call_start, 1e-9)
             self.reporter.progress(state.step, loss_sum / seen, correct / (seen * self.plan.batch_size), steps * self.plan.batch_size / seconds)
 
-    def _evaluate(self, trainer: Trainer, state: State) -> None:
+    def _start_diagnostics(self, trainer: Trainer, state: State, resume: bool) -> None:
+        if not self.config.diagnostics.enabled:
+            return
+        from bnexp.diagnostics import Diagnostics
+
+        self.diagnostics = Diagnostics(trainer.model, self.config.diagnostics, self.data.x_test, self.run.path)
+        self.diagnostics.start(fresh=not resume)
+        if resume:
+            self.diagnostics.truncate(state.step)
+
+    def _evaluate(self, trainer: Trainer, state: State, last_batch: np.ndarray) -> None:
         loss_sum, correct = trainer.take_totals()
         seen = state.step - state.row_start_step
         test = trainer.evaluator.evaluate(self.data.x_test, self.data.y_test)
@@ -440,6 +456,8 @@ class Run:
             state.best_accuracy, state.best_step = test.accuracy, state.step
         self.reporter.evaluated(row)
         self._scalars(trainer, row)
+        if self.diagnostics:
+            self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch])
         self.run.log(
             f"step {row['step']} epoch {row['epoch']:.2f}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}, "
             f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}, lr {row['learning_rate']:.4g}"
