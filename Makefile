@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.created
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,ray]'
 	touch $@ $(VENV)/.installed
 
 # Issue 5's speed benchmark: bnexp train against Keras fit and a hand-written floor.

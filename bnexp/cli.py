@@ -62,6 +62,11 @@ def reports_errors(command):
             fail(str(e), e.exit_code)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except (typer.Exit, typer.Abort):  # our own exit codes, not errors
+            raise
+        except BrokenPipeError:  # `bnexp ... | head`: the reader left; say nothing more
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 1)
+            raise typer.Exit(1)
         except Exception as e:  # a bug of ours: one line for the user, the traceback on request
             if os.environ.get("BNEXP_DEBUG"):
                 raise
@@ -167,6 +172,39 @@ def compare(
 
     run_compare([str(r) for r in runs], all_keys=all_keys, threshold=threshold, plot=str(plot) if plot else None,
                 fmt=fmt, last=last, console=console())
+
+
+@app.command()
+@reports_errors
+def sweep(
+    sweep_file: Path = typer.Argument(..., help="Sweep file (YAML): base config, grid of overrides, seeds.", show_default=False),
+    out: Optional[Path] = typer.Option(None, "--out", help="Sweep directory (default runs/NAME-TIMESTAMP). One of the same sweep is continued: points with a result are skipped, the others resumed."),
+    executor: str = typer.Option("local", "--executor", help="[cyan]local[/] (child processes here) or [cyan]ray[/] (Ray tasks; pip install -e .\\[ray])."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Points at once; TensorFlow's threads are divided among them. With ray, each point asks for cores/N CPUs."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: a running Ray cluster (ray start --head); default: a local Ray instance for this sweep."),
+    data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the dataset files, for every point; overrides data.dir."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only failures and the sweep directory."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the points, their run directories and status; run nothing."),
+) -> None:
+    """Train every point of a grid of configs × seeds, each in its own run directory under one sweep directory.
+
+    Exit status: 0 every point completed (or diverged: a result); 1 a point failed (the
+    others still run); 2 sweep file or config error; 130/143 interrupted by SIGINT/SIGTERM
+    (running points checkpoint: run the same command with --out to resume).
+    """
+    from bnexp.progress import console
+    from bnexp.sweep import load_sweep, make_executor, run_sweep
+    from bnexp.sweep_render import SweepDisplay, points_table
+
+    runner = make_executor(executor, workers, address, data_dir)
+    plan = load_sweep(sweep_file, out)
+    if dry_run:
+        console().print(points_table(plan))
+        return
+    display = SweepDisplay(console(), quiet)
+    run_sweep(plan, runner, display)
+    display.summary(plan)
+    raise typer.Exit(plan.exit_code)
 
 
 def main() -> None:

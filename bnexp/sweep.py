@@ -1,0 +1,529 @@
+"""Sweeps: one base config, a grid of overrides and several seeds; one run per point.
+
+A sweep directory holds sweep.json (each point's overrides, run directory and status)
+and one run directory per point, nested as `<grid values>/seed=<seed>`. Only run
+directories hold a summary.json, so `bnexp compare SWEEP_DIR` finds every run and groups
+the seeds of each grid point.
+
+Each point trains in its own `bnexp train` process: TensorFlow's state (thread pools,
+compiled programs, random seeds) stays apart, a crash takes no other point down, and the
+same command runs unchanged inside a Ray task on another machine. Rerunning a sweep
+skips the points that have a result, resumes the rest from their checkpoints, and starts
+again those that stopped before their first checkpoint.
+
+Like train, this module never prints: it tells a SweepReporter (bnexp/sweep_render.py
+draws one). No TensorFlow here either; only the child processes import it.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import hashlib
+import itertools
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, ValidationError
+
+from bnexp import config as config_module, rundir
+from bnexp.config import Config, Schema
+from bnexp.errors import BnexpError, ConfigError, RunDirError, UsageError
+
+MANIFEST = "sweep.json"
+# A diverged run is a finding (this setting does not train), not an accident: keep it.
+RESULTS = ("completed", "diverged")
+DOTTED_KEY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # as Config.name: it names the sweep directory
+MAX_LABEL = 200  # bytes of one directory name; file systems allow 255
+
+
+class SweepFile(Schema):
+    """The sweep file: `base` config (a path relative to the sweep file, or inline),
+    `set` overrides for every point, the `grid` of values to cross, and the `seeds`."""
+
+    name: Annotated[str, Field(pattern=NAME)]
+    base: str | dict[str, Any]
+    set: dict[Annotated[str, Field(pattern=DOTTED_KEY)], Any] = {}
+    grid: dict[Annotated[str, Field(pattern=DOTTED_KEY)], Annotated[list[Any], Field(min_length=1)]] = {}
+    seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1)] = [0]
+
+
+@dataclass(eq=False)
+class Point:
+    """One config of the sweep: its grid values and seed, its run directory and its state."""
+
+    run_dir: str  # relative to the sweep directory; also the point's name
+    overrides: dict[str, Any]
+    config: Config
+    status: str = "pending"
+    message: str | None = None
+    test_accuracy: float | None = None
+
+
+@dataclass
+class Sweep:
+    """A validated sweep: its points and the directory they are written to."""
+
+    name: str
+    file: Path
+    out: Path
+    points: list[Point]
+    stopped_by: str | None = None  # the signal that interrupted the sweep
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every point has a result (a divergence is one), else 1; signals map as in bnexp train."""
+        if self.stopped_by:
+            return {"SIGINT": 130, "SIGTERM": 143}[self.stopped_by]
+        return 0 if all(p.status in RESULTS for p in self.points) else 1
+
+
+# --- reading the sweep file -----------------------------------------------------------
+
+
+def load_sweep(path: str | Path, out: str | Path | None) -> Sweep:
+    """Read and validate the sweep file and every point's config; create nothing.
+
+    With an existing `out` of the same sweep, each point takes its status from its run
+    directory, and a run made from a different config is refused, so an edited sweep
+    never mixes old and new results in one directory.
+    """
+    path = Path(path)
+    spec = read_sweep_file(path)
+    points = expand(spec, base_config(spec, path), str(path))
+    out = Path(out) if out is not None else default_out(spec.name)
+    check_out(out, spec.name)
+    for point in points:
+        read_status(point, out / point.run_dir)
+    return Sweep(spec.name, path, out, points)
+
+
+def read_sweep_file(path: Path) -> SweepFile:
+    raw = config_module.read_yaml_file(path)
+    raw.setdefault("name", path.stem)
+    try:
+        spec = SweepFile.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {describe(e.errors()[0], raw)}" + config_module._more(e)) from None
+    if "seed" in spec.grid or "seed" in spec.set:
+        raise ConfigError(f"{path}: seeds are listed under 'seeds:', not as a grid or set key")
+    if len(set(spec.seeds)) < len(spec.seeds):
+        raise ConfigError(f"{path}: seeds {spec.seeds} lists a seed twice")
+    for key, values in spec.grid.items():
+        if len({flow(v) for v in values}) < len(values):
+            raise ConfigError(f"{path}: grid.{key} {flow(values)} lists a value twice")
+    return spec
+
+
+def describe(error: dict, raw: dict) -> str:
+    """config.describe, except that unknown keys are suggested from the sweep file's own keys."""
+    if error["type"] != "extra_forbidden":
+        return config_module.describe(error, raw)
+    key, allowed = str(error["loc"][0]), list(SweepFile.model_fields)
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f"unknown key '{key}'" + (f"; did you mean '{close[0]}'?" if close else "") + f" (allowed: {', '.join(allowed)})"
+
+
+def base_config(spec: SweepFile, path: Path) -> dict:
+    if isinstance(spec.base, dict):
+        return spec.base
+    return config_module.read_yaml_file(path.parent / spec.base)
+
+
+def expand(spec: SweepFile, base: dict, where: str) -> list[Point]:
+    """Every grid combination × every seed, in file order, each config validated."""
+    short = short_keys(list(spec.grid))
+    slugs = {key: value_slugs(values) for key, values in spec.grid.items()}
+    points = []
+    for combo in itertools.product(*(range(len(values)) for values in spec.grid.values())):
+        label = fit(",".join(f"{short[k]}={slugs[k][i]}" for k, i in zip(spec.grid, combo)))
+        for seed in spec.seeds:
+            overrides = {k: spec.grid[k][i] for k, i in zip(spec.grid, combo)} | {"seed": seed}
+            run_dir = f"{label}/seed={seed}" if label else f"seed={seed}"
+            config = point_config(base, spec.set | overrides, f"{where} point {run_dir}")
+            points.append(Point(run_dir, overrides, config))
+    return points
+
+
+def flow(value: Any) -> str:
+    """A value in one line of JSON, which YAML reads back the same (a YAML date becomes a string)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def point_config(base: dict, assignments: dict[str, Any], where: str) -> Config:
+    """The base with each assignment applied as `--set key=value` would (JSON is YAML), validated."""
+    raw = copy.deepcopy(base)
+    try:
+        for key, value in assignments.items():
+            config_module.apply_override(raw, f"{key}={flow(value)}")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
+    return config_module.validate(raw, where)
+
+
+def short_keys(keys: list[str]) -> dict[str, str]:
+    """The shortest dotted suffix of each key that no other key ends with: train.batch_size -> batch_size."""
+
+    def suffix(key: str, n: int) -> str:
+        return ".".join(key.split(".")[-n:])
+
+    short = {}
+    for key in keys:
+        n = 1
+        while n < key.count(".") + 1 and any(suffix(other, n) == suffix(key, n) for other in keys if other != key):
+            n += 1
+        short[key] = suffix(key, n)
+    return short
+
+
+def value_slugs(values: list) -> list[str]:
+    """File-name-safe spellings of grid values ([16, 16] -> 16_16), numbered if two would clash."""
+    slugs = [re.sub(r"[^A-Za-z0-9.+-]+", "_", flow(v)).strip("_") for v in values]
+    if len(set(slugs)) < len(slugs):
+        slugs = [f"{s}_{i}" for i, s in enumerate(slugs)]
+    return slugs
+
+
+def fit(label: str) -> str:
+    """Cut an over-long directory name, keeping it unique with a hash of the whole."""
+    if len(label.encode()) <= MAX_LABEL:
+        return label
+    digest = hashlib.sha1(label.encode()).hexdigest()[:10]
+    return label.encode()[:MAX_LABEL - 11].decode(errors="ignore") + "-" + digest
+
+
+# --- the sweep directory ----------------------------------------------------------------
+
+
+def default_out(name: str) -> Path:
+    from bnexp.train import runs_root
+
+    return runs_root() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_out(out: Path, name: str) -> None:
+    """`out` may be new, empty, or a directory of this same sweep (which is then continued)."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise RunDirError(f"--out {out} is not a directory")
+    manifest = out / MANIFEST
+    if manifest.exists():
+        found = rundir.read_json(manifest).get("name")
+        if found != name:
+            raise RunDirError(f"{out} holds the sweep '{found}', not '{name}': choose another --out")
+    elif any(p.name != ".lock" for p in out.iterdir()):
+        raise RunDirError(f"{out} is not empty and holds no {MANIFEST}: choose another --out")
+
+
+def read_status(point: Point, run: Path) -> None:
+    """Take the point's status from its run directory; refuse a run of a different config."""
+    if not (run / rundir.SUMMARY).exists():
+        return
+    if (run / rundir.CONFIG).exists():
+        check_same_config(point, run)
+    summary = rundir.read_json(run / rundir.SUMMARY)
+    point.status = summary.get("status") or "pending"
+    point.message, point.test_accuracy = summary.get("message"), summary.get("test_accuracy")
+
+
+def check_same_config(point: Point, run: Path) -> None:
+    # data.dir may differ: --data-dir moves the data, not the experiment.
+    saved = config_module.flatten(config_module.load_config(run / rundir.CONFIG).model_dump(mode="json"))
+    wanted = config_module.flatten(point.config.model_dump(mode="json"))
+    for key in dict.fromkeys([*wanted, *saved]):
+        if key != "data.dir" and saved.get(key) != wanted.get(key):
+            raise ConfigError(f"{run} was trained with {key}={flow(saved.get(key))} but the sweep now gives "
+                              f"{flow(wanted.get(key))}: write the changed sweep to another --out")
+
+
+def write_manifest(sweep: Sweep) -> None:
+    manifest = {
+        "name": sweep.name,
+        "sweep_file": str(sweep.file.resolve()),
+        "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "points": [{"run_dir": p.run_dir, "overrides": p.overrides, "status": p.status,
+                    "message": p.message, "test_accuracy": p.test_accuracy} for p in sweep.points],
+    }
+    rundir.write_atomic(sweep.out / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+
+
+def prepare(run: Path) -> bool:
+    """Whether the point resumes from its checkpoint; a run with none is cleared to start over."""
+    if (run / rundir.CHECKPOINT).exists():
+        return True
+    if run.exists():
+        holder = rundir.RunDir(run)
+        holder.lock()  # refuses a run another process is still writing
+        shutil.rmtree(run)
+        holder.unlock()
+    return False
+
+
+# --- running points -------------------------------------------------------------------
+
+
+class SweepReporter:
+    """What a sweep tells the outside world; bnexp/sweep_render.py draws it."""
+
+    def start(self, sweep: Sweep, to_run: int) -> None: ...
+    def started(self, point: Point) -> None: ...
+    def finished(self, point: Point) -> None: ...
+    def stop(self) -> None: ...
+
+
+def available_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def threads_per_point(workers: int) -> int:
+    """TensorFlow threads for each of `workers` points at once, so that they share the cores rather than fight."""
+    return max(1, available_cores() // workers)
+
+
+class Child:
+    """One point's `bnexp train --quiet` process; its stderr goes to a file, whose last line is its error."""
+
+    def __init__(self, config_yaml: str | None, run_dir: str, data_dir: str | None, threads: int):
+        self.config_file = None
+        if config_yaml is None:
+            args = ["--resume", run_dir]
+        else:  # `bnexp train` wants a config file; the run directory itself must start empty
+            fd, self.config_file = tempfile.mkstemp(prefix="bnexp-sweep-", suffix=".yaml")
+            with os.fdopen(fd, "w") as f:
+                f.write(config_yaml)
+            args = [self.config_file, "--run-dir", run_dir]
+        args += ["--data-dir", data_dir] if data_dir else []
+        self.stderr = tempfile.TemporaryFile("w+")
+        # A Ray worker blocks SIGINT, and a child inherits the mask: unblock it for the fork,
+        # or the forwarded stop would never arrive.
+        mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            # A session of its own keeps a terminal's Ctrl-C away: the sweep forwards it once,
+            # since a second SIGINT stops training without a checkpoint.
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bnexp", "train", *args, "--quiet"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                env={**os.environ, "BNEXP_THREADS": str(threads)}, start_new_session=True)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def interrupt(self, signum: int) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+
+    def result(self) -> tuple[int, str]:
+        """Exit code and the last line of stderr (bnexp's one-line error), once it has ended."""
+        code = self.process.wait()
+        self.stderr.seek(0)
+        lines = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
+        self.stderr.close()
+        if self.config_file:
+            os.unlink(self.config_file)
+        return code, lines[-1].removeprefix("error: ") if lines else ""
+
+
+def train_in_child(config_yaml: str | None, run_dir: str, data_dir: str | None, threads: int) -> tuple[int, str]:
+    """A Ray task: train one point in a child process. ray.cancel raises KeyboardInterrupt
+    here, which is passed on to the child as SIGINT, so it checkpoints. It arrives only
+    between bytecodes, never inside a blocking wait: hence the short sleeps."""
+    child = Child(config_yaml, run_dir, data_dir, threads)
+    while child.process.poll() is None:
+        try:
+            time.sleep(0.2)
+        except KeyboardInterrupt:
+            child.interrupt(signal.SIGINT)
+    return child.result()
+
+
+class LocalExecutor:
+    """Points as child processes of this one, `workers` at a time."""
+
+    def __init__(self, workers: int, data_dir: str | None):
+        self.slots, self.threads, self.data_dir = workers, threads_per_point(workers), data_dir
+        self.running: dict[Point, Child] = {}
+
+    def open(self) -> None: ...
+
+    def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
+        self.running[point] = Child(config_yaml, str(run), self.data_dir, self.threads)
+
+    def finished(self, timeout: float) -> list[tuple[Point, int, str]]:
+        done = [p for p, child in self.running.items() if child.process.poll() is not None]
+        if not done:
+            time.sleep(timeout)
+        return [(p, *self.running.pop(p).result()) for p in done]
+
+    def interrupt(self, signum: int) -> None:
+        for child in self.running.values():
+            child.interrupt(signum)
+
+    def close(self) -> None: ...
+
+
+class RayExecutor:
+    """Points as Ray tasks, on the cluster at `address` or on a Ray instance started for the sweep.
+
+    Each task asks for the CPUs its TensorFlow threads use, so Ray packs as many points
+    on a machine as its cores allow. Run directories are written by the workers: on a
+    real cluster the sweep directory must be on a file system every node shares.
+    """
+
+    def __init__(self, workers: int, address: str | None, data_dir: str | None):
+        try:
+            import ray
+        except ImportError:
+            raise BnexpError("--executor ray needs Ray: pip install -e .[ray]") from None
+        self.ray, self.address, self.data_dir = ray, address, data_dir
+        self.threads = threads_per_point(workers)
+        self.running: dict[Any, Point] = {}  # task reference -> point
+
+    def open(self) -> None:
+        import logging
+
+        options = {"logging_level": logging.ERROR}
+        if self.address:
+            self.ray.init(address=self.address, **options)
+        else:
+            self.ray.init(num_cpus=available_cores(), include_dashboard=False, log_to_driver=False, **options)
+        # A retry would rerun `bnexp train --run-dir` on a directory that is no longer empty.
+        self.task = self.ray.remote(num_cpus=self.threads, max_retries=0)(train_in_child)
+        self.slots = max(1, int(self.ray.cluster_resources().get("CPU", 1) // self.threads))
+
+    def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
+        ref = self.task.remote(config_yaml, str(run.resolve()), self.data_dir, self.threads)
+        self.running[ref] = point
+
+    def finished(self, timeout: float) -> list[tuple[Point, int, str]]:
+        ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=timeout)
+        results = []
+        for ref in ready:
+            try:
+                code, error = self.ray.get(ref)
+            except Exception as e:  # the task itself died (worker lost, node down)
+                code, error = -1, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            results.append((self.running.pop(ref), code, error))
+        return results
+
+    def interrupt(self, signum: int) -> None:
+        for ref in self.running:
+            self.ray.cancel(ref)
+
+    def close(self) -> None:
+        if self.ray.is_initialized():
+            self.ray.shutdown()
+
+
+def make_executor(kind: str, workers: int, address: str | None, data_dir: str | Path | None):
+    """Check the executor options (and that Ray is there) before anything runs."""
+    data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
+    if kind == "local":
+        if address:
+            raise UsageError("--address is for --executor ray")
+        return LocalExecutor(workers, data_dir)
+    if kind == "ray":
+        return RayExecutor(workers, address, data_dir)
+    raise UsageError(f"--executor {kind!r}: allowed are local, ray")
+
+
+class Stop:
+    """SIGINT and SIGTERM both raise KeyboardInterrupt in the sweep's loop; the first one's name is kept."""
+
+    def __enter__(self) -> "Stop":
+        self.signum = None
+        self._previous = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def _handle(self, signum, frame):
+        self.signum = self.signum or signum
+        raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        for s, handler in self._previous.items():
+            signal.signal(s, handler)
+
+
+def run_sweep(sweep: Sweep, executor, reporter: SweepReporter) -> None:
+    """Run every point without a result, `executor.slots` at a time, keeping sweep.json current.
+
+    A signal is forwarded to the running points, which checkpoint and end as interrupted;
+    `sweep.stopped_by` then names it. A second signal stops them at once, as in bnexp train.
+    """
+    sweep.out.mkdir(parents=True, exist_ok=True)
+    lock = rundir.RunDir(sweep.out)
+    lock.lock()  # one sweep process per sweep directory
+    todo = deque(p for p in sweep.points if p.status not in RESULTS)
+    try:
+        write_manifest(sweep)
+        reporter.start(sweep, len(todo))
+        with Stop() as stop:
+            try:
+                executor.open()  # after Stop: Ray's workers then inherit the default SIGINT, not an ignored one
+                while todo or executor.running:
+                    while todo and len(executor.running) < executor.slots:
+                        start_point(sweep, todo.popleft(), executor, reporter)
+                    collect(sweep, executor, reporter)
+            except KeyboardInterrupt:
+                sweep.stopped_by = signal.Signals(stop.signum or signal.SIGINT).name
+                executor.interrupt(stop.signum or signal.SIGINT)
+                while executor.running:
+                    try:
+                        collect(sweep, executor, reporter)
+                    except KeyboardInterrupt:
+                        executor.interrupt(signal.SIGINT)
+    finally:
+        executor.close()
+        reporter.stop()
+        lock.unlock()
+
+
+def start_point(sweep: Sweep, point: Point, executor, reporter: SweepReporter) -> None:
+    run = sweep.out / point.run_dir
+    try:
+        resume = prepare(run)
+    except BnexpError as e:
+        end_point(sweep, point, "failed", str(e), reporter)
+        return
+    executor.start(point, None if resume else config_module.to_yaml(point.config), run)
+    point.status, point.message = "running", None
+    write_manifest(sweep)
+    reporter.started(point)
+
+
+def collect(sweep: Sweep, executor, reporter: SweepReporter) -> None:
+    for point, code, error in executor.finished(timeout=0.25):
+        summary_path = sweep.out / point.run_dir / rundir.SUMMARY
+        summary = rundir.read_json(summary_path) if summary_path.exists() else {}
+        status = outcome(code, summary.get("status"), stopping=sweep.stopped_by is not None)
+        point.test_accuracy = summary.get("test_accuracy")
+        message = (error or summary.get("message") or f"exit code {code}") if status == "failed" else summary.get("message")
+        end_point(sweep, point, status, message, reporter)
+
+
+def outcome(code: int, summary_status: str | None, stopping: bool) -> str:
+    """A point's status from its exit code and its summary, which may be stale if the
+    process died before writing (a resume that could not load its data, say). A point
+    stopped with the sweep before it could say so (still importing, or a Ray task
+    cancelled in its queue) is interrupted: a rerun resumes or restarts it."""
+    if (code, summary_status) in ((0, "completed"), (1, "diverged"), (130, "interrupted"), (143, "interrupted")):
+        return summary_status
+    return "interrupted" if stopping else "failed"
+
+
+def end_point(sweep: Sweep, point: Point, status: str, message: str | None, reporter: SweepReporter) -> None:
+    point.status, point.message = status, message
+    write_manifest(sweep)
+    reporter.finished(point)

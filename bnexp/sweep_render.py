@@ -1,0 +1,114 @@
+"""Presentation of a sweep: the live progress over all points, the plan, the results table.
+
+bnexp/sweep.py runs the points and calls a SweepReporter; this module draws. As in
+bnexp/progress.py, output that is not a terminal gets one plain line per finished point.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from bnexp.compare import yaml_flow
+from bnexp.sweep import Point, Sweep, SweepReporter
+
+STYLE = {"completed": "green", "diverged": "magenta", "interrupted": "yellow", "running": "cyan", "pending": "dim"}
+
+
+class SweepDisplay(SweepReporter):
+    """A live bar over the sweep (points done, running, failed; ETA) on a terminal, and a line per
+    finished point. Quiet: only failures (on stderr), then the sweep directory."""
+
+    def __init__(self, out: Console, quiet: bool = False):
+        self.out, self.quiet = out, quiet
+        self.bar: Progress | None = None
+        self.running: set[Point] = set()
+        self.failed = 0
+
+    def start(self, sweep: Sweep, to_run: int) -> None:
+        done = len(sweep.points) - to_run
+        if not self.quiet:
+            self.out.print(f"sweep {escape(sweep.name)}: {len(sweep.points)} points in {escape(str(sweep.out))}"
+                           + (f" ({done} already have a result)" if done else ""), highlight=False)
+        if not (self.out.is_terminal and not self.quiet and to_run):
+            return
+        self.bar = Progress(
+            TextColumn("[bold]sweep"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("running {task.fields[running]}  failed {task.fields[failed]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.out,
+            refresh_per_second=2,
+        )
+        self.task = self.bar.add_task("sweep", total=to_run, running=0, failed=0)
+        self.bar.start()
+
+    def started(self, point: Point) -> None:
+        self.running.add(point)
+        self._update()
+
+    def finished(self, point: Point) -> None:
+        self.running.discard(point)
+        self.failed += point.status == "failed"
+        self._update(advance=1)
+        if self.quiet:
+            if point.status == "failed":
+                Console(stderr=True, soft_wrap=True).print(point_line(point), highlight=False)
+            return
+        self.out.print(point_line(point), highlight=False)
+
+    def _update(self, advance: int = 0) -> None:
+        if self.bar:
+            self.bar.update(self.task, advance=advance, running=len(self.running), failed=self.failed)
+
+    def stop(self) -> None:
+        if self.bar:
+            self.bar.stop()
+            self.bar = None
+
+    def summary(self, sweep: Sweep) -> None:
+        """The end: a table of every point, what to do next, and the sweep directory."""
+        if self.quiet:
+            print(sweep.out)
+            return
+        self.out.print(results_table(sweep))
+        if sweep.stopped_by:
+            self.out.print(f"[yellow]interrupted by {sweep.stopped_by}[/]: continue with "
+                           f"bnexp sweep {escape(str(sweep.file))} --out {escape(str(sweep.out))}", highlight=False)
+        self.out.print(f"compare them: bnexp compare {escape(str(sweep.out))}", highlight=False)
+
+
+def point_line(point: Point) -> str:
+    style = STYLE.get(point.status, "red")
+    accuracy = f"  test acc {point.test_accuracy:.4f}" if point.test_accuracy is not None else ""
+    message = f"  {escape(point.message)}" if point.message and point.status != "completed" else ""
+    return f"[{style}]{point.status:<11}[/] {escape(point.run_dir)}{accuracy}{message}"
+
+
+def points_table(sweep: Sweep) -> Table:
+    """--dry-run: every point, its run directory, its overrides and where it stands now."""
+    table = Table(title=f"bnexp sweep {sweep.name}: {len(sweep.points)} points in {sweep.out}", title_justify="left")
+    table.add_column("run directory", overflow="fold")
+    table.add_column("overrides", overflow="fold")
+    table.add_column("status")
+    for p in sweep.points:
+        overrides = " ".join(f"{k}={yaml_flow(v)}" for k, v in p.overrides.items())
+        table.add_row(escape(p.run_dir), escape(overrides), f"[{STYLE.get(p.status, 'red')}]{p.status}[/]")
+    return table
+
+
+def results_table(sweep: Sweep) -> Table:
+    table = Table(title=f"bnexp sweep {sweep.name}", title_justify="left")
+    table.add_column("run directory", overflow="fold")
+    table.add_column("status")
+    table.add_column("test acc", justify="right")
+    table.add_column("message", overflow="fold")
+    for p in sweep.points:
+        accuracy = f"{p.test_accuracy:.4f}" if p.test_accuracy is not None else "-"
+        table.add_row(escape(p.run_dir), f"[{STYLE.get(p.status, 'red')}]{p.status}[/]", accuracy, escape(p.message or ""))
+    return table
