@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from bnexp.backend import tensorflow
-from bnexp.model import CLASSES, INPUTS
 
 tf = tensorflow()
+
+from bnexp.model import CLASSES, INPUTS  # noqa: E402
 
 EVAL_BATCH = 2000
 

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import math
 
-import keras
+from bnexp.backend import tensorflow
+
+tensorflow()  # TensorFlow first, quietly, before Keras imports it
+
+import keras  # noqa: E402
 
 from bnexp.config import Model
 from bnexp.norm import BatchNorm, BatchRenorm, GhostBatchNorm, GroupNorm, LayerNorm

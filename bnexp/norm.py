@@ -38,8 +38,12 @@ BatchNorm does; the last two compute the same thing in training and inference.
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+from bnexp.backend import tensorflow
+
+tensorflow()  # TensorFlow first, quietly, before Keras imports it
+
+import keras  # noqa: E402
+from keras import ops  # noqa: E402
 
 
 def upcast(x):
