@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MNIST ?= ../shared/data/mnist
 
-.PHONY: demo test bench reproduce clean
+.PHONY: demo test bench reproduce study clean
 
 demo: $(VENV)/.installed
 	$(BIN)/bnexp train configs/quickstart.yaml
@@ -30,6 +30,16 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
 # Issue 5's speed benchmark: bnexp train against Keras fit and a hand-written floor.
 bench: $(VENV)/.installed
 	$(BIN)/python bench/speed.py --data-dir $(MNIST) --json bench/out/speed.json
+
+# Ioffe & Szegedy (2015), Figure 1: BN against no BN, 5 seeds each, 50,000 steps (about 15 min on 2 cores).
+reproduce: $(VENV)/.installed
+	$(BIN)/bnexp sweep configs/sweeps/ioffe2015.yaml --workers 2 --data-dir $(MNIST) --out runs/ioffe2015
+	$(BIN)/bnexp compare runs/ioffe2015 --last 5 --threshold 0.95 --plot docs/ioffe2015.png
+
+# The batch-size study: BN against LayerNorm and GroupNorm at batch sizes 2 to 600, 3 seeds.
+study: $(VENV)/.installed
+	$(BIN)/bnexp sweep configs/sweeps/batch_size_study.yaml --workers 2 --data-dir $(MNIST) --out runs/batch_size_study
+	$(BIN)/bnexp compare runs/batch_size_study --format markdown
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
