@@ -131,7 +131,8 @@ def _draw_diagnostics(axes, runs: list[Run], groups, colours, labels) -> None:
             by_step: dict[int, list[float]] = {}
             for r in _read_csv(gaps):
                 by_step.setdefault(int(r["step"]), []).append(float(r["mean_gap"]))
-            axes[1].plot(sorted(by_step), [sum(v) / len(v) for _, v in sorted(by_step.items())], color=colour, label=name)
+            if by_step:  # a run without BN has no rows
+                axes[1].plot(sorted(by_step), [sum(v) / len(v) for _, v in sorted(by_step.items())], color=colour, label=name)
     _label(axes[0], "activation input", "activation input: 15th, 50th (line), 85th percentiles")
     _label(axes[1], "mean |batch mean − moving mean|", "BN: batch vs moving statistics (mean over layers)")
     axes[0].legend(fontsize="small")
