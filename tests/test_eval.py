@@ -19,6 +19,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from test_train import write_config as train_config
+
 from bnexp.cli import app
 
 TINY = {
@@ -33,16 +35,7 @@ SAMPLE_TRAIN, SAMPLE_TEST = 5000, 1000
 
 
 def write_config(folder: Path, overrides: dict | None = None, name: str = "config.yaml") -> Path:
-    config = json.loads(json.dumps(TINY))
-    for key, value in (overrides or {}).items():
-        node = config
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    path = folder / name
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return train_config(folder, overrides, name, base=TINY)
 
 
 def train_run(folder: Path, overrides: dict | None = None, expect: int | None = 0) -> Path:

@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_norm import batch, forward_and_grads, set_affine
 
 from bnexp.config import Config, Model, Norm, default_groups, default_virtual_batch_size, load_config, to_yaml
 from bnexp.errors import ConfigError
@@ -22,38 +23,10 @@ NEW_KINDS = ["batch_renorm", "ghost_batch", "layer", "group"]
 NO_RAMP = dict(warmup_steps=0, r_max_ramp_steps=0, d_max_ramp_steps=0)  # the final limits from step 0
 
 
-def batch(rng, shape, dtype="float32"):
-    """Features with distinct, non-trivial means and scales, so every statistic matters."""
-    m, n = shape
-    return (rng.normal(size=shape) * rng.uniform(0.5, 3, n) + rng.uniform(-2, 2, n)).astype(dtype)
-
-
-def set_affine(layer, rng, n):
-    """Non-trivial gamma and beta (where the layer has them); returns them as NumPy (1 / 0 when absent)."""
-    gamma, beta = rng.uniform(0.5, 2, n), rng.uniform(-1, 1, n)
-    if layer.gamma is not None:
-        layer.gamma.assign(gamma.astype(layer.gamma.dtype))
-    if layer.beta is not None:
-        layer.beta.assign(beta.astype(layer.beta.dtype))
-    return (gamma if layer.gamma is not None else 1.0), (beta if layer.beta is not None else 0.0)
-
-
 def set_moving(layers, mean, var):
     for layer in layers:
         layer.moving_mean.assign(np.asarray(mean, layer.moving_mean.dtype))
         layer.moving_variance.assign(np.asarray(var, layer.moving_variance.dtype))
-
-
-def forward_and_grads(layer, x, training, weights):
-    """y, and the gradients of sum(y * weights) w.r.t. x and each of gamma/beta the layer has."""
-    x = tf.convert_to_tensor(x)
-    params = [v for v in (layer.gamma, layer.beta) if v is not None]
-    with tf.GradientTape() as tape:
-        tape.watch(x)
-        y = layer(x, training=training)
-        loss = tf.reduce_sum(y * weights)
-    grads = tape.gradient(loss, [x, *params])
-    return y.numpy(), {"x": grads[0].numpy(), **{p.name: g.numpy() for p, g in zip(params, grads[1:])}}
 
 
 def assert_same(a, b, rtol=1e-5, atol=1e-5):

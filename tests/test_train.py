@@ -28,8 +28,9 @@ TINY = {
 }
 
 
-def write_config(tmp_path: Path, overrides: dict | None = None, name: str = "config.yaml") -> Path:
-    config = json.loads(json.dumps(TINY))
+def write_config(tmp_path: Path, overrides: dict | None = None, name: str = "config.yaml", base: dict = TINY) -> Path:
+    """Write `base` with dotted-key `overrides` applied as a config file; return its path."""
+    config = json.loads(json.dumps(base))
     for key, value in (overrides or {}).items():
         node = config
         *parents, leaf = key.split(".")
