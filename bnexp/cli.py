@@ -16,7 +16,6 @@ import typer
 
 app = typer.Typer(
     name="bnexp",
-    help="Batch Normalization experiments on MNIST multilayer perceptrons: train, eval, compare.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -38,7 +37,7 @@ def show_version(value: bool) -> None:
 def main_options(
     version: bool = typer.Option(False, "--version", callback=show_version, is_eager=True, help="Print the version and exit."),
 ) -> None:
-    """Batch Normalization experiments on MNIST multilayer perceptrons: train, eval, compare."""
+    """Batch Normalization experiments on MNIST multilayer perceptrons: train, eval, compare, sweep."""
 
 
 def fail(message: str, code: int) -> None:
