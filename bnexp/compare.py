@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
@@ -192,7 +193,12 @@ def _runs_under(root: Path) -> list[Path]:
         if SUMMARY in filenames:
             runs.append(Path(dirpath))
             dirnames.clear()
-    return sorted(runs)
+    return sorted(runs, key=natural_key)
+
+
+def natural_key(path: Path) -> list:
+    """Sort batch_size=8 before batch_size=60: numbers in names compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(path))]
 
 
 def load_run(path: Path) -> Run:

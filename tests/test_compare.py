@@ -269,10 +269,10 @@ def test_sweep_directory_groups_every_grid_point_without_a_t_test(tmp_path):
     (sweep / "bs8" / "s0" / "ckpt").mkdir()
     (sweep / "bs8" / "s0" / "ckpt" / "summary.json").write_text("not a run: inside one")
     comp = report([sweep])
-    assert [r.label for r in comp.rows] == ["bs60/s0", "bs60/s1", "bs600/s0", "bs600/s1",
-                                            "bs8/s0", "bs8/s1"]  # sorted by path
-    assert [g.label for g in comp.groups] == ["train.batch_size=60", "train.batch_size=600",
-                                              "train.batch_size=8"]
+    assert [r.label for r in comp.rows] == ["bs8/s0", "bs8/s1", "bs60/s0", "bs60/s1",
+                                            "bs600/s0", "bs600/s1"]  # by path, numbers as numbers
+    assert [g.label for g in comp.groups] == ["train.batch_size=8", "train.batch_size=60",
+                                              "train.batch_size=600"]
     assert comp.ttest is None
 
 
