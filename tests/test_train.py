@@ -287,3 +287,32 @@ def test_mnist_bn_config_reaches_98_percent_on_full_mnist(mnist_dir, tmp_path):
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["data"]["train_examples"] == 60000 and summary["data"]["test_examples"] == 10000
     assert summary["test_accuracy"] >= 0.98
+
+
+@pytest.mark.parametrize("content, says", [
+    (b"name: [unclosed", "not valid YAML"),
+    (b"", "the file is empty"),
+    (bytes(range(256)) * 4, "not a text file"),
+    (b"- just\n- a list\n", "a config is a YAML mapping"),
+    (b"model:\n  hidden: [1000000000]\n", "model.hidden"),
+    (b"train:\n  epochs: 1000000000000\n", "train.epochs"),
+])
+def test_hostile_config_files_exit_2_with_one_line_and_touch_nothing(tmp_path, monkeypatch, finished_run, content, says):
+    monkeypatch.setenv("BNEXP_RUNS_DIR", str(tmp_path / "runs"))
+    before = {p.name: p.stat().st_mtime_ns for p in finished_run.iterdir()}
+    (tmp_path / "bad.yaml").write_bytes(content)
+    result = train(tmp_path / "bad.yaml")
+    assert result.exit_code == 2 and says in result.output
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+    assert {p.name: p.stat().st_mtime_ns for p in finished_run.iterdir()} == before
+
+
+def test_corrupt_dataset_file_exits_1_naming_it_and_creates_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("BNEXP_RUNS_DIR", str(tmp_path / "runs"))
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "mnist.npz").write_bytes(b"PK\x03\x04 truncated zip")
+    result = train(write_config(tmp_path, {"data.dataset": "mnist"}), "--data-dir", data)
+    assert result.exit_code == 1 and "mnist.npz" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
