@@ -61,7 +61,8 @@ class Diagnostics:
                 kept = [lines[0]] + [line for line in lines[1:] if line.endswith("\n") and int(line.split(",")[0]) <= step]
                 path.write_text("".join(kept))
 
-    def record(self, step: int, batch_images: np.ndarray, batch_labels: np.ndarray) -> None:
+    def record(self, step: int, batch_images: np.ndarray, batch_labels: np.ndarray) -> dict[str, float]:
+        """Append this step's rows to the three files; return them as TensorBoard scalars."""
         rows = {
             "diag_activations.csv": self._activation_rows(step),
             "diag_bn.csv": self._bn_rows(step, batch_images),
@@ -70,6 +71,7 @@ class Diagnostics:
         for name, new in rows.items():
             with open(self.run_path / name, "a", newline="") as f:
                 csv.writer(f).writerows(new)
+        return scalars(rows)
 
     def _activation_rows(self, step: int) -> list:
         outputs = self.activation_probe(pixels(self.images), training=False)
@@ -103,3 +105,15 @@ class Diagnostics:
             loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(batch_labels.astype(np.int32), logits))
         grads = tape.gradient(loss, variables)
         return [[step, v.path, float(tf.norm(g).numpy())] for v, g in zip(variables, grads) if g is not None]
+
+
+def scalars(rows: dict[str, list]) -> dict[str, float]:
+    """TensorBoard tags for one step's diagnostics rows (the files' columns, as tag paths)."""
+    tags = {}
+    for _, layer, unit, *values in rows["diag_activations.csv"]:
+        tags.update({f"activation_input/layer{layer}/unit{unit}/p{p}": v for p, v in zip(PERCENTILES, values)})
+    for _, layer, mean_gap, variance_gap in rows["diag_bn.csv"]:
+        tags.update({f"bn_gap/layer{layer}/mean": mean_gap, f"bn_gap/layer{layer}/variance": variance_gap})
+    for _, variable, norm in rows["diag_gradients.csv"]:
+        tags[f"grad_norm/{variable}"] = norm
+    return tags

@@ -459,16 +459,17 @@ class Run:
         if state.best_accuracy is None or test.accuracy > state.best_accuracy:
             state.best_accuracy, state.best_step = test.accuracy, state.step
         self.reporter.evaluated(row)
-        self._scalars(row)
+        tags = {tag: row[name] for name, tag in TENSORBOARD_TAGS.items()}
         if self.diagnostics:
-            self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch])
+            tags.update(self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch]))
+        self._scalars(state.step, tags)
         self.run.log(
             f"step {row['step']} epoch {row['epoch']:.2f}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}, "
             f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}, lr {row['learning_rate']:.4g}"
         )
 
-    def _scalars(self, row: dict) -> None:
-        """Every metrics row also goes to RUN_DIR/tb as TensorBoard scalars.
+    def _scalars(self, step: int, tags: dict[str, float]) -> None:
+        """Every metrics row (and its diagnostics) also goes to RUN_DIR/tb as TensorBoard scalars.
 
         Written as plain event protos: tf.summary's eager ops cost ten times more per row.
         """
@@ -478,8 +479,8 @@ class Run:
 
         if self._writer is None:
             self._writer = EventFileWriter(str(self.run.file(rundir.TENSORBOARD)))
-        values = [Summary.Value(tag=tag, simple_value=row[name]) for name, tag in TENSORBOARD_TAGS.items()]
-        self._writer.add_event(Event(wall_time=time.time(), step=row["step"], summary=Summary(value=values)))
+        values = [Summary.Value(tag=tag, simple_value=value) for tag, value in tags.items()]
+        self._writer.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
         self._writer.flush()
 
     def _checkpoint(self, trainer: Trainer, state: State) -> None:

@@ -74,3 +74,15 @@ def test_activation_percentiles_match_numpy_on_the_final_model(diagnosed):
 def test_no_diagnostics_files_unless_enabled(tmp_path):
     assert train(write_config(tmp_path, {"train.steps": 100}), "--run-dir", tmp_path / "r").exit_code == 0
     assert not any((tmp_path / "r" / name).exists() for name in FILES)
+
+
+def test_diagnostics_also_reach_tensorboard(diagnosed):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(diagnosed / "tb"))
+    events.Reload()
+    bn = read(diagnosed / "diag_bn.csv")
+    logged = [(e.step, e.value) for e in events.Scalars("bn_gap/layer1/mean")]
+    assert logged == [(int(r["step"]), pytest.approx(float(r["mean_gap"]), rel=1e-6)) for r in bn if r["layer"] == "1"]
+    tags = events.Tags()["scalars"]
+    assert "activation_input/layer0/unit5/p85" in tags and "grad_norm/mlp/dense_0/kernel" in tags
