@@ -246,8 +246,10 @@ def _read_metrics(path: Path) -> list[dict[str, float]]:
     if not path.exists():
         return []
     try:
-        with path.open(newline="", encoding="utf-8") as f:
-            lines = list(csv.reader(f))
+        text = path.read_text(encoding="utf-8")
+        if "\n" in text and not text.endswith("\n"):
+            text = text[: text.rfind("\n") + 1]  # a killed run's torn last row is no row yet, as resume sees it
+        lines = list(csv.reader(io.StringIO(text)))
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise RunFileError(f"{path}: cannot read ({e})") from e
     if not lines or tuple(lines[0]) != METRICS_HEADER:

@@ -34,7 +34,7 @@ def run_compare(paths: list[str], *, all_keys: bool = False, threshold: float = 
     than two runs are found; RunFileError (exit 1) for a corrupt run file;
     UsageError (exit 2) for a bad option value or an unwritable plot path.
     """
-    _check_options(fmt, threshold, last)
+    _check_options(fmt, threshold, last, plot)
     console = console or Console()
     runs = cmp.load_runs(paths)
     comp = cmp.compare(runs, threshold=threshold, last=last, all_keys=all_keys)
@@ -54,13 +54,15 @@ def run_compare(paths: list[str], *, all_keys: bool = False, threshold: float = 
     return 0
 
 
-def _check_options(fmt: str, threshold: float, last: int) -> None:
+def _check_options(fmt: str, threshold: float, last: int, plot: str | None) -> None:
     if fmt not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     if not 0 < threshold <= 1:
         raise UsageError(f"--threshold is a test accuracy in (0, 1], not {threshold}")
     if last < 1:
         raise UsageError(f"--last must be at least 1, not {last}")
+    if plot is not None and Path(plot).suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise UsageError(f"--plot {plot}: name a .png, .pdf or .svg file")
 
 
 def _write_plot(runs: list[cmp.Run], path: str) -> str:

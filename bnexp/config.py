@@ -154,6 +154,9 @@ class Config(Schema):
         """Check the settings that depend on the batch size or widths, and fill in their
         defaults, so the run's config.yaml records the values used."""
         norm, hidden, batch = self.model.norm, self.model.hidden, self.train.batch_size
+        if norm.kind == "keras" and norm.variance != "biased":
+            raise ValueError("model.norm.variance=unbiased is not available with model.norm.kind=keras "
+                             "(Keras' BatchNormalization keeps the biased variance); use kind batch")
         resolved = {}
         if norm.kind == "ghost_batch":
             v = norm.virtual_batch_size
@@ -196,9 +199,25 @@ for _cls in (YAML12Loader, YAML12Dumper):
     _cls.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789"))
 
 
+def _mapping_without_duplicates(loader, node, deep=False):
+    """A key given twice is a mistake (the first value would vanish): refuse it."""
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+YAML12Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
 def parse_yaml(text: str, where: str) -> Any:
     try:
         return yaml.load(text, Loader=YAML12Loader)
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply to be a config") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

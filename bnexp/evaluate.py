@@ -171,9 +171,6 @@ def set_moving_statistics(model, statistics: list[tuple[np.ndarray, np.ndarray]]
         layer.moving_variance.assign(var.astype(np.float32))
 
 
-STATS = ("moving", "batch", "precise")
-
-
 def evaluate_run(run_dir, stats: str = "moving", split: str = "test", batch_size: int | None = None,
                  precise_examples: int = 10_000, data_dir=None) -> dict:
     """`bnexp eval`: rebuild a run's model from its own files and evaluate it; record in eval.json.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -64,7 +65,7 @@ class TrainDisplay(Reporter):
 
     def message(self, text: str) -> None:
         if not self.quiet:
-            self.out.print(f"[dim]{text}[/]", highlight=False)
+            self.out.print(f"[dim]{escape(text)}[/]", highlight=False)
 
     def stop(self) -> None:
         if self.bar:
@@ -95,10 +96,10 @@ def summary_table(summary: dict, run_path) -> Table:
         ("seconds per epoch", fmt(summary.get("seconds_per_epoch"), 3)),
         ("examples per second", fmt(summary.get("examples_per_second"), 0)),
         ("wall seconds", fmt(summary.get("wall_seconds"), 1)),
-        ("run directory", str(run_path)),
+        ("run directory", escape(str(run_path))),
     ]
     if summary.get("message"):
-        rows.insert(1, ("message", summary["message"]))
+        rows.insert(1, ("message", escape(summary["message"])))
     for what, value in rows:
         table.add_row(what, value)
     return table
@@ -106,7 +107,7 @@ def summary_table(summary: dict, run_path) -> Table:
 
 def eval_tables(record: dict, run_path) -> list[Table]:
     """The eval result: headline numbers, per-class accuracy, confusion matrix."""
-    head = Table(title=f"bnexp eval {run_path}", show_header=False, title_justify="left")
+    head = Table(title=f"bnexp eval {escape(str(run_path))}", show_header=False, title_justify="left")
     head.add_column("what", style="bold", overflow="fold")
     head.add_column("value", overflow="fold")
     stats = record["stats"] + (f" (batch size {record['batch_size']})" if record["stats"] == "batch" else "")
@@ -118,7 +119,7 @@ def eval_tables(record: dict, run_path) -> list[Table]:
         ("checkpoint step", str(record["step"])),
         ("accuracy", f"{record['accuracy']:.4f} ({record['correct']}/{record['total']})"),
         ("loss", f"{record['loss']:.4f}"),
-    ] + [("note", note) for note in record["notes"]]:
+    ] + [("note", escape(note)) for note in record["notes"]]:
         head.add_row(what, value)
     classes = Table(title="per-class accuracy", title_justify="left")
     for digit in range(len(record["per_class_accuracy"])):

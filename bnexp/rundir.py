@@ -26,7 +26,6 @@ CONFIG, METRICS, SUMMARY, LOG, CHECKPOINT, EVAL, TENSORBOARD = (
 METRICS_COLUMNS = [
     "step", "epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "learning_rate", "elapsed_s",
 ]
-TIMING_COLUMNS = {"elapsed_s"}
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:
@@ -190,9 +189,3 @@ def open_run(path: str | Path) -> RunDir:
         raise RunDirError(f"{path} is not a bnexp run directory (no {' or '.join(missing)})")
     return RunDir(path)
 
-
-def remove_if_empty_failure(run: RunDir) -> None:
-    """Remove a run directory that holds nothing but its lock (creation aborted early)."""
-    if all(p.name == ".lock" for p in run.path.iterdir()):
-        (run.path / ".lock").unlink(missing_ok=True)
-        run.path.rmdir()

@@ -92,7 +92,7 @@ def point_line(point: Point) -> str:
 
 def points_table(sweep: Sweep) -> Table:
     """--dry-run: every point, its run directory, its overrides and where it stands now."""
-    table = Table(title=f"bnexp sweep {sweep.name}: {len(sweep.points)} points in {sweep.out}", title_justify="left")
+    table = Table(title=f"bnexp sweep {sweep.name}: {len(sweep.points)} points in {escape(str(sweep.out))}", title_justify="left")
     table.add_column("run directory", overflow="fold")
     table.add_column("overrides", overflow="fold")
     table.add_column("status")

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import platform
 import signal
 import socket
 import statistics
 import subprocess
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -413,7 +411,6 @@ class Run:
                 state.epoch_seconds[-1] = time.time() - epoch_start
             if end % plan.steps_per_epoch == 0:
                 epoch_start, whole_epoch = time.time(), True
-        whole_epoch = state.step % plan.steps_per_epoch == 0  # a resumed partial epoch is not timed
         return "completed"
 
     def _divergence_message(self, trainer: Trainer, bad_step: int) -> str:

@@ -416,3 +416,13 @@ def test_comparing_two_runs_imports_no_tensorflow_scipy_or_matplotlib(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=Path(__file__).parents[1], check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_torn_last_metrics_row_from_a_killed_run_is_not_an_error(tmp_path):
+    a = make_run(tmp_path, "a")
+    b = make_run(tmp_path, "b", summary={"status": "running"})
+    with open(b / "metrics.csv", "a") as f:
+        f.write("999,9.9,0.1")  # what kill -9 can leave mid-write
+    comp = report([a, b])
+    assert [r.run.status for r in comp.rows] == ["completed", "running"]
+    assert all(m["step"] != 999 for m in comp.rows[1].run.metrics)
