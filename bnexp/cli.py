@@ -80,6 +80,8 @@ def finish_training(run_path: Path, summary: dict, quiet: bool) -> None:
     if not quiet:
         console().print(summary_table(summary, run_path))
     print(run_path)
+    if summary["status"] == "diverged":
+        fail(summary["message"], 1)
     if summary["status"] == "interrupted":
         raise typer.Exit(EXIT_SIGNAL.get(summary.get("signal"), 130))
 

@@ -21,6 +21,7 @@ import numpy as np
 from bnexp.backend import tensorflow
 from bnexp.evaluate import pixels, statistics_preserved
 from bnexp.model import moving_stat_layers
+from bnexp.rundir import write_atomic
 
 tf = tensorflow()
 
@@ -45,21 +46,14 @@ class Diagnostics:
         self.bn_layers = moving_stat_layers(model)
         self.bn_probe = keras.Model(model.inputs, [layer.input for layer in self.bn_layers]) if self.bn_layers else None
 
-    def start(self, fresh: bool) -> None:
-        """New files with headers for a fresh run; a resumed run keeps its rows."""
+    def start(self, resumed_at: int | None) -> None:
+        """Fresh files with headers; a resumed run keeps its rows up to the checkpoint's step
+        (it redoes the later ones). Whole files are replaced atomically, as in rundir."""
         for name, columns in FILES.items():
-            if fresh or not (self.run_path / name).exists():
-                with open(self.run_path / name, "w", newline="") as f:
-                    csv.writer(f).writerow(columns)
-
-    def truncate(self, step: int) -> None:
-        """Drop rows after `step`: after a resume, the run redoes those steps."""
-        for name in FILES:
             path = self.run_path / name
-            if path.exists():
-                lines = path.read_text().splitlines(keepends=True)
-                kept = [lines[0]] + [line for line in lines[1:] if line.endswith("\n") and int(line.split(",")[0]) <= step]
-                path.write_text("".join(kept))
+            lines = path.read_text().splitlines(keepends=True)[1:] if resumed_at is not None and path.exists() else []
+            kept = [line for line in lines if line.endswith("\n") and int(line.split(",")[0]) <= resumed_at]
+            write_atomic(path, ",".join(columns) + "\n" + "".join(kept))
 
     def record(self, step: int, batch_images: np.ndarray, batch_labels: np.ndarray) -> dict[str, float]:
         """Append this step's rows to the three files; return them as TensorBoard scalars."""

@@ -151,10 +151,13 @@ def create(runs_root: Path, name: str, explicit: Path | None = None) -> RunDir:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RunDirError(f"cannot create run directory {path}: {e.strerror}") from None
+        had_lock = (path / ".lock").exists()
         run = RunDir(path)
         run.lock()
         if any(p.name != ".lock" for p in path.iterdir()):
             run.unlock()
+            if not had_lock:  # leave the user's folder as we found it
+                (path / ".lock").unlink(missing_ok=True)
             hint = "; use 'bnexp train --resume' to continue it" if (path / SUMMARY).exists() else ""
             raise RunDirError(f"run directory {path} is not empty{hint}")
         return run

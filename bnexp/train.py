@@ -325,8 +325,8 @@ def now() -> str:
 class Run:
     """One training session over a run directory: fresh, or resumed from its checkpoint."""
 
-    def __init__(self, config: Config, data: Dataset, run: rundir.RunDir, reporter: Reporter):
-        self.config, self.data, self.run, self.reporter = config, data, run, reporter
+    def __init__(self, config: Config, data: Dataset, run: rundir.RunDir, reporter: Reporter, env: dict):
+        self.config, self.data, self.run, self.reporter, self.env = config, data, run, reporter, env
         self.plan = Plan.of(config, len(data.x_train))
         self.summary: dict = {}
         self._writer = None  # TensorBoard, opened at the first evaluation
@@ -338,7 +338,7 @@ class Run:
 
     def execute(self, resume: bool = False) -> dict:
         """Train to the end, an interrupt or divergence; return the final summary."""
-        self.summary = self._initial_summary(resume)  # imports TensorFlow: not part of the run's time
+        self.summary = self._initial_summary(resume)
         self.run.write_json(rundir.SUMMARY, self.summary)
         started = time.time()
         self.log(f"{'resuming' if resume else 'starting'} {self.config.name}: {self.data.name} from {self.data.source}, "
@@ -350,9 +350,8 @@ class Run:
                 state = self._resume_state(trainer) if resume else self._fresh_state()
                 self._start_diagnostics(trainer, state, resume)
                 status = self._loop(trainer, state, stop, started)
-            except DivergedError as e:
-                self._finish("diverged", str(e), started, state)
-                raise
+            except DivergedError as e:  # a result, not a crash: the caller reports it
+                return self._finish("diverged", str(e), started, state)
             except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint
                 self._finish("interrupted", "interrupted twice: stopped at once, without a new checkpoint", started, state)
                 raise
@@ -432,9 +431,7 @@ class Run:
         from bnexp.diagnostics import Diagnostics
 
         self.diagnostics = Diagnostics(trainer.model, self.config.diagnostics, self.data.x_test, self.run.path)
-        self.diagnostics.start(fresh=not resume)
-        if resume:
-            self.diagnostics.truncate(state.step)
+        self.diagnostics.start(resumed_at=state.step if resume else None)
 
     def _evaluate(self, trainer: Trainer, state: State, last_batch: np.ndarray) -> None:
         loss_sum, correct = trainer.take_totals()
@@ -484,7 +481,9 @@ class Run:
         rundir.write_atomic(self.run.file(rundir.CHECKPOINT), trainer.checkpoint_bytes(state))
 
     def _initial_summary(self, resume: bool) -> dict:
-        previous = self.run.read_json(rundir.SUMMARY) if resume else {}
+        """Status `running`; a resumed run keeps its earlier results until it has new ones."""
+        if resume:
+            return self.run.read_json(rundir.SUMMARY) | {"status": "running", "message": None, "ended_at": None, **self.env}
         return {
             "status": "running",
             "name": self.config.name,
@@ -503,11 +502,11 @@ class Run:
             "train_seconds": None,
             "seconds_per_epoch": None,
             "examples_per_second": None,
-            "started_at": previous.get("started_at") or now(),
+            "started_at": now(),
             "ended_at": None,
             "data": {"dataset": self.data.name, "source": self.data.source,
                      "train_examples": len(self.data.x_train), "test_examples": len(self.data.x_test)},
-            **environment(),
+            **self.env,
         }
 
     def _finish(self, status: str, message: str | None, started: float, state: State | None = None,
@@ -570,14 +569,15 @@ def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: 
     from bnexp import config as config_module, data as data_module
 
     config = config_module.load_config(config_path, overrides)
-    if data_dir is not None:
-        config.data.dir = str(Path(data_dir).expanduser().resolve())
+    if data_dir is not None or config.data.dir is not None:  # absolute, so eval and resume work from anywhere
+        config.data.dir = str(Path(data_dir or config.data.dir).expanduser().resolve())
     data = data_module.load(config.data.dataset, config.data.dir)
     check_fits(config, data)
+    env = environment()  # imports TensorFlow (seconds): before the run directory exists
     run = rundir.create(runs_root(), config.name, Path(run_dir) if run_dir else None)
     try:
         rundir.write_atomic(run.file(rundir.CONFIG), config_module.to_yaml(config))
-        return run.path, Run(config, data, run, reporter).execute()
+        return run.path, Run(config, data, run, reporter, env).execute()
     finally:
         reporter.stop()
         run.unlock()
@@ -589,17 +589,18 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter):
     from bnexp.errors import RunDirError
 
     run = rundir.open_run(run_dir)
-    config = config_module.load_config(run.file(rundir.CONFIG))
-    status = run.read_json(rundir.SUMMARY).get("status")
-    if status == "completed":
-        raise RunDirError(f"{run.path} has already completed; nothing to resume")
-    if not run.file(rundir.CHECKPOINT).exists():
-        raise RunDirError(f"{run.path} has no checkpoint yet (it stopped before its first); start it again instead")
-    data = data_module.load(config.data.dataset, data_dir or config.data.dir)
-    check_fits(config, data)
-    run.lock()
+    run.lock()  # before reading its state: another process may be finishing it
     try:
-        return run.path, Run(config, data, run, reporter).execute(resume=True)
+        config = config_module.load_config(run.file(rundir.CONFIG))
+        status = run.read_json(rundir.SUMMARY).get("status")
+        if status == "completed":
+            raise RunDirError(f"{run.path} has already completed; nothing to resume")
+        if not run.file(rundir.CHECKPOINT).exists():
+            raise RunDirError(f"{run.path} has no checkpoint yet (it stopped before its first); start it again instead")
+        load_checkpoint(run.file(rundir.CHECKPOINT))  # a corrupt one fails here, before the summary changes
+        data = data_module.load(config.data.dataset, data_dir or config.data.dir)
+        check_fits(config, data)
+        return run.path, Run(config, data, run, reporter, environment()).execute(resume=True)
     finally:
         reporter.stop()
         run.unlock()

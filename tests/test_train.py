@@ -190,7 +190,8 @@ def test_divergence_stops_with_status_diverged_and_exit_1(tmp_path):
     result = train(config, "--run-dir", tmp_path / "r")
     assert result.exit_code == 1
     assert "diverged at step" in result.output and "learning_rate" in result.output
-    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    lines = sorted(result.output.strip().splitlines())  # stdout: the run directory; stderr: one error line
+    assert len(lines) == 2 and lines[0] == str(tmp_path / "r") and lines[1].startswith("error: training diverged")
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["status"] == "diverged" and "diverged at step" in summary["message"]
     assert (tmp_path / "r" / "metrics.csv").read_text().startswith("step,")  # metrics kept
