@@ -371,7 +371,13 @@ class LocalExecutor:
         for child in self.running.values():
             child.interrupt(signum)
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Never leave a child training alone (after an error of the sweep's own): stop it
+        cleanly, so it checkpoints, and wait for it."""
+        self.interrupt(signal.SIGINT)
+        for child in self.running.values():
+            child.result()
+        self.running.clear()
 
 
 class RayExecutor:

@@ -359,8 +359,9 @@ class Run:
                 self.run.log(traceback.format_exc())
                 self._finish("failed", f"{type(e).__name__}: {e}", started, state)
                 raise
-        message = {"interrupted": f"interrupted by {signal_name(stop.signum)} at step {state.step}"}.get(status)
-        return self._finish(status, message, started, state, trainer, stop.signum)
+            # Still under StopRequest: a second signal cannot cut the final checkpoint and summary.
+            message = {"interrupted": f"interrupted by {signal_name(stop.signum)} at step {state.step}"}.get(status)
+            return self._finish(status, message, started, state, trainer, stop.signum)
 
     def _fresh_state(self) -> State:
         self.run.start_metrics()
