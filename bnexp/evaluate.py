@@ -44,20 +44,28 @@ def pixels(images):
     return tf.reshape(tf.cast(images, tf.float32) * (1.0 / 255.0), (-1, INPUTS))
 
 
+def compiled_forward(model, training: bool):
+    """An XLA-compiled (images, labels) -> (per-example loss, predicted class).
+
+    training=True normalises each batch with its own statistics (BN's training mode).
+    """
+
+    @tf.function(jit_compile=True, reduce_retracing=True)
+    def forward(images, labels):
+        logits = model(pixels(images), training=training)
+        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+        return losses, tf.argmax(logits, axis=1, output_type=tf.int32)
+
+    return forward
+
+
 class Evaluator:
     """Inference-mode evaluation of one model, compiled once, in fixed-size padded batches."""
 
     def __init__(self, model, batch_size: int = EVAL_BATCH):
         self.model = model
         self.batch_size = batch_size
-
-        @tf.function(jit_compile=True)
-        def forward(images, labels):
-            logits = self.model(pixels(images), training=False)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-            return losses, tf.argmax(logits, axis=1, output_type=tf.int32)
-
-        self._forward = forward
+        self._forward = compiled_forward(model, training=False)
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray) -> EvalResult:
         """Loss and accuracy over all of (images, labels); padding never counts."""
@@ -109,14 +117,7 @@ class BatchStatistics:
 
     def __init__(self, model):
         self.model = model
-
-        @tf.function(jit_compile=True, reduce_retracing=True)
-        def forward(images, labels):
-            logits = self.model(pixels(images), training=True)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-            return losses, tf.argmax(logits, axis=1, output_type=tf.int32)
-
-        self._forward = forward
+        self._forward = compiled_forward(model, training=True)
 
     def evaluate(self, images: np.ndarray, labels: np.ndarray, batch_size: int) -> EvalResult:
         """Each consecutive batch of `batch_size` normalised by itself (the last may be smaller)."""
