@@ -1,0 +1,442 @@
+"""Claims: a published result written next to its experiment, judged over seeds.
+
+A sweep file's `expect:` list holds claims such as "BN reaches 95% test accuracy in
+fewer steps" (Ioffe & Szegedy 2015, Figure 1). Each names a metric, the grid point of
+each side (`better`, `than`) and a direction; its verdict is `holds`, `contradicted` or
+`inconclusive`, from bnexp.stats' tests over the seeds, with the claims of one file as
+one Holm family.
+
+This module is the core only: the schema and its checks (`validate_claims`, run before
+anything trains), the per-run metric (`run_metric`), the verdicts (`judge`), the exit
+code of `bnexp sweep --check` and the `--seeds` syntax. It reads no files: the caller
+turns each run directory into a `RunRecord` and says which runs belong to a grid point.
+No TensorFlow here, and SciPy only once claims are judged.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from bnexp import config as config_module
+from bnexp.config import Schema
+from bnexp.errors import ConfigError, UsageError
+
+# The diagnostics files a claim can read: name → (file in the run directory, its columns).
+# The run-directory owner writes these files; keep this table in step with theirs.
+DIAGNOSTICS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "activations": ("diag_activations.csv", ("step", "layer", "unit", "p15", "p50", "p85")),
+    "bn": ("diag_bn.csv", ("step", "layer", "mean_gap", "variance_gap")),
+    "gradients": ("diag_gradients.csv", ("step", "variable", "grad_norm")),
+    "ics": ("diag_ics.csv", ("step", "layer", "ics_l2", "ics_cosine")),
+    "landscape": ("diag_landscape.csv", ("step", "loss_min", "loss_max", "grad_change_max", "beta_smoothness")),
+}
+# Diagnostics columns that pick rows rather than hold values: an entry names the one its file has.
+ROW_KEYS = ("layer", "unit", "variable")
+RUN_METRICS = ("final_accuracy", "best_accuracy", "final_loss", "steps_to_threshold",
+               "generalization_gap", "diverged")
+DIAGNOSTIC_METRICS = tuple(f"{diag}.{column}" for diag, (_, columns) in DIAGNOSTICS.items()
+                           for column in columns if column != "step" and column not in ROW_KEYS)
+METRICS = RUN_METRICS + DIAGNOSTIC_METRICS
+AVERAGED = ("final_accuracy", "final_loss", *DIAGNOSTIC_METRICS)  # the metrics `last` applies to
+RESULTS = ("completed", "diverged")  # statuses whose run has a result; as bnexp.sweep.RESULTS
+MIN_SEEDS = 3  # as bnexp.stats.MIN_SEEDS, which is not imported here so validation needs no SciPy
+MAX_SEEDS = 1000  # for --seeds: as many as the seed advisor ever asks for
+MAX_SEED = 2**31 - 1  # as Config.seed
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+
+
+class Expect(Schema):
+    """One `expect:` entry: `better` is `direction` than `than` on `metric`, over the seeds.
+
+    After `validate_claims`, `better` and `than` are whole grid points (every grid key
+    with the grid's own value), whatever subset of keys the file named.
+    """
+
+    name: Annotated[str, Field(pattern=NAME)]
+    claim: Annotated[str, Field(min_length=1)]
+    source: Annotated[str, Field(min_length=1)]
+    metric: str
+    better: dict[str, Any]
+    than: dict[str, Any]
+    direction: Literal["higher", "lower", "equivalent"]
+    threshold: Annotated[float, Field(gt=0, le=1)] | None = None
+    margin: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    last: Annotated[int, Field(ge=1, le=1_000_000)] = 5
+    layer: int | str | None = None
+    unit: Annotated[int, Field(ge=0)] | None = None
+    variable: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _settings_fit_the_metric(self) -> "Expect":
+        if self.metric not in METRICS:
+            raise ValueError(f"metric '{self.metric}' is not known{_did_you_mean(self.metric, METRICS)}"
+                             f" (allowed: {', '.join(RUN_METRICS)}, or a diagnostics column:"
+                             f" {', '.join(DIAGNOSTIC_METRICS)})")
+        thresholded = self.metric == "steps_to_threshold"
+        if thresholded and self.threshold is None:
+            raise ValueError("threshold is required for metric steps_to_threshold: the test accuracy"
+                             " to reach, a fraction in (0, 1] such as 0.95")
+        if not thresholded and self.threshold is not None:
+            raise ValueError(f"threshold is only for metric steps_to_threshold, not {self.metric}")
+        if self.direction == "equivalent" and self.margin is None:
+            raise ValueError("margin is required for direction equivalent: the largest difference"
+                             " that still counts as equal, > 0, in the metric's units")
+        if self.direction != "equivalent" and self.margin is not None:
+            raise ValueError(f"margin is only for direction equivalent, not {self.direction}")
+        if "last" in self.model_fields_set and self.metric not in AVERAGED:
+            raise ValueError(f"last is not used by metric {self.metric}"
+                             f" (only by final_accuracy, final_loss and diagnostics columns)")
+        wanted = set(_row_keys(self.metric))
+        for key in ROW_KEYS:
+            given = getattr(self, key) is not None
+            if key in wanted and not given:
+                raise ValueError(f"{key} is required for metric {self.metric}:"
+                                 f" {diagnostics_file(self.metric)} has one row per {key}")
+            if given and key not in wanted:
+                raise ValueError(f"{key} is not used by metric {self.metric}"
+                                 f" (allowed for {diagnostics_file(self.metric) or 'run metrics'}:"
+                                 f" {', '.join(wanted) or 'none'})")
+        return self
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What a claim reads of one run; the caller builds it from the run directory."""
+
+    status: str  # summary.json's: completed, diverged, running, interrupted, failed
+    total_steps: int
+    metrics: list[dict]  # metrics.csv rows in step order: step, test_accuracy, test_loss, ...
+    generalization_gap: float | None = None  # summary.json's, when the run recorded one
+    diagnostics: dict[str, list[dict]] = field(default_factory=dict)  # DIAGNOSTICS name → rows
+
+
+@dataclass(frozen=True)
+class MetricValue:
+    """One run's value of a claim's metric (None: the run cannot take part) and why, if notable."""
+
+    value: float | None
+    note: str | None = None
+
+
+# --- checking the file before anything trains ------------------------------------------
+
+
+def validate_claims(raw_entries: Any, grid: Mapping[str, Sequence[Any]], seeds: Sequence[int],
+                    where: str, *, canonical: Callable[[Any], str]) -> list[Expect]:
+    """Every `expect` entry checked, and its sides resolved to whole grid points.
+
+    `grid` and `seeds` are the sweep's (after --seeds); `canonical` spells a value as the
+    grid compares values (pass bnexp.sweep.flow), so `1` and `1.0` differ here exactly
+    when they are two grid values there. Raises ConfigError, one line naming `where`,
+    the entry and its key.
+    """
+    if not isinstance(raw_entries, list):
+        raise ConfigError(f"{where}: expect must be a list of claims, one mapping each,"
+                          f" not {type(raw_entries).__name__}")
+    if raw_entries and len(seeds) < MIN_SEEDS:
+        raise ConfigError(f"{where}: seeds: claims need at least {MIN_SEEDS} seeds per side,"
+                          f" the sweep has {len(seeds)} ({', '.join(map(str, seeds))}):"
+                          f" list at least {MIN_SEEDS} under seeds, or pass --seeds")
+    entries, first = [], {}
+    for index, raw in enumerate(raw_entries):
+        entry = _validate_entry(raw, index, where)
+        label = _label(index, entry.name)
+        if entry.name in first:
+            raise ConfigError(f"{where}: {label}: name '{entry.name}' is already used by"
+                              f" {_label(first[entry.name], entry.name)}; names are unique in a file")
+        first[entry.name] = index
+        better = _grid_point(entry.better, "better", grid, canonical, f"{where}: {label}")
+        than = _grid_point(entry.than, "than", grid, canonical, f"{where}: {label}")
+        if better == than:
+            raise ConfigError(f"{where}: {label}: better and than select the same grid point"
+                              f" ({_spell(better, canonical)}): a claim compares two")
+        entries.append(entry.model_copy(update={"better": better, "than": than}))
+    return entries
+
+
+def _validate_entry(raw: Any, index: int, where: str) -> Expect:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: {_label(index, None)}: a claim is a mapping with keys"
+                          f" {', '.join(Expect.model_fields)}, not {type(raw).__name__}")
+    name = raw.get("name") if isinstance(raw.get("name"), str) else None
+    try:
+        return Expect.model_validate(raw)
+    except ValidationError as e:
+        error = e.errors()[0]
+        if error["type"] == "extra_forbidden":
+            key = str(error["loc"][0])
+            message = (f"unknown key '{key}'{_did_you_mean(key, list(Expect.model_fields))}"
+                       f" (allowed: {', '.join(Expect.model_fields)})")
+        else:
+            message = config_module.describe(error, raw)
+        raise ConfigError(f"{where}: {_label(index, name)}: {message}" + config_module._more(e)) from None
+
+
+def _grid_point(selector: dict[str, Any], side: str, grid: Mapping[str, Sequence[Any]],
+                canonical: Callable[[Any], str], where: str) -> dict[str, Any]:
+    """The one grid point `selector` names: every grid key with the grid's value."""
+    for key in selector:
+        if key not in grid:
+            raise ConfigError(f"{where}: {side}: '{key}' is not a grid key{_did_you_mean(key, list(grid))}"
+                              f" (grid keys: {', '.join(grid) or 'none: the sweep has no grid'})")
+    point, open_keys = {}, []
+    for key, values in grid.items():
+        if key in selector:
+            wanted = canonical(selector[key])
+            matches = [v for v in values if canonical(v) == wanted]
+            if not matches:
+                raise ConfigError(f"{where}: {side}: {key}={wanted} matches no grid point"
+                                  f" (grid.{key} has {', '.join(canonical(v) for v in values)})")
+            point[key] = matches[0]
+        elif len(values) == 1:
+            point[key] = values[0]
+        else:
+            open_keys.append(key)
+    if open_keys:
+        count = math.prod(len(grid[k]) for k in open_keys)
+        choices = "; ".join(f"{k} (one of {', '.join(canonical(v) for v in grid[k])})" for k in open_keys)
+        raise ConfigError(f"{where}: {side} matches {count} grid points, not one: also name {choices}")
+    return point
+
+
+def _label(index: int, name: str | None) -> str:
+    return f"expect[{index}]" + (f" '{name}'" if name else "")
+
+
+def _spell(point: dict[str, Any], canonical: Callable[[Any], str]) -> str:
+    return ", ".join(f"{k}={canonical(v)}" for k, v in point.items()) or "the only point"
+
+
+def _did_you_mean(word: str, allowed: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, allowed, n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def diagnostics_file(metric: str) -> str | None:
+    """The diagnostics file a metric reads, or None for a run metric: the caller can check
+    that the sweep's configs record it before anything trains."""
+    diag = metric.partition(".")[0] if metric in DIAGNOSTIC_METRICS else None
+    return DIAGNOSTICS[diag][0] if diag else None
+
+
+def _row_keys(metric: str) -> list[str]:
+    """The row-picking columns (layer, unit, variable) of a metric's diagnostics file."""
+    if metric not in DIAGNOSTIC_METRICS:
+        return []
+    columns = DIAGNOSTICS[metric.partition(".")[0]][1]
+    return [k for k in ROW_KEYS if k in columns]
+
+
+# --- one run's value -------------------------------------------------------------------
+
+
+def run_metric(entry: Expect, run: RunRecord) -> MetricValue:
+    """The claim's metric for one run, from its records as they are.
+
+    A diverged run keeps the evaluations it recorded before it stopped: its accuracy
+    is what it reached, not a value made up for it, and `judge` says how many diverged.
+    A value that is missing or not finite leaves the run out, with the reason.
+    """
+    measured = _measure(entry, run)
+    if measured.value is not None and not math.isfinite(measured.value):
+        return MetricValue(None, f"its {entry.metric} is {measured.value}")
+    return measured
+
+
+def _measure(entry: Expect, run: RunRecord) -> MetricValue:
+    metric, rows = entry.metric, run.metrics
+    if metric == "diverged":
+        return MetricValue(1.0 if run.status == "diverged" else 0.0)
+    if metric == "generalization_gap":
+        return _generalization_gap(run)
+    if metric in DIAGNOSTIC_METRICS:
+        return _diagnostic(entry, run)
+    if not rows:
+        return MetricValue(None, "it recorded no evaluation")
+    if metric == "steps_to_threshold":
+        return _steps_to_threshold(rows, entry.threshold, run.total_steps)
+    if metric == "best_accuracy":
+        return MetricValue(max(float(r["test_accuracy"]) for r in rows))
+    column = "test_accuracy" if metric == "final_accuracy" else "test_loss"
+    return MetricValue(_mean(float(r[column]) for r in rows[-entry.last:]))
+
+
+def _steps_to_threshold(rows: list[dict], threshold: float, total_steps: int) -> MetricValue:
+    """The first evaluated step at or above the threshold; a run that never gets there
+    counts as its total steps (a lower bound on its true time, so the claim is conservative
+    towards the side that does reach it), and the output says so."""
+    for row in rows:
+        if float(row["test_accuracy"]) >= threshold:
+            return MetricValue(float(row["step"]))
+    return MetricValue(float(total_steps), f"never reached {threshold:g}: counted as its {total_steps} steps")
+
+
+def _generalization_gap(run: RunRecord) -> MetricValue:
+    """summary.json's gap, else the last evaluation's train_set_accuracy − test_accuracy."""
+    if run.generalization_gap is not None:
+        return MetricValue(float(run.generalization_gap))
+    last = run.metrics[-1] if run.metrics else {}
+    if last.get("train_set_accuracy") is None:
+        return MetricValue(None, "it recorded no train_set_accuracy (train.eval_train_examples 0, or an older run)")
+    return MetricValue(float(last["train_set_accuracy"]) - float(last["test_accuracy"]))
+
+
+def _diagnostic(entry: Expect, run: RunRecord) -> MetricValue:
+    """The column's mean over the last `last` evaluation steps of the named layer/unit/variable."""
+    diag, column = entry.metric.split(".")
+    wanted = {k: str(getattr(entry, k)) for k in _row_keys(entry.metric)}
+    rows = [r for r in run.diagnostics.get(diag, []) if all(str(r[k]) == v for k, v in wanted.items())]
+    if not rows:
+        chosen = "".join(f" for {k} {v}" for k, v in wanted.items())
+        return MetricValue(None, f"it has no {DIAGNOSTICS[diag][0]} rows{chosen}")
+    kept = set(sorted({int(r["step"]) for r in rows})[-entry.last:])
+    return MetricValue(_mean(float(r[column]) for r in rows if int(r["step"]) in kept))
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return math.fsum(values) / len(values)
+
+
+# --- verdicts --------------------------------------------------------------------------
+
+
+@dataclass
+class _Side:
+    """One side of a claim: each seed's value, what is notable, and whether every run is in."""
+
+    values: dict[int, float]
+    notes: list[str]
+    complete: bool
+
+
+def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mapping[int, RunRecord]],
+          seeds: Sequence[int], where: str) -> list[dict]:
+    """Each claim's verdict over `seeds`; the claims of one file are one Holm family.
+
+    `runs_for(point)` gives the runs of one grid point (an entry's `better` or `than`,
+    every grid key with its grid value) by seed; runs of other seeds are ignored. A
+    claim one of whose runs has no result yet (missing, running, interrupted, failed)
+    stays `inconclusive`, with a note: a verdict must not pass `--check` on part of
+    its seeds. Once each side has 3 values it takes its place in the Holm family all
+    the same, so a claim waiting for its last runs still counts against the others.
+    """
+    from bnexp import stats  # SciPy: only once claims are judged
+
+    family = f"claims in {where}"
+    sides = [(_side(e, e.better, "better", runs_for, seeds), _side(e, e.than, "than", runs_for, seeds))
+             for e in entries]
+    testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS]
+    tested = dict(zip(testable, stats.judge_claims(
+        [stats.Claim(sides[i][0].values, sides[i][1].values, entries[i].direction, entries[i].margin)
+         for i in testable])))
+    return [_result(e, b, t, tested.get(i), family) for i, (e, (b, t)) in enumerate(zip(entries, sides))]
+
+
+def _side(entry: Expect, point: dict[str, Any], label: str,
+          runs_for: Callable[[dict[str, Any]], Mapping[int, RunRecord]], seeds: Sequence[int]) -> _Side:
+    runs = runs_for(point)
+    values: dict[int, float] = {}
+    by_note: dict[str, list[int]] = {}
+    complete = True
+    for seed in seeds:
+        run = runs.get(seed)
+        if run is None or run.status not in RESULTS:
+            complete = False
+            by_note.setdefault(f"no result yet ({run.status if run else 'not run'})", []).append(seed)
+            continue
+        if run.status == "diverged":
+            by_note.setdefault("diverged", []).append(seed)
+        measured = run_metric(entry, run)
+        if measured.value is None:
+            by_note.setdefault(f"left out: {measured.note}", []).append(seed)
+        else:
+            values[seed] = measured.value
+            if measured.note:
+                by_note.setdefault(measured.note, []).append(seed)
+    notes = [f"{label} {_seed_list(s, len(seeds))}: {note}" for note, s in by_note.items()]
+    return _Side(values, notes, complete)
+
+
+def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> dict:
+    """The claim's output entry; `tested` is its bnexp.stats.ClaimResult, or None (too few values)."""
+    notes = better.notes + than.notes
+    numbers = dict.fromkeys(("difference", "ci_low", "ci_high", "p", "p_adjusted", "seeds_needed"))
+    verdict = "inconclusive"
+    if tested is None:
+        n = min(len(better.values), len(than.values))
+        notes.append(f"too few values (n = {n}) for a test: at least {MIN_SEEDS} per side")
+        if better.values and than.values:
+            numbers["difference"] = _mean(better.values.values()) - _mean(than.values.values())
+    else:
+        verdict = tested.verdict
+        numbers = {k: getattr(tested, k) for k in numbers}
+        if tested.note:
+            notes.append(tested.note)
+        if entry.direction == "equivalent" and tested.ci_low is not None:
+            notes.append(f"the CI is {tested.ci_level:.0%}: the interval a 5% TOST"
+                         f" with margin {entry.margin:g} corresponds to")
+    if not (better.complete and than.complete):
+        notes.append(f"inconclusive until every run has a result (the data so far say {verdict})")
+        verdict = "inconclusive"
+    return dict(name=entry.name, claim=entry.claim, source=entry.source, metric=entry.metric,
+                direction=entry.direction, verdict=verdict, difference=numbers["difference"],
+                ci_low=numbers["ci_low"], ci_high=numbers["ci_high"], p=numbers["p"],
+                p_adjusted=numbers["p_adjusted"], n_better=len(better.values), n_than=len(than.values),
+                seeds_needed=numbers["seeds_needed"], family=family, notes=notes)
+
+
+def _seed_list(chosen: list[int], total: int) -> str:
+    """`seed 3`, or `seeds 1, 2 (2 of 5)`."""
+    if len(chosen) == 1:
+        return f"seed {chosen[0]}"
+    return f"seeds {', '.join(map(str, chosen))} ({len(chosen)} of {total})"
+
+
+def check_exit_code(results: Sequence[Mapping[str, Any]]) -> int:
+    """`bnexp sweep --check`: 1 when any claim does not hold, else 0 (also with no claims)."""
+    return 0 if all(r["verdict"] == "holds" for r in results) else 1
+
+
+# --- --seeds ---------------------------------------------------------------------------
+
+
+SEED_ITEM = re.compile(r"^(\d+)(?:-(\d+))?$")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`--seeds 100-104`, `1,5,9` or `1,3-5` → the seeds in the order given; UsageError if bad."""
+    seeds: list[int] = []
+    for item in (part.strip() for part in text.split(",")):
+        match = SEED_ITEM.match(item)
+        if not match:
+            raise UsageError(f"--seeds {text!r}: {_bad_item(item)}")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if high > MAX_SEED:
+            raise UsageError(f"--seeds {text!r}: seed {high} is above {MAX_SEED}, the largest seed allowed")
+        if high < low:
+            raise UsageError(f"--seeds {text!r}: range {item} runs backwards; write {high}-{low}")
+        if len(seeds) + high - low + 1 > MAX_SEEDS:
+            raise UsageError(f"--seeds {text!r}: more than {MAX_SEEDS} seeds")
+        seeds.extend(range(low, high + 1))
+    repeated = [s for s, n in Counter(seeds).items() if n > 1]
+    if repeated:
+        raise UsageError(f"--seeds {text!r}: seed {repeated[0]} is listed twice; list each seed once")
+    return seeds
+
+
+def _bad_item(item: str) -> str:
+    if not item:
+        return "an empty item; write seeds as 100-104, 1,5,9 or 1,3-5"
+    if re.match(r"^-\d+$", item):
+        return f"seed {item} is negative; seeds are 0 to {MAX_SEED}"
+    return f"'{item}' is not a seed or a range; write seeds as 100-104, 1,5,9 or 1,3-5"
