@@ -305,27 +305,28 @@ def _mean_band(curves: list[dict], key: str) -> tuple[list[float], list[float], 
     A step counts the seeds that reached it, so a seed still running narrows the
     band instead of ending the curve; a step reached by one seed has no band.
     """
+    import numpy as np
     from scipy.stats import t as student_t
 
-    by_step: dict[float, list[float]] = {}
+    seeds = []
     for curve in curves:
-        for step, value in zip(curve.get("step") or [], curve.get(key) or []):
-            if _finite(value):
-                by_step.setdefault(float(step), []).append(float(value))
-    steps = sorted(by_step)
-    mean, low, high = [], [], []
-    for step in steps:
-        xs = by_step[step]
-        m = statistics.fmean(xs)
-        mean.append(m)
-        if len(xs) < 2:
-            low.append(None)
-            high.append(None)
-            continue
-        half = float(student_t.ppf(0.975, len(xs) - 1)) * statistics.stdev(xs) / math.sqrt(len(xs))
-        low.append(m - half)
-        high.append(m + half)
-    return steps, mean, low, high
+        x, y = np.asarray(_floats(curve.get("step") or [])), np.asarray(_floats(curve.get(key) or []))
+        x, y = x[:len(y)], y[:len(x)]
+        seeds.append((x[np.isfinite(y)], y[np.isfinite(y)]))
+    steps = np.unique(np.concatenate([x for x, _ in seeds] or [np.empty(0)]))
+    table = np.full((len(steps), len(seeds)), np.nan)  # steps × seeds, NaN where a seed has no value
+    for column, (x, y) in enumerate(seeds):
+        table[np.searchsorted(steps, x), column] = y
+    n = np.sum(~np.isnan(table), axis=1)
+    mean = np.nansum(table, axis=1) / np.maximum(n, 1)
+    banded = n >= 2
+    squares = np.nansum((table - mean[:, None]) ** 2, axis=1)
+    half = np.full(len(steps), np.nan)
+    half[banded] = (student_t.ppf(0.975, n[banded] - 1) * np.sqrt(squares[banded] / (n[banded] - 1))
+                    / np.sqrt(n[banded]))
+    low = [float(m - h) if b else None for m, h, b in zip(mean, half, banded)]
+    high = [float(m + h) if b else None for m, h, b in zip(mean, half, banded)]
+    return steps.tolist(), mean.tolist(), low, high
 
 
 def _all_positive(layers: list[Layer]) -> bool:
@@ -336,7 +337,8 @@ def _all_positive(layers: list[Layer]) -> bool:
 
 
 def _floats(values) -> list[float]:
-    return [float(v) if _finite(v) else math.nan for v in values]
+    """Numbers as floats, a missing one as NaN (which breaks a drawn line)."""
+    return [math.nan if v is None else float(v) for v in values]
 
 
 def _legend(runs: list[dict], groups: list[dict], styles) -> str:
@@ -450,16 +452,26 @@ def _claim_row(index: int, c: dict) -> str:
 
 
 def _diagnostics(runs: list[dict], groups: list[dict], styles) -> str:
-    diagnosed = [i for i, run in enumerate(runs) if run.get("diagnostics")]
-    if not diagnosed:
+    """The recorded diagnostics of one run per seed group: its first seed that has them.
+
+    Units and layers of different seeds are not the same units, so seeds are not
+    averaged; one line per group also keeps a hundred-run report readable and small.
+    """
+    grouped = [group.get("runs") or [] for group in groups]
+    grouped += [[i] for i, (_, _, g) in styles.items() if g is None]
+    shown = [i for members in grouped
+             for i in [next((j for j in members if 0 <= j < len(runs) and runs[j].get("diagnostics")), None)]
+             if i is not None]
+    if not shown:
         return ""
     parts = [
-        ("Activation input percentiles (Ioffe & Szegedy 2015, Figure 1(b, c))", _activation_charts(runs, groups, styles, diagnosed)),
-        ("BN: batch against moving statistics", _bn_charts(runs, styles, diagnosed)),
-        ("Internal covariate shift per layer (Santurkar et al. 2018, Definition 2.1)", _ics_charts(runs, styles, diagnosed)),
-        ("Loss landscape along the gradient (Santurkar et al. 2018, section 3, Figure 4)", _landscape_charts(runs, styles, diagnosed)),
+        ("Activation input percentiles (Ioffe & Szegedy 2015, Figure 1(b, c))", _activation_charts(runs, styles, shown)),
+        ("BN: batch against moving statistics", _bn_charts(runs, styles, shown)),
+        ("Internal covariate shift per layer (Santurkar et al. 2018, Definition 2.1)", _ics_charts(runs, styles, shown)),
+        ("Loss landscape along the gradient (Santurkar et al. 2018, section 3, Figure 4)", _landscape_charts(runs, styles, shown)),
     ]
-    return "".join(f'<h3>{title}</h3><div class="charts small">{charts}</div>' for title, charts in parts if charts)
+    note = '<p class="note">For each seed group, its first seed with diagnostics recorded.</p>'
+    return note + "".join(f'<h3>{title}</h3><div class="charts small">{charts}</div>' for title, charts in parts if charts)
 
 
 def _rows(run: dict, kind: str) -> list[dict]:
@@ -472,18 +484,16 @@ def _diag_layer(i: int, styles, bands: list[Band] = (), lines: list[Line] = ()) 
     return Layer(attrs, list(bands), list(lines))
 
 
-def _activation_charts(runs, groups, styles, diagnosed) -> str:
-    """The paper's Figure 1(b, c): one unit of the last hidden layer, the first diagnosed run of each group.
+def _activation_charts(runs, styles, shown) -> str:
+    """The paper's Figure 1(b, c): one unit of the last hidden layer (its first recorded unit).
 
-    Percentiles of different seeds' units are not the same unit, so a group shows one
-    seed; the panels share their y axis so that the spreads can be read against each other.
+    The panels share their y axis so that the spreads can be read against each other.
     """
     chosen = []
-    for group in groups or [{"runs": diagnosed}]:
-        i = next((j for j in group.get("runs") or [] if j in diagnosed and _rows(runs[j], "activations")), None)
-        if i is None:
-            continue
+    for i in shown:
         rows = _rows(runs[i], "activations")
+        if not rows:
+            continue
         layer = max(r["layer"] for r in rows)
         unit = min(r["unit"] for r in rows if r["layer"] == layer)
         picked = sorted((r for r in rows if r["layer"] == layer and r["unit"] == unit), key=lambda r: r["step"])
@@ -506,17 +516,18 @@ def _activation_charts(runs, groups, styles, diagnosed) -> str:
 def _mean_over_layers(rows: list[dict], column: str) -> tuple[list[float], list[float]]:
     by_step: dict[float, list[float]] = {}
     for r in rows:
-        if _finite(r.get(column)):
-            by_step.setdefault(float(r["step"]), []).append(float(r[column]))
+        value = r.get(column)
+        if value is not None and math.isfinite(value):
+            by_step.setdefault(float(r["step"]), []).append(float(value))
     steps = sorted(by_step)
     return steps, [statistics.fmean(by_step[s]) for s in steps]
 
 
-def _per_run_chart(runs, styles, diagnosed, kind: str, column: str, title: str, ylabel: str,
+def _per_run_chart(runs, styles, shown, kind: str, column: str, title: str, ylabel: str,
                    select=lambda r: True) -> str:
-    """A line per diagnosed run of `column` against step (mean over the selected rows at each step)."""
+    """A line per shown run of `column` against step (mean over the selected rows at each step)."""
     layers = []
-    for i in diagnosed:
+    for i in shown:
         rows = [r for r in _rows(runs[i], kind) if select(r)]
         steps, values = _mean_over_layers(rows, column)
         if steps:
@@ -525,24 +536,24 @@ def _per_run_chart(runs, styles, diagnosed, kind: str, column: str, title: str, 
     return render(Chart(title, "step", ylabel, layers)) if layers else ""
 
 
-def _bn_charts(runs, styles, diagnosed) -> str:
-    return (_per_run_chart(runs, styles, diagnosed, "bn", "mean_gap", "mean gap, mean over BN layers", "|batch − moving mean|")
-            + _per_run_chart(runs, styles, diagnosed, "bn", "variance_gap", "variance gap, mean over BN layers", "|batch − moving var|"))
+def _bn_charts(runs, styles, shown) -> str:
+    return (_per_run_chart(runs, styles, shown, "bn", "mean_gap", "mean gap, mean over BN layers", "|batch − moving mean|")
+            + _per_run_chart(runs, styles, shown, "bn", "variance_gap", "variance gap, mean over BN layers", "|batch − moving var|"))
 
 
-def _ics_charts(runs, styles, diagnosed) -> str:
-    layers = sorted({r["layer"] for i in diagnosed for r in _rows(runs[i], "ics")})
+def _ics_charts(runs, styles, shown) -> str:
+    layers = sorted({r["layer"] for i in shown for r in _rows(runs[i], "ics")})
     charts = []
     for column, what in (("ics_l2", "ℓ2 distance"), ("ics_cosine", "cosine")):
         for layer in layers:
-            charts.append(_per_run_chart(runs, styles, diagnosed, "ics", column, f"ICS {what}, layer {layer}", what,
+            charts.append(_per_run_chart(runs, styles, shown, "ics", column, f"ICS {what}, layer {layer}", what,
                                          select=lambda r, layer=layer: r["layer"] == layer))
     return "".join(charts)
 
 
-def _landscape_charts(runs, styles, diagnosed) -> str:
+def _landscape_charts(runs, styles, shown) -> str:
     layers = []
-    for i in diagnosed:
+    for i in shown:
         rows = sorted(_rows(runs[i], "landscape"), key=lambda r: r["step"])
         if rows:
             colour, _, _ = styles[i]
@@ -551,9 +562,9 @@ def _landscape_charts(runs, styles, diagnosed) -> str:
                                                        _floats(r["loss_max"] for r in rows), colour, 0.3)]))
     loss_range = render(Chart("loss range along the gradient", "step", "loss", layers)) if layers else ""
     return (loss_range
-            + _per_run_chart(runs, styles, diagnosed, "landscape", "grad_change_max",
+            + _per_run_chart(runs, styles, shown, "landscape", "grad_change_max",
                              "gradient predictiveness: max ‖Δ gradient‖", "max ‖Δ gradient‖")
-            + _per_run_chart(runs, styles, diagnosed, "landscape", "beta_smoothness", "effective β-smoothness", "β"))
+            + _per_run_chart(runs, styles, shown, "landscape", "beta_smoothness", "effective β-smoothness", "β"))
 
 
 def _runs_table(data: dict, styles) -> str:

@@ -69,7 +69,8 @@ class Chart:
 
 def render(chart: Chart) -> str:
     """The chart as an `<svg>` element, or "" when it has nothing finite to draw."""
-    xs, ys = _extent(chart)
+    layers = [_thinned(layer) for layer in chart.layers]
+    xs, ys = _extent(layers, chart.log_y)
     if not xs or not ys:
         return ""
     x_ticks, x_lo, x_hi = _ticks(min(xs), max(xs), log=False)
@@ -81,7 +82,7 @@ def render(chart: Chart) -> str:
         f"<title>{escape_text(chart.title)}</title>",
         _axes(scale, x_ticks, y_ticks, chart),
     ]
-    for layer in chart.layers:
+    for layer in layers:
         attrs = "".join(f' {k}="{escape_text(v)}"' for k, v in layer.attrs.items())
         body = [_band(scale, b) for b in layer.bands] + [_line(scale, ln) for ln in layer.lines]
         parts.append(f"<g{attrs}>{''.join(body)}</g>")
@@ -89,18 +90,25 @@ def render(chart: Chart) -> str:
     return "".join(parts)
 
 
-def _extent(chart: Chart) -> tuple[list[float], list[float]]:
+def _thinned(layer: Layer) -> Layer:
+    lines = [Line(*_thin(line.xs, line.ys), line.colour, line.width, line.opacity, line.dash, line.title)
+             for line in layer.lines]
+    bands = [Band(*_thin(band.xs, band.lows, band.highs), band.colour, band.opacity) for band in layer.bands]
+    return Layer(layer.attrs, bands, lines)
+
+
+def _extent(layers: list[Layer], log: bool) -> tuple[list[float], list[float]]:
     xs: list[float] = []
     ys: list[float] = []
-    for layer in chart.layers:
+    for layer in layers:
         for line in layer.lines:
             for x, y in zip(line.xs, line.ys):
-                if _usable(y, chart.log_y) and math.isfinite(x):
+                if _usable(y, log) and math.isfinite(x):
                     xs.append(x)
                     ys.append(y)
         for band in layer.bands:
             for x, low, high in zip(band.xs, band.lows, band.highs):
-                if _usable(low, chart.log_y) and _usable(high, chart.log_y) and math.isfinite(x):
+                if _usable(low, log) and _usable(high, log) and math.isfinite(x):
                     xs.append(x)
                     ys += [low, high]
     return xs, ys
@@ -185,8 +193,7 @@ def _tick_label(value: float) -> str:
 
 
 def _line(s: _Scale, line: Line) -> str:
-    xs, ys = _thin(line.xs, line.ys)
-    d = _path(s, xs, ys)
+    d = _path(s, line.xs, line.ys)
     if not d:
         return ""
     style = f' stroke-dasharray="{line.dash}"' if line.dash else ""
@@ -199,8 +206,7 @@ def _line(s: _Scale, line: Line) -> str:
 
 def _band(s: _Scale, band: Band) -> str:
     """One closed polygon per stretch where both edges are drawable."""
-    xs, lows = _thin(band.xs, band.lows)
-    _, highs = _thin(band.xs, band.highs)
+    xs, lows, highs = band.xs, band.lows, band.highs
     paths = []
     for run in _stretches(xs, lows, highs, s.log):
         upper = [f"{s.x(xs[i]):.1f},{s.y(highs[i]):.1f}" for i in run]
@@ -234,13 +240,13 @@ def _path(s: _Scale, xs: list[float], ys: list[float]) -> str:
     return "".join(out)
 
 
-def _thin(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
-    """At most MAX_POINTS evenly spaced points, keeping the first and the last."""
-    n = len(xs)
+def _thin(*columns: list) -> tuple[list, ...]:
+    """At most MAX_POINTS evenly spaced rows of the columns, keeping the first and the last."""
+    n = len(columns[0])
     if n <= MAX_POINTS:
-        return list(xs), list(ys)
+        return tuple(list(c) for c in columns)
     keep = sorted({round(i * (n - 1) / (MAX_POINTS - 1)) for i in range(MAX_POINTS)})
-    return [xs[i] for i in keep], [ys[i] for i in keep]
+    return tuple([c[i] for i in keep] for c in columns)
 
 
 def escape_text(value: object) -> str:
