@@ -89,10 +89,15 @@ def render_html(data: dict) -> str:
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>bnexp report</title><style>{CSS}</style></head>"
+        f"<title>{_title(data)}</title><style>{CSS}</style></head>"
         f'<body><main>{_header(data, runs, groups)}<nav aria-label="sections">{nav}</nav>{body}</main>'
         f"<script>{SCRIPT}</script></body></html>\n"
     )
+
+
+def _title(data: dict) -> str:
+    inputs = (data.get("header") or {}).get("inputs") or []
+    return escape_text("bnexp report" + (f": {', '.join(map(str, inputs))}" if inputs else ""))
 
 
 def write_report(data: dict, path: str | Path) -> Path:
@@ -400,7 +405,7 @@ def _comparison_row(index: int, c: dict, show_a: bool) -> str:
         *([_text_cell("a", c.get("a"))] if show_a else []),
         _text_cell("test", c.get("test")),
         f'<td class="num" data-field="n" data-n-a="{c.get("n_a")}" data-n-b="{c.get("n_b")}">'
-        f'{escape_text(c.get("n_b"))} vs {escape_text(c.get("n_a"))}</td>',
+        f'{escape_text(c.get("n_b"))}\u00a0vs\u00a0{escape_text(c.get("n_a"))}</td>',
         _cell("difference", c.get("difference"), _number(c.get("difference"), signed=True)),
         _ci_cell(c.get("ci_low"), c.get("ci_high")),
         _cell("effect_size", c.get("effect_size"), _number(c.get("effect_size"), signed=True)),
@@ -445,7 +450,7 @@ def _claim_row(index: int, c: dict) -> str:
         _cell("p", c.get("p"), _p_value(c.get("p"))),
         _cell("p_adjusted", c.get("p_adjusted"), _p_value(c.get("p_adjusted"))),
         f'<td class="num" data-field="n" data-n-better="{c.get("n_better")}" data-n-than="{c.get("n_than")}">'
-        f'{escape_text(c.get("n_better"))} vs {escape_text(c.get("n_than"))}</td>',
+        f'{escape_text(c.get("n_better"))}\u00a0vs\u00a0{escape_text(c.get("n_than"))}</td>',
         _cell("seeds_needed", c.get("seeds_needed"), _count(c.get("seeds_needed"))),
     ]
     return f'<tr data-index="{index}">{"".join(cells)}</tr>'
@@ -671,7 +676,9 @@ html:not(.js) .legend input, html:not(.js) .toggle-all, html:not(.js) .legend .s
   body { font-size:10.5pt; } main { max-width:none; padding:0; }
   nav, .legend input, .legend .seeds, .toggle-all { display:none; }
   .table-wrap { overflow:visible; border:none; }
-  table { font-size:9pt; } th, td { padding:3px 6px; }
+  table { font-size:8.5pt; } th, td { padding:3px 5px; white-space:normal; min-width:0 !important; }
+  thead th, td[data-field=ci] { white-space:normal; }
+  .path { word-break:break-all; }
   tbody tr:hover { background:none; }
   section, .charts > svg, tr { break-inside:avoid; }
   h2 { break-after:avoid; }

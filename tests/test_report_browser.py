@@ -68,7 +68,7 @@ def page(browser, report):
 
 
 def test_page_loads_with_no_console_error_and_no_request_beyond_itself(page, report):
-    assert page.title() == "bnexp report"
+    assert page.title() == "bnexp report: runs/synthetic-study"
     assert page.errors == []
     assert page.requests == [report.as_uri()]
 
