@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -142,3 +143,20 @@ def test_print_hides_the_controls(page):
     page.emulate_media(media="print")
     assert not any(displayed(page, "nav, input[data-toggle]"))
     assert all(displayed(page, "svg.chart, table.claims"))
+
+
+def test_screenshot_script_shoots_the_report(browser, report, tmp_path):
+    """scripts/screenshot_report.py: Chromium's own --screenshot, at the window size asked for."""
+    import importlib.util
+
+    from PIL import Image
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "screenshot_report.py"
+    spec = importlib.util.spec_from_file_location("screenshot_report", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    png = script.screenshot(report, tmp_path / "shot.png", size="800,600")
+    with Image.open(png) as image:
+        assert image.size == (800, 600)
+        colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
+    assert colours is not None and len(colours) > 50  # drawn text and lines, not a blank page
