@@ -60,7 +60,7 @@ from pathlib import Path
 from bnexp.svgchart import Band, Chart, Layer, Line, escape_text, render
 
 MISSING = "—"
-# Colour-blind-safe, print-safe hues (Okabe & Ito 2008, with a few of Tableau's).
+# The first six are Okabe & Ito's colour-blind-safe set; four darker hues follow.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
            "#7F3C8D", "#8C564B", "#3B3B3B", "#B8860B")
 # Beyond ten groups colours repeat, each round with its own dash pattern.
@@ -75,7 +75,7 @@ def render_html(data: dict) -> str:
     styles = _run_styles(runs, groups)
     sections = [
         ("config", "Config keys that differ", _config_diff(data)),
-        ("pivots", "Final accuracy by grid value", _pivots(data)),
+        ("pivots", "By grid value", _pivots(data)),
         ("curves", "Learning curves", _curves(runs, groups, styles)),
         ("statistics", "Statistics", _statistics(data)),
         ("claims", "Claims", _claims(data)),
@@ -173,11 +173,15 @@ def _finite(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def _exact(value) -> str:
+    """A number as an attribute value that reads back exactly (repr round-trips a float); "" for None."""
+    return "" if value is None else escape_text(repr(value))
+
+
 def _cell(field: str, value, text: str | None = None, cls: str = "num") -> str:
     """A table cell whose `data-value` keeps the exact input number."""
-    exact = "" if value is None else repr(value)
     shown = escape_text(text if text is not None else _number(value))
-    return f'<td class="{cls}" data-field="{field}" data-value="{escape_text(exact)}">{shown}</td>'
+    return f'<td class="{cls}" data-field="{field}" data-value="{_exact(value)}">{shown}</td>'
 
 
 def _text_cell(field: str, text, cls: str = "") -> str:
@@ -242,9 +246,10 @@ def _pivots(data: dict) -> str:
 def _pivot(pivot: dict) -> str:
     columns = (pivot.get("columns") or []) if pivot.get("columns_key") else [pivot.get("metric", "")]
     corner = f"{pivot.get('rows_key', '')} \\ {pivot['columns_key']}" if pivot.get("columns_key") else pivot.get("rows_key", "")
+    grid = pivot.get("cells") or []
     rows = []
     for r, label in enumerate(pivot.get("rows") or []):
-        cells = "".join(_pivot_cell(c) for c in pivot["cells"][r])
+        cells = "".join(_pivot_cell(c) for c in (grid[r] if r < len(grid) else []))
         rows.append(f'<tr><th scope="row"><code>{escape_text(label)}</code></th>{cells}</tr>')
     caption = f"<code>{escape_text(pivot.get('metric', ''))}</code>: mean ± std (n) over seeds"
     return _table([corner, *map(str, columns)], rows, "pivot", caption)
@@ -256,7 +261,7 @@ def _pivot_cell(cell: dict) -> str:
         text = MISSING
     else:
         text = _number(mean) + (f" ± {_number(std)}" if std is not None else "") + f" ({n})"
-    attrs = "".join(f' data-{k}="{escape_text("" if v is None else repr(v))}"' for k, v in (("mean", mean), ("std", std), ("n", n)))
+    attrs = "".join(f' data-{k}="{_exact(v)}"' for k, v in (("mean", mean), ("std", std), ("n", n)))
     return f'<td class="num" data-field="cell"{attrs}>{escape_text(text)}</td>'
 
 
@@ -419,9 +424,8 @@ def _comparison_row(index: int, c: dict, show_a: bool) -> str:
 
 def _ci_cell(low, high) -> str:
     text = MISSING if low is None or high is None else f"[{_number(low, signed=True)}, {_number(high, signed=True)}]"
-    exact = lambda v: "" if v is None else repr(v)  # noqa: E731 - two attributes, one rule
-    return (f'<td class="num" data-field="ci" data-low="{escape_text(exact(low))}" '
-            f'data-high="{escape_text(exact(high))}">{escape_text(text)}</td>')
+    return (f'<td class="num" data-field="ci" data-low="{_exact(low)}" '
+            f'data-high="{_exact(high)}">{escape_text(text)}</td>')
 
 
 def _claims(data: dict) -> str:
