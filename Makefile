@@ -6,13 +6,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 MNIST ?= ../shared/data/mnist
 
-.PHONY: demo test bench reproduce study clean
+.PHONY: demo test chromium bench reproduce study clean
 
 demo: $(VENV)/.installed
 	$(BIN)/bnexp train configs/quickstart.yaml
 
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest
+
+# The report's browser test (tests/test_report_browser.py) opens it in Debian's Chromium.
+# Installed here where apt-get can (as root; `apt-get update` first only if the package
+# is not found); anywhere else this never fails make, and the test skips, saying why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium for the browser test (apt-get)"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	      { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; }; \
+	  fi; \
+	  command -v chromium >/dev/null 2>&1 || echo "chromium unavailable: the browser test will be skipped"; }
 
 $(VENV)/.created:
 	$(PYTHON) -m venv $(VENV)

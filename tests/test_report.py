@@ -1,0 +1,382 @@
+"""The HTML report: its tables hold exactly the input's numbers, and the file stands alone.
+
+The page is parsed with the standard library's html.parser; every number is checked
+twice: its `data-value` attribute against the input exactly, and the text a reader
+sees against the same value to the precision shown.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import re
+import subprocess
+import sys
+from html import unescape
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from bnexp import svgchart
+from bnexp.report import _mean_band, _number, _p_value, render_html, write_report
+from report_synthetic import synthetic_report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Page(HTMLParser):
+    """Tables (class → rows of cells with attributes and text) and every start tag seen."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.tables: dict[str, list[list[dict]]] = {}
+        self.row_attrs: dict[str, list[dict]] = {}
+        self.tags: list[tuple[str, dict]] = []
+        self.text: list[str] = []
+        self._table: str | None = None
+        self._cell: dict | None = None
+        self._in_body = False
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        self.tags.append((tag, attrs))
+        if tag == "table":
+            self._table = attrs.get("class", "")
+            self.tables.setdefault(self._table, [])
+            self.row_attrs.setdefault(self._table, [])
+        elif tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._in_body:
+            self.tables[self._table].append([])
+            self.row_attrs[self._table].append(attrs)
+        elif tag in ("td", "th") and self._in_body:
+            self._cell = {"attrs": attrs, "text": "", "tags": []}
+            self.tables[self._table][-1].append(self._cell)
+        elif self._cell is not None:
+            self._cell["tags"].append((tag, attrs))
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th"):
+            self._cell = None
+        elif tag == "tbody":
+            self._in_body = False
+
+    def handle_data(self, data):
+        self.text.append(data)
+        if self._cell is not None:
+            self._cell["text"] += data
+
+    def rows(self, table: str) -> list[dict[str, dict]]:
+        """Each body row of the table as {data-field: cell}."""
+        return [{c["attrs"]["data-field"]: c for c in row if "data-field" in c["attrs"]} for row in self.tables[table]]
+
+
+@pytest.fixture(scope="module")
+def data() -> dict:
+    return synthetic_report(learning_rates=(0.1, 1.0, 10.0), seeds=5, points=60)
+
+
+@pytest.fixture(scope="module")
+def html(data) -> str:
+    return render_html(data)
+
+
+@pytest.fixture(scope="module")
+def page(html) -> Page:
+    return Page(html)
+
+
+def exact(cell: dict, attr: str = "data-value"):
+    """The number an attribute holds, None for an empty one."""
+    raw = cell["attrs"][attr]
+    return None if raw == "" else float(raw)
+
+
+def shown(text: str) -> float | None:
+    """The number a reader sees: '+0.0123', '-8,500', '6.5e-04', '—'."""
+    text = text.strip().replace(",", "").replace("−", "-")
+    return None if text == "—" else float(text)
+
+
+def assert_shown(text: str, value) -> None:
+    """The text is the value rounded to the digits it shows."""
+    number = shown(text)
+    if value is None:
+        assert number is None
+        return
+    mantissa = re.sub(r"e.*", "", text.strip())
+    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    exponent = int(text.split("e")[1]) if "e" in text else 0
+    assert abs(number - value) <= 0.5 * 10 ** (exponent - decimals) * (1 + 1e-9), (text, value)
+
+
+def assert_number(cell: dict, value) -> None:
+    assert exact(cell) == value
+    assert_shown(cell["text"], value)
+
+
+def assert_ci(cell: dict, low, high) -> None:
+    assert exact(cell, "data-low") == low and exact(cell, "data-high") == high
+    if low is None:
+        assert cell["text"].strip() == "—"
+        return
+    shown_low, shown_high = cell["text"].strip("[] ").split(", ")
+    assert_shown(shown_low, low)
+    assert_shown(shown_high, high)
+
+
+def test_statistics_table_holds_the_comparisons_numbers(data, page):
+    rows = page.rows("statistics")
+    assert len(rows) == len(data["comparisons"]) > 0
+    for row, c in zip(rows, data["comparisons"]):
+        assert row["b"]["text"] == c["b"]
+        assert row["test"]["text"] == c["test"]
+        for key in ("difference", "effect_size", "p", "p_adjusted"):
+            assert_number(row[key], c[key])
+        assert_ci(row["ci"], c["ci_low"], c["ci_high"])
+        assert int(row["n"]["attrs"]["data-n-a"]) == c["n_a"] and int(row["n"]["attrs"]["data-n-b"]) == c["n_b"]
+        assert row["verdict"]["text"] == c["verdict"].replace("_", " ")
+        assert row["sentence"]["text"] == c["sentence"]
+    # One baseline: named once in the caption, not in every row.
+    assert {r["data-a"] for r in page.row_attrs["statistics"]} == {data["comparisons"][0]["a"]}
+    assert "a" not in rows[0]
+
+
+def test_statistics_table_names_each_baseline_when_there_are_several(data):
+    data = copy.deepcopy(data)
+    data["comparisons"][-1]["a"] = "another baseline"
+    rows = Page(render_html(data)).rows("statistics")
+    assert [r["a"]["text"] for r in rows] == [c["a"] for c in data["comparisons"]]
+
+
+def test_a_comparison_without_a_p_value_shows_dashes(data):
+    data = copy.deepcopy(data)
+    data["comparisons"] = [data["comparisons"][0] | {"test": "none", "p": None, "p_adjusted": None, "ci_low": None,
+                                                     "ci_high": None, "effect_size": None, "verdict": "too_few_seeds"}]
+    row = Page(render_html(data)).rows("statistics")[0]
+    for key in ("p", "p_adjusted", "effect_size"):
+        assert row[key]["text"] == "—" and row[key]["attrs"]["data-value"] == ""
+    assert row["ci"]["text"] == "—"
+    assert row["verdict"]["text"] == "too few seeds"
+
+
+def test_excluded_runs_and_not_comparable_reasons_are_listed(data, html):
+    text = unescape(html)
+    assert f"Not comparable: {data['not_comparable'][0]}" in text
+    excluded = [e for c in data["comparisons"] for e in c["excluded"]]
+    assert excluded and all(e["path"] in text and e["why"] in text for e in excluded)
+
+
+def test_pivot_cells_hold_mean_std_and_n(data, page):
+    pivot = data["pivots"][0]
+    rows = page.tables["pivot"]
+    assert [row[0]["text"] for row in rows] == pivot["rows"]
+    for row, expected in zip(rows, pivot["cells"]):
+        cells = row[1:]
+        assert len(cells) == len(pivot["columns"])
+        for cell, want in zip(cells, expected):
+            assert exact(cell, "data-mean") == want["mean"] and exact(cell, "data-std") == want["std"]
+            assert int(cell["attrs"]["data-n"]) == want["n"]
+            mean, rest = cell["text"].split(" ± ")
+            std, n = rest.split(" ")
+            assert_shown(mean, want["mean"])
+            assert_shown(std, want["std"])
+            assert n == f"({want['n']})"
+
+
+def test_runs_table_holds_every_run(data, page):
+    rows = page.rows("runs")
+    assert len(rows) == len(data["runs"])
+    for row, run in zip(rows, data["runs"]):
+        assert row["label"]["text"] == run["label"]
+        assert row["status"]["text"] == run["status"]
+        assert ("span", {"class": f"pill status-{run['status']}"}) in row["status"]["tags"]
+        for key in ("final_accuracy", "best_accuracy", "seconds_per_epoch"):
+            assert_number(row[key], run[key])
+        assert exact(row["steps"]) == run["steps"]
+        assert shown(row["steps"]["text"]) == run["steps"]
+        assert row["path"]["text"] == run["path"]
+        assert not any(tag == "a" for tag, _ in row["path"]["tags"]), "a run's path is plain text, not a link"
+    keys = [d["key"] for d in data["config_diff"]]
+    for i, row in enumerate(page.tables["runs"]):
+        config = [c["text"] for c in row if c["attrs"].get("data-field") == "config"]
+        assert config == [str(d["values"][i]) for d in data["config_diff"]], keys
+
+
+def test_claims_table_holds_verdicts_sources_and_numbers(data, page):
+    rows = page.rows("claims")
+    assert len(rows) == len(data["claims"]) > 0
+    colours = {"holds": "holds", "contradicted": "contradicted", "inconclusive": "inconclusive"}
+    for row, claim in zip(rows, data["claims"]):
+        assert row["verdict"]["text"] == claim["verdict"]
+        assert ("span", {"class": f"pill verdict-{colours[claim['verdict']]}"}) in row["verdict"]["tags"]
+        assert claim["name"] in row["claim"]["text"] and claim["claim"] in row["claim"]["text"]
+        assert row["claim"]["text"].endswith(claim["source"])  # the cite, with its URL readable
+        for key in ("difference", "p", "p_adjusted"):
+            assert_number(row[key], claim[key])
+        assert_ci(row["ci"], claim["ci_low"], claim["ci_high"])
+        assert exact(row["seeds_needed"]) == claim["seeds_needed"]
+        assert row["n"]["attrs"]["data-n-better"] == str(claim["n_better"])
+    captions = [re.sub(r"<.*?>", "", c) for c in re.findall(r"<caption>(.*?)</caption>", render_html(data))]
+    assert any(c.startswith("Holm family ioffe2015.yaml:") for c in captions)
+
+
+@pytest.mark.parametrize(("value", "signed", "text"), [
+    (0.98123456, False, "0.9812"), (0.0123, True, "+0.0123"), (-0.00004, True, "-0.0000"),
+    (2.71, False, "2.710"), (-123.456, True, "-123.5"), (-8500.0, True, "-8,500"), (49500, False, "49,500"),
+    (None, False, "—"),
+])
+def test_numbers_share_one_style(value, signed, text):
+    """Accuracies and their differences to 4 decimals, as compare prints them; counts grouped."""
+    assert _number(value, signed) == text
+
+
+@pytest.mark.parametrize(("p", "text"), [(0.0490, "0.049"), (0.13, "0.130"), (0.00065, "6.5e-04"), (None, "—")])
+def test_p_values_keep_three_decimals_then_go_scientific(p, text):
+    assert _p_value(p) == text
+
+
+def test_verdict_colours_are_green_red_amber(html):
+    css = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+
+    def colour_of(selector: str) -> str:
+        rule = next(r for r in css.split("}") if selector in r.split("{")[0])
+        return re.search(r"color:var\(--(\w+)\)", rule).group(1)
+
+    assert colour_of(".verdict-holds") == "green"
+    assert colour_of(".verdict-contradicted") == "red"
+    assert colour_of(".verdict-inconclusive") == "amber"
+    assert colour_of(".status-completed") == "green"
+    assert colour_of(".status-diverged") == colour_of(".status-failed") == "red"
+    assert colour_of(".status-interrupted") == colour_of(".status-running") == "amber"
+
+
+def test_no_url_anywhere_yet_a_cited_url_still_reads(data, html):
+    assert "http://" not in html and "https://" not in html
+    assert any("https://arxiv.org/abs/1502.03167" in c["source"] for c in data["claims"])
+    assert "https://arxiv.org/abs/1502.03167" in unescape(html)
+
+
+def test_the_page_loads_nothing_from_outside(page, html):
+    for tag, attrs in page.tags:
+        assert tag not in ("link", "img", "iframe", "object", "embed", "base"), tag
+        assert not (tag == "script" and "src" in attrs)
+        assert tag != "a" or attrs.get("href", "").startswith("#"), attrs
+        for name, value in attrs.items():
+            assert name not in ("src", "srcset", "xlink:href") and "url(" not in (value or ""), (tag, name)
+    css = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    assert "@import" not in css and "url(" not in css and "@font-face" not in css
+
+
+def test_user_text_is_escaped(data):
+    data = copy.deepcopy(data)
+    data["runs"][0]["label"] = "<script>alert(1)</script>"
+    data["claims"][0]["claim"] = 'a "quoted" & <b>bold</b> claim'
+    html = render_html(data)
+    assert "<script>alert" not in html and "<b>bold" not in html
+    page = Page(html)
+    assert page.rows("runs")[0]["label"]["text"] == "<script>alert(1)</script>"
+    assert 'a "quoted" & <b>bold</b> claim' in page.rows("claims")[0]["claim"]["text"]
+
+
+def test_each_run_and_group_is_drawn_in_its_own_toggleable_g(data, page):
+    charts = sum(1 for tag, attrs in page.tags if tag == "svg" and attrs.get("class") == "chart")
+    assert charts >= 2 + 6  # two learning-curve panels, and diagnostics
+    drawn_runs = [int(a["data-run"]) for t, a in page.tags if t == "g" and "data-run" in a]
+    with_curve = [i for i, r in enumerate(data["runs"]) if r["curve"]["step"]]
+    for i in with_curve:
+        assert drawn_runs.count(i) >= 2, f"run {i} is not in both curve panels"
+    groups = [a["data-group"] for t, a in page.tags if t == "g" and a.get("class") == "group"]
+    assert sorted(set(groups)) == [str(g) for g in range(len(data["groups"]))]
+    toggles = {a["data-toggle"] for t, a in page.tags if t == "input"}
+    assert toggles == {"seeds"} | {f"run:{i}" for i in range(len(data["runs"]))} | {
+        f"group:{g}" for g in range(len(data["groups"]))}
+
+
+def test_band_is_the_t_interval_of_the_mean_over_seeds():
+    curves = [{"step": [0, 10, 20], "test_accuracy": [0.1, 0.5, 0.9]},
+              {"step": [0, 10, 20], "test_accuracy": [0.2, 0.6, 0.95]},
+              {"step": [0, 10], "test_accuracy": [0.15, 0.7]}]  # a seed still running
+    steps, mean, low, high = _mean_band(curves, "test_accuracy")
+    assert steps == [0, 10, 20]
+    for k, values in enumerate(([0.1, 0.2, 0.15], [0.5, 0.6, 0.7], [0.9, 0.95])):
+        want = stats.t.interval(0.95, len(values) - 1, loc=np.mean(values), scale=stats.sem(values))
+        assert mean[k] == pytest.approx(np.mean(values))
+        assert (low[k], high[k]) == pytest.approx(want)
+    steps, mean, low, high = _mean_band(curves[:1], "test_accuracy")
+    assert mean == [0.1, 0.5, 0.9] and low == high == [None, None, None]  # one seed: the line alone
+
+
+def test_missing_sections_are_left_out():
+    html = render_html({})
+    assert "<h1>bnexp report</h1>" in html
+    assert not re.search(r'<section id="(curves|statistics|claims|diagnostics|runs|pivots|config)"', html)
+    minimal = {"runs": [{"path": "runs/a", "label": "a", "status": "failed"},
+                        {"path": "runs/b", "label": "b", "status": "completed", "final_accuracy": 0.9,
+                         "curve": {"step": [0, 100], "test_accuracy": [0.1, 0.9], "test_loss": [2.3, 0.3]}}]}
+    html = render_html(minimal)
+    assert '<section id="runs">' in html and '<section id="curves">' in html
+    assert '<section id="statistics">' not in html and '<section id="diagnostics">' not in html
+    assert [r["status"]["text"] for r in Page(html).rows("runs")] == ["failed", "completed"]
+
+
+def test_a_hundred_runs_fit_in_five_megabytes(tmp_path):
+    data = synthetic_report(seeds=10, points=100, diagnosed_seeds=1)
+    assert len(data["runs"]) == 100
+    path = write_report(data, tmp_path / "out" / "report.html")
+    assert path.stat().st_size <= 5_000_000
+    assert [p.name for p in path.parent.iterdir()] == ["report.html"]  # no temporary file left
+
+
+def test_rendering_never_imports_tensorflow(tmp_path, data):
+    source = tmp_path / "data.json"
+    source.write_text(json.dumps(data))
+    code = ("import json, sys; from bnexp.report import write_report; "
+            f"write_report(json.load(open({str(source)!r})), {str(tmp_path / 'r.html')!r}); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+# --- the SVG charts --------------------------------------------------------------------
+
+
+def _paths(svg: str) -> list[str]:
+    return re.findall(r'<path d="([^"]*)"', svg)
+
+
+def test_chart_breaks_a_line_at_non_finite_values_and_keeps_its_axis():
+    line = svgchart.Line([0, 1, 2, 3, 4], [1.0, 2.0, math.inf, 3.0, 4.0], "#000")
+    svg = svgchart.render(svgchart.Chart("t", "x", "y", [svgchart.Layer(lines=[line])]))
+    (d,) = _paths(svg)
+    assert d.count("M") == 2 and d.count("L") == 2
+    y_ticks = [float(t) for t in re.findall(r'<text class="tick"[^>]*text-anchor="end">([^<]*)</text>', svg)]
+    assert max(y_ticks) == 4  # the axis spans the finite values only
+
+
+def test_chart_on_a_log_axis_drops_values_it_cannot_show():
+    line = svgchart.Line([0, 1, 2], [0.1, 0.0, 1e9], "#000")
+    svg = svgchart.render(svgchart.Chart("t", "x", "loss", [svgchart.Layer(lines=[line])], log_y=True))
+    (d,) = _paths(svg)
+    assert d.count("M") == 2 and "L" not in d
+    assert "10⁹" in svg and "(log)" in svg
+
+
+def test_chart_thins_long_lines_keeping_both_ends():
+    n = 2001
+    line = svgchart.Line(list(range(n)), [float(i) for i in range(n)], "#000")
+    (d,) = _paths(svgchart.render(svgchart.Chart("t", "x", "y", [svgchart.Layer(lines=[line])])))
+    points = re.findall(r"[ML]([\d.]+),([\d.]+)", d)
+    assert len(points) == svgchart.MAX_POINTS
+    assert float(points[0][0]) == svgchart.MARGIN_LEFT
+    assert float(points[-1][0]) == svgchart.WIDTH - svgchart.MARGIN_RIGHT
+
+
+def test_chart_with_nothing_finite_is_left_out():
+    line = svgchart.Line([0, 1], [math.nan, math.nan], "#000")
+    assert svgchart.render(svgchart.Chart("t", "x", "y", [svgchart.Layer(lines=[line])])) == ""
