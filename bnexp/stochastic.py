@@ -9,6 +9,11 @@ training step (diagnostics, Santurkar's measurements) must put the counter back,
 puts the BN moving statistics back; between such restores every call at the same step
 draws the same noise, so a measurement sees one fixed network.
 
+The numbers drawn for a given (seed, step) also depend on whether the call is compiled:
+TensorFlow's XLA implementation of the stateless generators differs from its kernels' (for
+"philox" too). bnexp's training step is always XLA-compiled, so runs and resumes agree; an
+eager measurement at step t sees other (equally distributed) masks than training did.
+
 In inference both layers are the identity and draw nothing.
 """
 
@@ -25,6 +30,9 @@ import keras  # noqa: E402
 from keras import ops  # noqa: E402
 
 from bnexp.norm import check_number, upcast  # noqa: E402
+
+# Named, not "auto_select", whose choice may differ between devices and versions.
+RNG = "philox"
 
 
 class StepSeeded(keras.layers.Layer):
@@ -43,7 +51,7 @@ class StepSeeded(keras.layers.Layer):
         """`count` independent stateless seeds (count, 2) for training step `step` (default: the current one)."""
         step = self.step if step is None else step
         key = ops.stack([ops.convert_to_tensor(self.seed, "int64"), ops.cast(step, "int64")])
-        return tf.random.experimental.stateless_split(key, num=count)
+        return tf.random.experimental.stateless_split(key, num=count, alg=RNG)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -71,9 +79,9 @@ class Dropout(StepSeeded):
     def call(self, inputs, training=False):
         if not training or self.rate == 0:
             return inputs
-        (seed,) = self.seeds(1)
+        seed = self.seeds(1)[0]
         self.step.assign_add(1)
-        return tf.nn.experimental.stateless_dropout(inputs, rate=self.rate, seed=seed)
+        return tf.nn.experimental.stateless_dropout(inputs, rate=self.rate, seed=seed, rng_alg=RNG)
 
     def get_config(self):
         return {**super().get_config(), "rate": self.rate}
@@ -125,7 +133,7 @@ class BatchNormNoise(StepSeeded):
         log_range = math.log1p(s)
 
         def uniform(seed, low, high):
-            return tf.random.stateless_uniform((units,), seed=seed, minval=low, maxval=high, dtype=dtype)
+            return tf.random.stateless_uniform((units,), seed=seed, minval=low, maxval=high, dtype=dtype, alg=RNG)
 
         return {
             "mu": uniform(seeds[0], -s, s),
@@ -141,8 +149,8 @@ class BatchNormNoise(StepSeeded):
         shape = ops.shape(x)
         p = self.noise_parameters(self.step, x.shape[-1], x.dtype)
         seeds = self.seeds(6)
-        a = p["rho"] + p["tau"] * tf.random.stateless_normal(shape, seed=seeds[4], dtype=x.dtype)
-        b = p["mu"] + p["sd"] * tf.random.stateless_normal(shape, seed=seeds[5], dtype=x.dtype)
+        a = p["rho"] + p["tau"] * tf.random.stateless_normal(shape, seed=seeds[4], dtype=x.dtype, alg=RNG)
+        b = p["mu"] + p["sd"] * tf.random.stateless_normal(shape, seed=seeds[5], dtype=x.dtype, alg=RNG)
         self.step.assign_add(1)
         return ops.cast(a * x + b, self.compute_dtype)
 
