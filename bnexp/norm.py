@@ -38,6 +38,9 @@ BatchNorm does; the last two compute the same thing in training and inference.
 
 from __future__ import annotations
 
+import math
+import numbers
+
 from bnexp.backend import tensorflow
 
 tensorflow()  # TensorFlow first, quietly, before Keras imports it
@@ -51,13 +54,39 @@ def upcast(x):
     return ops.cast(x, "float32") if x.dtype in ("float16", "bfloat16") else x
 
 
+def check_number(name, value, within, allowed: str):
+    """Refuse `value` unless it is a real number (not a bool) and `within(value)` holds."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not within(value):
+        raise ValueError(f"{name} must be {allowed}, not {value!r}")
+
+
+def check_affine(epsilon, center, scale):
+    """Refuse what no normalisation can use: ε must be a positive number (it keeps sqrt(var + ε)
+    away from 0), and `center`/`scale` are switches, so booleans.
+
+    Keras' own normalisation layers check less (its BatchNormalization takes momentum=1.5 or
+    epsilon=0 silently); these checks follow its wording, `ValueError` naming the argument.
+    """
+    check_number("epsilon", epsilon, lambda e: 0 < e < math.inf, "a positive number")
+    for name, value in (("center", center), ("scale", scale)):
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be True or False, not {value!r}")
+
+
+def check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+
+
 class BatchNorm(keras.layers.Layer):
     """Batch Normalization over axis 0 of a (batch, features) input; see the module docstring."""
 
     def __init__(self, momentum=0.99, epsilon=1e-3, center=True, scale=True, variance="biased", **kwargs):
         super().__init__(**kwargs)
-        if variance not in ("biased", "unbiased"):
-            raise ValueError(f"variance must be 'biased' or 'unbiased', not {variance!r}")
+        check_affine(epsilon, center, scale)
+        check_choice("variance", variance, ("biased", "unbiased"))
+        check_number("momentum", momentum, lambda m: 0 <= m <= 1,
+                     "a number in [0, 1] (moving = momentum · moving + (1 − momentum) · batch)")
         self.momentum = float(momentum)
         self.epsilon = float(epsilon)
         self.center = center
@@ -118,10 +147,13 @@ class BatchNorm(keras.layers.Layer):
 
     def update_moving_statistics(self, mean, var):
         """One EMA step towards this step's mean and (already corrected) variance."""
-        decay = self.momentum
-        for moving, batch in ((self.moving_mean, mean), (self.moving_variance, var)):
-            updated = decay * ops.cast(moving, batch.dtype) + (1.0 - decay) * batch
-            moving.assign(ops.cast(updated, moving.dtype))
+        self.ema_step(self.moving_mean, mean)
+        self.ema_step(self.moving_variance, var)
+
+    def ema_step(self, moving, batch):
+        """moving ← momentum · moving + (1 − momentum) · batch."""
+        updated = self.momentum * ops.cast(moving, batch.dtype) + (1.0 - self.momentum) * batch
+        moving.assign(ops.cast(updated, moving.dtype))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -141,11 +173,10 @@ class BatchRenorm(BatchNorm):
     """Batch Renormalization: Ioffe (2017), "Batch Renormalization: Towards Reducing
     Minibatch Dependence in Batch-Normalized Models", Algorithm 1.
 
-    Training, on a mini-batch B of m examples, with mu and sigma from the moving statistics:
+    Training, on a mini-batch B of m examples, with mu and sigma the moving statistics:
 
         mu_B     = 1/m · Σ x_i
         sigma_B  = sqrt(1/m · Σ (x_i − mu_B)² + ε)
-        sigma    = sqrt(moving_variance + ε),   mu = moving_mean
         r        = stop_gradient(clip(sigma_B / sigma,       1/r_max, r_max))
         d        = stop_gradient(clip((mu_B − mu) / sigma,   −d_max,  d_max))
         x̂_i      = (x_i − mu_B) / sigma_B · r + d
@@ -157,11 +188,25 @@ class BatchRenorm(BatchNorm):
     inference output, so training and inference agree, the point of the paper.
     Inference is BatchNorm's: y = γ · (x − mu) / sigma + β.
 
-    Moving statistics: r and d use the moving statistics from before this step, which are
-    then updated as in BatchNorm (same `momentum` and `variance`). The paper moves sigma
-    itself (sigma += α · (sigma_B − sigma)); we move the variance, as BatchNorm does, so
-    every kind with moving statistics infers, and is re-estimated by
-    `bnexp eval --stats precise`, the same way.
+    Moving statistics (`moving_average`). r and d use the moving statistics from before this
+    step; then, with α = 1 − momentum:
+
+    - "sigma" (the paper's Algorithm 1): mu += α · (mu_B − mu) and sigma += α · (sigma_B − sigma),
+      the moving sigma being an average of sigma_B itself. E[sigma_B / sigma] is then about 1
+      at every batch size, so r is centred on 1 and the clips bind only as often as the batch
+      really differs (Keras 3's `renorm=True` does the same).
+    - "variance" (bnexp before issue 13, kept so old runs resume as they trained): the moving
+      variance is BatchNorm's average of the batch variance and sigma = sqrt(moving_variance + ε).
+      By Jensen's inequality sigma then exceeds E[sigma_B], most at small batches: with
+      Gaussian inputs the average r is 0.80 at m = 2 and 0.985 at m = 16 (biased variance),
+      so r is pushed towards the 1/r_max clip.
+
+    Both store sigma the same way: `moving_variance` holds sigma² − ε (clipped at 0), so
+    sigma = sqrt(moving_variance + ε) in either case. Inference, `bnexp eval --stats precise`
+    (which writes a population variance there) and checkpoints (the same variable names as
+    before) need not know which average a layer keeps. Under "sigma", `variance="unbiased"`
+    averages sqrt(m/(m−1) · batch variance + ε) in place of sigma_B; the paper has only the
+    biased sigma_B (and the correction moves E[r] below 1 again: 0.71 at m = 2).
 
     Warm-up, as in the paper's experiments (section 4): r_max = 1 and d_max = 0, plain
     BatchNorm, for the first `warmup_steps` training steps while the moving averages settle;
@@ -173,17 +218,21 @@ class BatchRenorm(BatchNorm):
     """
 
     def __init__(self, momentum=0.99, epsilon=1e-3, center=True, scale=True, variance="biased",
-                 r_max=3.0, d_max=5.0, warmup_steps=5000, r_max_ramp_steps=35000, d_max_ramp_steps=20000, **kwargs):
+                 r_max=3.0, d_max=5.0, warmup_steps=5000, r_max_ramp_steps=35000, d_max_ramp_steps=20000,
+                 moving_average="sigma", **kwargs):
         super().__init__(momentum, epsilon, center, scale, variance, **kwargs)
-        if r_max < 1 or d_max < 0:
-            raise ValueError(f"need r_max >= 1 and d_max >= 0, not r_max={r_max}, d_max={d_max}")
-        if min(warmup_steps, r_max_ramp_steps, d_max_ramp_steps) < 0:
-            raise ValueError("warm-up and ramp lengths must be >= 0 steps")
+        check_number("r_max", r_max, lambda r: 1 <= r < math.inf, "a number >= 1")
+        check_number("d_max", d_max, lambda d: 0 <= d < math.inf, "a number >= 0")
+        for name, steps in (("warmup_steps", warmup_steps), ("r_max_ramp_steps", r_max_ramp_steps), ("d_max_ramp_steps", d_max_ramp_steps)):
+            if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 0:
+                raise ValueError(f"{name} must be an integer >= 0 (training steps), not {steps!r}")
+        check_choice("moving_average", moving_average, ("sigma", "variance"))
         self.r_max = float(r_max)
         self.d_max = float(d_max)
         self.warmup_steps = int(warmup_steps)
         self.r_max_ramp_steps = int(r_max_ramp_steps)
         self.d_max_ramp_steps = int(d_max_ramp_steps)
+        self.moving_average = moving_average
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -208,11 +257,22 @@ class BatchRenorm(BatchNorm):
         r_max, d_max = self.limits(self.step, x.dtype)
         r = ops.stop_gradient(ops.clip(sigma_batch / sigma, 1.0 / r_max, r_max))
         d = ops.stop_gradient(ops.clip((mean - moving_mean) / sigma, -d_max, d_max))
-        self.update_moving_statistics(mean, self.population_variance(var, ops.shape(x)[0]))
+        population = self.population_variance(var, ops.shape(x)[0])
+        if self.moving_average == "variance":
+            self.update_moving_statistics(mean, population)
+        else:
+            self.update_moving_sigma(mean, sigma, ops.sqrt(population + self.epsilon))
         self.step.assign_add(1)
         # x̂ = (x − mu_B) / sigma_B · r + d  =  x · inv + (d − mu_B · inv), with inv = r / sigma_B.
         inv = r * ops.rsqrt(var + self.epsilon)
         return self.affine(x, inv, d - mean * inv)
+
+    def update_moving_sigma(self, mean, sigma, sigma_batch):
+        """Algorithm 1's averages: mu and sigma each take one EMA step; sigma is stored as sigma² − ε."""
+        self.ema_step(self.moving_mean, mean)
+        sigma = self.momentum * sigma + (1.0 - self.momentum) * sigma_batch
+        # sigma >= sqrt(ε) (an average of such values), so this is >= 0 but for rounding.
+        self.moving_variance.assign(ops.cast(ops.relu(ops.square(sigma) - self.epsilon), self.moving_variance.dtype))
 
     def get_config(self):
         return {
@@ -222,6 +282,7 @@ class BatchRenorm(BatchNorm):
             "warmup_steps": self.warmup_steps,
             "r_max_ramp_steps": self.r_max_ramp_steps,
             "d_max_ramp_steps": self.d_max_ramp_steps,
+            "moving_average": self.moving_average,
         }
 
 
@@ -230,7 +291,7 @@ class GhostBatchNorm(BatchNorm):
     better: closing the generalization gap in large batch training of neural networks",
     Algorithm 1.
 
-    Training: the batch of m examples is split, in order, into virtual ("ghost") batches of
+    Training: the batch of m examples is split, in order, into L virtual ("ghost") batches of
     `virtual_batch_size` = v examples, and each is normalised by its own statistics:
 
         mu_l      = 1/v · Σ_{i in ghost batch l} x_i
@@ -240,25 +301,35 @@ class GhostBatchNorm(BatchNorm):
     so a large batch is regularised like v-example batches while the gradient still averages
     over all m. With v = m this is BatchNorm.
 
-    Moving statistics: one EMA step per training step, as in BatchNorm (same `momentum`),
-    towards the mean over the ghost batches of their statistics: the mean of the mu_l (the
-    batch mean) and the mean of the sigma²_l, each first made unbiased with v/(v−1) under
-    `variance="unbiased"`. That is the expected statistics of a v-example batch, which is
-    what training normalised with. The paper's Algorithm 1 instead takes one EMA step per
-    ghost batch and moves sigma; ours keeps `momentum` meaning the same per training step
-    for every v, and moves the variance like every other kind with moving statistics.
-    Inference is BatchNorm's.
+    Moving statistics (`moving_update`); each ghost batch's variance is first made unbiased
+    with v/(v−1) under `variance="unbiased"`:
 
-    A batch that v does not divide (evaluation's last batch; training batches always divide,
-    the config sees to that) ends with one smaller ghost batch; the moving statistics then
-    weight each ghost batch by its size.
+    - "per_virtual_batch" (Algorithm 1): one EMA step per ghost batch, in order l = 1 … L,
+      exactly as if each were a training step of BatchNorm:
+          moving ← momentum^L · moving + (1 − momentum) · Σ_l momentum^(L−l) · stat_l.
+      `momentum` is per ghost batch, so one training step decays the old value by
+      momentum^L. The sequential reading is the authors' own code's (github.com/eladhoffer/
+      bigBatch, main_gbn.py: PyTorch's BatchNorm is called on each chunk in turn). Algorithm 1
+      writes the average of sigma_l; that code, and we, average the variance, as every kind
+      here with moving statistics does.
+    - "per_step" (bnexp before issue 13, tf.keras 2's shortcut): one EMA step per training
+      step towards the mean over ghost batches of their statistics: `momentum` keeps the
+      meaning it has in BatchNorm whatever v is.
+
+    Inference is BatchNorm's. A batch that v does not divide (evaluation's last batch;
+    training batches always divide, the config sees to that) ends with one smaller ghost
+    batch: "per_virtual_batch" gives it its own step; "per_step" weights each ghost batch by
+    its size.
     """
 
-    def __init__(self, virtual_batch_size, momentum=0.99, epsilon=1e-3, center=True, scale=True, variance="biased", **kwargs):
+    def __init__(self, virtual_batch_size, momentum=0.99, epsilon=1e-3, center=True, scale=True, variance="biased",
+                 moving_update="per_virtual_batch", **kwargs):
         super().__init__(momentum, epsilon, center, scale, variance, **kwargs)
-        if not isinstance(virtual_batch_size, int) or virtual_batch_size < 2:
+        if isinstance(virtual_batch_size, bool) or not isinstance(virtual_batch_size, numbers.Integral) or virtual_batch_size < 2:
             raise ValueError(f"virtual_batch_size must be an integer >= 2 (a ghost batch of 1 has no variance), not {virtual_batch_size!r}")
-        self.virtual_batch_size = virtual_batch_size
+        check_choice("moving_update", moving_update, ("per_virtual_batch", "per_step"))
+        self.virtual_batch_size = int(virtual_batch_size)
+        self.moving_update = moving_update
 
     def train_forward(self, x):
         v, n = self.virtual_batch_size, x.shape[-1]
@@ -272,15 +343,28 @@ class GhostBatchNorm(BatchNorm):
         count = ops.sum(mask, axis=1, keepdims=True)  # v, or fewer in a last partial ghost batch
         mean = ops.sum(xs, axis=1, keepdims=True) / count  # padding rows are zero
         var = ops.sum(mask * ops.square(xs - mean), axis=1, keepdims=True) / count
-        total = ops.cast(m, x.dtype)
-        self.update_moving_statistics(
-            ops.reshape(ops.sum(count * mean, axis=0), (n,)) / total,
-            ops.reshape(ops.sum(count * self.population_variance(var, count), axis=0), (n,)) / total,
-        )
+        population = self.population_variance(var, count)
+        if self.moving_update == "per_step":
+            total = ops.cast(m, x.dtype)
+            self.update_moving_statistics(ops.reshape(ops.sum(count * mean, axis=0), (n,)) / total,
+                                          ops.reshape(ops.sum(count * population, axis=0), (n,)) / total)
+        else:
+            self.update_moving_per_ghost(ops.reshape(mean, (-1, n)), ops.reshape(population, (-1, n)))
         return ops.reshape(self.normalize(xs, mean, var), (-1, n))[:m]
 
+    def update_moving_per_ghost(self, means, variances):
+        """L sequential EMA steps, one per row of `means`/`variances` (L, n), in closed form."""
+        momentum = ops.convert_to_tensor(self.momentum, dtype=means.dtype)
+        ghosts = ops.cast(ops.shape(means)[0], means.dtype)
+        later = ghosts - 1.0 - ops.cast(ops.arange(ops.shape(means)[0]), means.dtype)  # ghost batches after l
+        weights = ops.reshape((1.0 - momentum) * ops.power(momentum, later), (-1, 1))
+        carried = ops.power(momentum, ghosts)
+        for moving, stats in ((self.moving_mean, means), (self.moving_variance, variances)):
+            updated = carried * ops.cast(moving, stats.dtype) + ops.sum(weights * stats, axis=0)
+            moving.assign(ops.cast(updated, moving.dtype))
+
     def get_config(self):
-        return {**super().get_config(), "virtual_batch_size": self.virtual_batch_size}
+        return {**super().get_config(), "virtual_batch_size": self.virtual_batch_size, "moving_update": self.moving_update}
 
 
 class LayerNorm(keras.layers.Layer):
@@ -300,6 +384,7 @@ class LayerNorm(keras.layers.Layer):
 
     def __init__(self, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__(**kwargs)
+        check_affine(epsilon, center, scale)
         self.epsilon = float(epsilon)
         self.center = center
         self.scale = scale
@@ -351,9 +436,9 @@ class GroupNorm(LayerNorm):
 
     def __init__(self, groups=None, epsilon=1e-3, center=True, scale=True, **kwargs):
         super().__init__(epsilon, center, scale, **kwargs)
-        if groups is not None and (not isinstance(groups, int) or groups < 1):
-            raise ValueError(f"groups must be a positive integer, not {groups!r}")
-        self.groups = groups
+        if groups is not None and (isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1):
+            raise ValueError(f"groups must be a positive integer, not {groups!r}")  # as Keras' GroupNormalization
+        self.groups = None if groups is None else int(groups)
 
     def build(self, input_shape):
         from bnexp.config import default_groups  # pure Python: the same rule the config applies

@@ -212,6 +212,22 @@ def test_unknown_variance_is_rejected():
         BatchNorm(variance="sample")
 
 
+@pytest.mark.parametrize("argument, value", [
+    ("momentum", 1.5), ("momentum", -0.1), ("momentum", float("nan")), ("momentum", "0.9"), ("momentum", True),
+    ("epsilon", 0), ("epsilon", -1e-3), ("epsilon", float("inf")), ("epsilon", None),
+    ("center", "no"), ("scale", 1),
+])
+def test_arguments_are_validated_naming_the_argument(argument, value):
+    """Keras' BatchNormalization takes momentum=1.5 or epsilon=0 silently; ours refuses them."""
+    with pytest.raises(ValueError, match=f"^{argument} must be"):
+        BatchNorm(**{argument: value})
+
+
+@pytest.mark.parametrize("momentum", [0, 0.5, 1, np.float32(0.9)])
+def test_momentum_may_be_any_real_number_in_the_closed_unit_interval(momentum):
+    assert BatchNorm(momentum=momentum).momentum == float(momentum)
+
+
 def test_float16_input_under_default_policy_matches_float32():
     """Under the float32 policy Keras casts float16 inputs to float32 before `call` (as for its own BN)."""
     rng = np.random.default_rng(7)

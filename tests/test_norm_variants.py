@@ -10,6 +10,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from scipy import stats
 from test_norm import batch, forward_and_grads, set_affine
 
 from bnexp.config import Config, Model, Norm, default_groups, default_virtual_batch_size, load_config, to_yaml
@@ -68,36 +69,64 @@ def renorm_reference(x, gamma, beta, epsilon, moving_mean, moving_var, r_max, d_
     return gamma * ((x - mu_b) / sigma_b * r + d) + beta, r, d
 
 
+def renorm_moving_reference(x, momentum, epsilon, moving_mean, moving_var, moving_average, ddof=0):
+    """The moving statistics after one step, in float64, as (mean, the stored moving_variance).
+
+    "sigma": Algorithm 1's mu += α(mu_B − mu), sigma += α(sigma_B − sigma), with
+    moving_variance = sigma² − ε; "variance": BatchNorm's average of the (ddof) variance.
+    """
+    x = np.asarray(x, np.float64)
+    alpha = 1 - momentum
+    mean = moving_mean + alpha * (x.mean(0) - moving_mean)
+    if moving_average == "variance":
+        return mean, moving_var + alpha * (x.var(0, ddof=ddof) - moving_var)
+    sigma = np.sqrt(moving_var + epsilon)
+    sigma = sigma + alpha * (np.sqrt(x.var(0, ddof=ddof) + epsilon) - sigma)
+    return mean, sigma**2 - epsilon
+
+
+@pytest.mark.parametrize("moving_average", ["sigma", "variance"])
 @pytest.mark.parametrize("variance", ["biased", "unbiased"])
 @pytest.mark.parametrize("limits", [dict(r_max=1.0, d_max=0.0, **NO_RAMP), dict(r_max=3.0, d_max=5.0)],
                          ids=["r_max=1,d_max=0", "default warm-up, within it"])
 @pytest.mark.parametrize("settings", SETTINGS)
-def test_batch_renorm_with_r_max_1_and_d_max_0_is_batch_norm(settings, limits, variance):
+def test_batch_renorm_with_r_max_1_and_d_max_0_is_batch_norm(settings, limits, variance, moving_average):
+    """Outputs and gradients are BatchNorm's; the moving statistics are too with the variance average."""
     rng = np.random.default_rng(0)
     shape = (16, 4)
-    ours, reference = BatchRenorm(**settings, **limits, variance=variance), BatchNorm(**settings, variance=variance)
+    ours = BatchRenorm(**settings, **limits, variance=variance, moving_average=moving_average)
+    reference = BatchNorm(**settings, variance=variance)
     for layer in (ours, reference):
         layer.build(shape)
         set_affine(layer, np.random.default_rng(1), shape[1])
     # Moving statistics far from the batch's: r and d would be far from 1 and 0 if unclipped.
-    set_moving([ours, reference], rng.normal(size=4) * 3, rng.uniform(0.1, 10, 4))
+    mean, var = rng.normal(size=4) * 3, rng.uniform(0.1, 10, 4)
+    set_moving([ours, reference], mean, var)
     weights = rng.normal(size=shape).astype("float32")
+    ddof = 1 if variance == "unbiased" else 0
     for _ in range(3):
         x = batch(rng, shape)
         assert_same(forward_and_grads(ours, x, True, weights), forward_and_grads(reference, x, True, weights))
-    assert_moving_equal(ours, reference)
+        mean, var = renorm_moving_reference(x, settings["momentum"], settings["epsilon"], mean, var, moving_average, ddof)
+    if moving_average == "variance":
+        assert_moving_equal(ours, reference)
+    np.testing.assert_allclose(ours.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ours.moving_variance.numpy(), var, rtol=1e-5, atol=1e-6)
     assert int(ours.step.numpy()) == 3
     x = batch(rng, shape)
+    set_moving([reference], ours.moving_mean.numpy(), ours.moving_variance.numpy())  # the same (sigma) statistics
     assert_same(forward_and_grads(ours, x, False, weights), forward_and_grads(reference, x, False, weights))
     assert int(ours.step.numpy()) == 3  # inference is not a training step
 
 
+@pytest.mark.parametrize("moving_average", ["sigma", "variance"])
 @pytest.mark.parametrize("variance", ["biased", "unbiased"])
 @pytest.mark.parametrize("r_max, d_max", [(1e4, 1e4), (1.2, 0.3)], ids=["unclipped", "clipped"])
-def test_batch_renorm_training_matches_numpy_algorithm1(r_max, d_max, variance):
+def test_batch_renorm_training_matches_numpy_algorithm1(r_max, d_max, variance, moving_average):
     rng = np.random.default_rng(2)
     momentum, epsilon, shape = 0.7, 1e-3, (12, 5)
-    layer = BatchRenorm(momentum=momentum, epsilon=epsilon, r_max=r_max, d_max=d_max, variance=variance, **NO_RAMP)
+    layer = BatchRenorm(momentum=momentum, epsilon=epsilon, r_max=r_max, d_max=d_max, variance=variance,
+                        moving_average=moving_average, **NO_RAMP)
     layer.build(shape)
     gamma, beta = set_affine(layer, rng, 5)
     moving_mean, moving_var = rng.normal(size=5), rng.uniform(0.2, 5, 5)
@@ -111,10 +140,13 @@ def test_batch_renorm_training_matches_numpy_algorithm1(r_max, d_max, variance):
         np.testing.assert_allclose(y, gamma * (x - moving_mean) / np.sqrt(moving_var + epsilon) + beta, rtol=1e-5, atol=1e-5)
     else:  # the clips really bind
         assert np.any(np.isclose(r, r_max) | np.isclose(r, 1 / r_max)) and np.any(np.isclose(np.abs(d), d_max))
-    # The moving statistics then move as BatchNorm's: towards the batch mean and (m/(m−1)·) variance.
+    # The moving statistics then move: sigma towards sigma_B, or the variance towards the (m/(m−1)·) variance.
     ddof = 1 if variance == "unbiased" else 0
-    np.testing.assert_allclose(layer.moving_mean.numpy(), momentum * moving_mean + (1 - momentum) * x.mean(0), rtol=1e-5)
-    np.testing.assert_allclose(layer.moving_variance.numpy(), momentum * moving_var + (1 - momentum) * x.var(0, ddof=ddof), rtol=1e-5)
+    mean, var = renorm_moving_reference(x, momentum, epsilon, moving_mean, moving_var, moving_average, ddof)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-5)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), var, rtol=1e-5)
+    if moving_average == "variance":  # the old average, spelled out as before issue 13
+        np.testing.assert_allclose(var, momentum * moving_var + (1 - momentum) * x.var(0, ddof=ddof), rtol=1e-6)
 
 
 def test_batch_renorm_inference_is_batch_norm_inference():
@@ -193,7 +225,95 @@ def test_batch_renorm_counts_training_steps_and_uses_the_limits_of_the_current_s
     assert int(layer.step.numpy()) == 15_001
 
 
+def test_batch_renorm_sigma_average_follows_algorithm1_over_many_steps():
+    """Ioffe (2017) Algorithm 1 step after step in float64: outputs, r and d from the moving
+    statistics before each step, then mu += α(mu_B − mu), sigma += α(sigma_B − sigma)."""
+    rng = np.random.default_rng(20)
+    momentum, epsilon, r_max, d_max, shape = 0.6, 1e-3, 1.5, 0.5, (8, 4)
+    layer = BatchRenorm(momentum=momentum, epsilon=epsilon, r_max=r_max, d_max=d_max, dtype="float64", **NO_RAMP)
+    layer.build(shape)
+    gamma, beta = set_affine(layer, rng, 4)
+    mu, sigma = np.zeros(4), np.sqrt(1.0 + epsilon)  # moving_variance starts at 1
+    clipped = 0
+    for step in range(12):
+        x = batch(rng, shape, "float64") * (1 + step % 3)  # the scale drifts: r must follow
+        mu_b, sigma_b = x.mean(0), np.sqrt(x.var(0) + epsilon)
+        r, d = np.clip(sigma_b / sigma, 1 / r_max, r_max), np.clip((mu_b - mu) / sigma, -d_max, d_max)
+        clipped += np.sum((r == r_max) | (r == 1 / r_max)) + np.sum(np.abs(d) == d_max)
+        np.testing.assert_allclose(layer(x, training=True).numpy(), gamma * ((x - mu_b) / sigma_b * r + d) + beta, rtol=1e-10)
+        mu, sigma = mu + (1 - momentum) * (mu_b - mu), sigma + (1 - momentum) * (sigma_b - sigma)
+        np.testing.assert_allclose(layer.moving_mean.numpy(), mu, rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(np.sqrt(layer.moving_variance.numpy() + epsilon), sigma, rtol=1e-10)
+    assert clipped > 0  # the clips were exercised
+    x = batch(rng, shape, "float64")
+    np.testing.assert_allclose(layer(x, training=False).numpy(), gamma * (x - mu) / sigma + beta, rtol=1e-10)
+
+
+def average_r(moving_average, variance, m, steps=3000, warmup=1000, units=256, momentum=0.99, epsilon=1e-3):
+    """The mean of the unclipped r = sigma_B / sigma over `steps` training steps on N(0, 1) batches of m."""
+    layer = BatchRenorm(momentum=momentum, epsilon=epsilon, variance=variance, moving_average=moving_average,
+                        r_max=1e6, d_max=1e6, **NO_RAMP)
+    layer.build((m, units))
+
+    @tf.function(jit_compile=True)
+    def run(seed):
+        total = tf.zeros(units)
+        for t in tf.range(warmup + steps):
+            x = tf.random.stateless_normal((m, units), seed=tf.stack([seed, tf.cast(t, tf.int64)]))
+            sigma = tf.sqrt(layer.moving_variance + epsilon)
+            r = tf.sqrt(tf.math.reduce_variance(x, axis=0) + epsilon) / sigma
+            total += tf.where(t >= warmup, r, 0.0)
+            layer(x, training=True)
+        return tf.reduce_mean(total) / steps
+
+    return float(run(tf.constant(7, tf.int64)))
+
+
+def expected_sigma_b(m, epsilon, ddof=0):
+    """E[sqrt(v_B + ε)] for N(0, 1) batches of m: v_B = χ²_(m−1) / (m − ddof) (SciPy's expectation)."""
+    return stats.chi2(m - 1).expect(lambda q: np.sqrt(q / (m - ddof) + epsilon))
+
+
+@pytest.mark.parametrize("m", [2, 16])
+def test_batch_renorm_average_r_is_1_with_the_sigma_average_and_below_1_with_the_variance_average(m):
+    """Why the paper averages sigma: with the variance average sigma = sqrt(E[var_B] + ε) exceeds
+    E[sigma_B] (Jensen), so r is biased low, most at small m; averaging sigma_B centres r on 1."""
+    epsilon = 1e-3
+    sigma_b = expected_sigma_b(m, epsilon)
+    np.testing.assert_allclose(average_r("sigma", "biased", m), 1.0, atol=0.01)
+    np.testing.assert_allclose(average_r("variance", "biased", m), sigma_b / np.sqrt((m - 1) / m + epsilon), atol=0.01)
+    np.testing.assert_allclose(average_r("variance", "unbiased", m), sigma_b / np.sqrt(1 + epsilon), atol=0.01)
+    np.testing.assert_allclose(average_r("sigma", "unbiased", m), sigma_b / expected_sigma_b(m, epsilon, ddof=1), atol=0.01)
+
+
+def test_batch_renorm_keeps_its_checkpoint_variables_whichever_average():
+    """Old checkpoints (variance average) load into either: the same names, and sigma = sqrt(moving_variance + ε)."""
+    names = {}
+    for moving_average in ("sigma", "variance"):
+        model = keras.Sequential([keras.Input((3,)), BatchRenorm(moving_average=moving_average, name="norm_0")])
+        names[moving_average] = [v.path.split("/", 1)[1] for v in model.weights]
+    assert names["sigma"] == names["variance"] == ["norm_0/gamma", "norm_0/beta", "norm_0/moving_mean", "norm_0/moving_variance", "norm_0/step"]
+
+
 # --- ghost_batch (Hoffer et al. 2017) -------------------------------------------------------
+
+
+def ghost_moving_reference(chunks, momentum, moving_mean, moving_var, moving_update, ddof=0):
+    """The moving statistics after one training step over the ghost batches `chunks`, in float64.
+
+    "per_virtual_batch": Hoffer et al. Algorithm 1 as the authors' code runs it, one EMA step
+    per ghost batch, in order; "per_step": one step towards the size-weighted mean of their
+    statistics.
+    """
+    chunks = [np.asarray(c, np.float64) for c in chunks]
+    means, variances = [c.mean(0) for c in chunks], [c.var(0, ddof=ddof) if len(c) > 1 else 0 * c[0] for c in chunks]
+    if moving_update == "per_step":
+        sizes = np.array([len(c) for c in chunks])[:, None] / sum(len(c) for c in chunks)
+        means, variances = [np.sum(sizes * means, 0)], [np.sum(sizes * variances, 0)]
+    for mean, var in zip(means, variances):
+        moving_mean = momentum * moving_mean + (1 - momentum) * mean
+        moving_var = momentum * moving_var + (1 - momentum) * var
+    return moving_mean, moving_var
 
 
 @pytest.mark.parametrize("variance", ["biased", "unbiased"])
@@ -214,12 +334,13 @@ def test_ghost_batch_with_virtual_size_equal_to_the_batch_is_batch_norm(settings
     assert_same(forward_and_grads(ours, x, False, weights), forward_and_grads(reference, x, False, weights))
 
 
+@pytest.mark.parametrize("moving_update", ["per_virtual_batch", "per_step"])
 @pytest.mark.parametrize("variance", ["biased", "unbiased"])
 @pytest.mark.parametrize("m, v", [(12, 4), (12, 2), (30, 10)])
-def test_ghost_batch_normalises_each_virtual_batch_by_itself(m, v, variance):
+def test_ghost_batch_normalises_each_virtual_batch_by_itself(m, v, variance, moving_update):
     rng = np.random.default_rng(7)
     momentum, epsilon = 0.6, 1e-3
-    layer = GhostBatchNorm(v, momentum=momentum, epsilon=epsilon, variance=variance)
+    layer = GhostBatchNorm(v, momentum=momentum, epsilon=epsilon, variance=variance, moving_update=moving_update)
     layer.build((m, 5))
     gamma, beta = set_affine(layer, rng, 5)
     x = batch(rng, (m, 5))
@@ -228,12 +349,41 @@ def test_ghost_batch_normalises_each_virtual_batch_by_itself(m, v, variance):
     y = layer(x, training=True).numpy()
     chunks = np.split(x.astype(np.float64), m // v)
     np.testing.assert_allclose(y, np.concatenate([gamma * standardize(c, epsilon) + beta for c in chunks]), rtol=1e-5, atol=1e-5)
-    # Moving statistics: one EMA step towards the mean over ghost batches of their statistics.
     ddof = 1 if variance == "unbiased" else 0
-    mean = np.mean([c.mean(0) for c in chunks], axis=0)
-    var = np.mean([c.var(0, ddof=ddof) for c in chunks], axis=0)
-    np.testing.assert_allclose(layer.moving_mean.numpy(), (1 - momentum) * mean, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(layer.moving_variance.numpy(), momentum + (1 - momentum) * var, rtol=1e-5)
+    mean, var = ghost_moving_reference(chunks, momentum, np.zeros(5), np.ones(5), moving_update, ddof)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), var, rtol=1e-5)
+    if moving_update == "per_step":  # spelled out: one EMA step towards the mean over ghost batches
+        np.testing.assert_allclose(mean, (1 - momentum) * np.mean([c.mean(0) for c in chunks], axis=0), atol=1e-12)
+
+
+@pytest.mark.parametrize("variance", ["biased", "unbiased"])
+def test_ghost_batch_per_virtual_batch_update_is_batch_norm_run_on_each_ghost_batch_in_turn(variance):
+    """The authors' implementation of Algorithm 1 (BatchNorm called on each chunk in order), over
+    several training steps, against our BatchNorm doing exactly that, in float64."""
+    rng = np.random.default_rng(21)
+    ghost = GhostBatchNorm(4, momentum=0.7, variance=variance, dtype="float64")
+    reference = BatchNorm(momentum=0.7, variance=variance, dtype="float64")
+    for layer in (ghost, reference):
+        layer.build((None, 3))
+        set_affine(layer, np.random.default_rng(1), 3)
+    for step in range(4):
+        x = batch(rng, (16, 3), "float64") * (1 + step)
+        y = ghost(x, training=True).numpy()
+        np.testing.assert_allclose(y, np.concatenate([reference(c, training=True).numpy() for c in np.split(x, 4)]), rtol=1e-10)
+        assert_moving_equal(ghost, reference, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.5, 0.99, 1.0])
+def test_ghost_batch_per_virtual_batch_update_handles_the_extreme_momenta(momentum):
+    """momentum 0 keeps only the last ghost batch's statistics; 1 never moves."""
+    rng = np.random.default_rng(22)
+    layer = GhostBatchNorm(2, momentum=momentum, dtype="float64")
+    x = batch(rng, (6, 3), "float64")
+    layer(x, training=True)
+    mean, var = ghost_moving_reference(np.split(x, 3), momentum, np.zeros(3), np.ones(3), "per_virtual_batch")
+    np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), var, rtol=1e-12)
 
 
 def test_ghost_batch_gradients_are_those_of_batch_norm_on_each_virtual_batch():
@@ -251,11 +401,12 @@ def test_ghost_batch_gradients_are_those_of_batch_norm_on_each_virtual_batch():
         np.testing.assert_allclose(grads[name], sum(p[1][name] for p in parts), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("moving_update", ["per_virtual_batch", "per_step"])
 @pytest.mark.parametrize("compiled", [False, True], ids=["eager", "xla, unknown batch size"])
-def test_ghost_batch_ends_with_a_smaller_virtual_batch_when_the_size_does_not_divide(compiled):
+def test_ghost_batch_ends_with_a_smaller_virtual_batch_when_the_size_does_not_divide(compiled, moving_update):
     """As evaluation's last batch may: 10 examples in ghost batches of 4, 4 and 2."""
     rng = np.random.default_rng(9)
-    layer = GhostBatchNorm(4, momentum=0.5, variance="unbiased")
+    layer = GhostBatchNorm(4, momentum=0.5, variance="unbiased", moving_update=moving_update)
     layer.build((None, 3))
     x = batch(rng, (10, 3))
     forward = lambda x: layer(x, training=True)  # noqa: E731
@@ -264,14 +415,35 @@ def test_ghost_batch_ends_with_a_smaller_virtual_batch_when_the_size_does_not_di
     y = forward(tf.constant(x)).numpy()
     chunks = [x[:4], x[4:8], x[8:]]
     np.testing.assert_allclose(y, np.concatenate([standardize(c, 1e-3) for c in chunks]), rtol=1e-5, atol=1e-5)
-    var = sum(len(c) * c.astype(np.float64).var(0, ddof=1) for c in chunks) / 10  # weighted by size
-    np.testing.assert_allclose(layer.moving_mean.numpy(), 0.5 * x.mean(0), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(layer.moving_variance.numpy(), 0.5 + 0.5 * var, rtol=1e-5)
+    mean, var = ghost_moving_reference(chunks, 0.5, np.zeros(3), np.ones(3), moving_update, ddof=1)
+    np.testing.assert_allclose(layer.moving_mean.numpy(), mean, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance.numpy(), var, rtol=1e-5)
+    if moving_update == "per_step":  # spelled out: each ghost batch weighted by its size
+        size_weighted = sum(len(c) * c.astype(np.float64).var(0, ddof=1) for c in chunks) / 10
+        np.testing.assert_allclose(var, 0.5 + 0.5 * size_weighted, rtol=1e-12)
 
 
-def test_ghost_batch_rejects_a_virtual_batch_of_one():
-    with pytest.raises(ValueError, match="virtual_batch_size"):
-        GhostBatchNorm(1)
+@pytest.mark.parametrize("make, argument", [
+    (lambda: GhostBatchNorm(1), "virtual_batch_size"),
+    (lambda: GhostBatchNorm(4.0), "virtual_batch_size"),
+    (lambda: GhostBatchNorm(4, moving_update="per_epoch"), "moving_update"),
+    (lambda: GhostBatchNorm(4, momentum=2), "momentum"),
+    (lambda: BatchRenorm(r_max=0.5), "r_max"),
+    (lambda: BatchRenorm(d_max=-1), "d_max"),
+    (lambda: BatchRenorm(r_max=float("nan")), "r_max"),
+    (lambda: BatchRenorm(warmup_steps=-1), "warmup_steps"),
+    (lambda: BatchRenorm(r_max_ramp_steps=2.5), "r_max_ramp_steps"),
+    (lambda: BatchRenorm(moving_average="std"), "moving_average"),
+    (lambda: BatchRenorm(epsilon=0), "epsilon"),
+    (lambda: LayerNorm(epsilon=-1), "epsilon"),
+    (lambda: LayerNorm(center="yes"), "center"),
+    (lambda: GroupNorm(0), "groups"),
+    (lambda: GroupNorm(True), "groups"),
+    (lambda: GroupNorm(2, scale=None), "scale"),
+], ids=lambda x: x if isinstance(x, str) else "")
+def test_variant_arguments_are_validated_naming_the_argument(make, argument):
+    with pytest.raises(ValueError, match=f"^{argument} must be"):
+        make()
 
 
 # --- the unbiased moving variance -----------------------------------------------------------
@@ -279,8 +451,8 @@ def test_ghost_batch_rejects_a_virtual_batch_of_one():
 
 @pytest.mark.parametrize("make, group", [
     (lambda: BatchNorm(momentum=0.5, variance="unbiased"), 16),
-    (lambda: BatchRenorm(momentum=0.5, variance="unbiased"), 16),
-    (lambda: GhostBatchNorm(4, momentum=0.5, variance="unbiased"), 4),
+    (lambda: BatchRenorm(momentum=0.5, variance="unbiased", moving_average="variance"), 16),
+    (lambda: GhostBatchNorm(4, momentum=0.5, variance="unbiased", moving_update="per_step"), 4),
 ], ids=["batch", "batch_renorm", "ghost_batch"])
 def test_unbiased_moving_variance_matches_numpy_ddof_1(make, group):
     """m/(m−1) · the biased variance, m the examples each statistic is computed over."""
@@ -370,7 +542,9 @@ def test_group_norm_refuses_groups_not_dividing_the_width_and_defaults_per_width
 LAYERS = {
     "batch_renorm": lambda: BatchRenorm(momentum=0.7, epsilon=1e-4, variance="unbiased", r_max=2.0, d_max=1.5,
                                         warmup_steps=3, r_max_ramp_steps=7, d_max_ramp_steps=11, name="n"),
+    "batch_renorm_variance": lambda: BatchRenorm(momentum=0.7, moving_average="variance", name="n"),
     "ghost_batch": lambda: GhostBatchNorm(4, momentum=0.7, epsilon=1e-4, center=False, name="n"),
+    "ghost_batch_per_step": lambda: GhostBatchNorm(4, momentum=0.7, moving_update="per_step", name="n"),
     "layer": lambda: LayerNorm(epsilon=1e-4, scale=False, name="n"),
     "group": lambda: GroupNorm(2, epsilon=1e-4, name="n"),
 }
@@ -423,7 +597,7 @@ def test_each_layer_runs_inside_xla_in_training_and_inference(kind):
         np.testing.assert_allclose(y.numpy(), y_ref.numpy(), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(g.numpy(), tape.gradient(loss, xt).numpy(), rtol=1e-4, atol=1e-4)
     for a, b in zip(eager.weights, compiled.weights, strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, err_msg=a.name)
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.name)  # float32 ulps
 
 
 # --- the config: defaults resolved, sizes refused -------------------------------------------
