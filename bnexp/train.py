@@ -133,8 +133,8 @@ class StopRequest:
 class Trainer:
     """The model, optimizer and compiled step functions for one config and dataset.
 
-    Holds only TensorFlow state; where a run stands (State), what it has written and
-    what it reports live in the session around it.
+    Holds TensorFlow state and the settings it was compiled for, nothing of a session:
+    where a run stands (State), what it has written and what it reports live around it.
     """
 
     def __init__(self, config: Config, data: Dataset, plan: Plan):
