@@ -46,7 +46,9 @@ def norm_layer(norm, name: str):
     """
     common = dict(epsilon=norm.epsilon, center=norm.center, scale=norm.scale, name=name)
     moving = dict(momentum=norm.momentum, variance=norm.variance, **common)
-    if norm.kind == "keras":  # Config refuses variance=unbiased here: Keras keeps the biased one
+    if norm.kind == "keras":
+        if norm.variance != "biased":  # a bare Model can ask for it; Keras keeps only the biased variance
+            raise ValueError("model.norm.variance=unbiased is not available with model.norm.kind=keras")
         return keras.layers.BatchNormalization(momentum=norm.momentum, **common)
     if norm.kind == "batch":
         return BatchNorm(**moving)
