@@ -1,64 +1,48 @@
-"""Compare run directories: config diff, metrics against a baseline, seed groups.
+"""Compare runs: config diff, metrics against a baseline, seed groups, Welch's t-test.
 
-Everything here reads the plain files a run directory holds (config.yaml,
-metrics.csv, summary.json) and returns data; nothing prints and nothing imports
-TensorFlow, so `bnexp compare` answers at once. SciPy is imported only when two
-seed groups are to be tested, because importing it costs more than the rest of
-the command.
+This is analysis only: it reads run directories through bnexp.rundir and returns data;
+bnexp.present formats it. Nothing here prints or imports TensorFlow, so `bnexp compare`
+answers at once. SciPy is imported only when two seed groups are to be tested, because
+importing it costs more than the rest of the command.
 
-A run's *final* test accuracy (and loss) is the mean of its last `last`
-evaluations in metrics.csv: one evaluation is a noisy estimate of where a
-training run ended, and the BN study compares the mean of the last five.
+A run's *final* test accuracy (and loss) is the mean of its last `last` evaluations:
+one evaluation is a noisy estimate of where a training run ended, and the BN study
+compares the mean of the last five.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import os
-import re
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from bnexp import rundir
+from bnexp.config import flatten, yaml_flow
+from bnexp.errors import RunDirError
+from bnexp.rundir import Summary
 
-from bnexp.errors import RunDirError, RunFileError
-
-SUMMARY = "summary.json"
-CONFIG = "config.yaml"
-METRICS = "metrics.csv"
-METRICS_HEADER = (
-    "step", "epoch", "train_loss", "train_accuracy",
-    "test_loss", "test_accuracy", "learning_rate", "elapsed_s",
-)
-SUMMARY_NUMBERS = (
-    "test_accuracy", "test_loss", "best_test_accuracy", "best_step", "steps",
-    "epochs", "wall_seconds", "train_seconds", "seconds_per_epoch", "examples_per_second",
-)
 # Keys that tell seeds of one experiment apart without changing the experiment
 # (diagnostics only observe a run: they change none of its numbers).
 NOT_EXPERIMENT = ("seed", "name", "data.dir")
 OBSERVERS = ("diagnostics.",)
-MISSING = "—"
+MISSING = "—"  # a config key one run's version of bnexp did not have
 ALPHA = 0.05
-SPARK = "▁▂▃▄▅▆▇█"
 
 
 @dataclass(frozen=True)
 class Run:
-    """One run directory as read from disk; `config` is flattened to dotted keys."""
+    """One run directory as read from disk; `config` is flattened to dotted keys with flow-style values."""
 
     path: Path
     config: dict[str, str]
-    summary: dict
-    metrics: list[dict[str, float]]
+    summary: Summary
+    metrics: list[dict]
 
     @property
     def status(self) -> str:
-        return str(self.summary.get("status") or "unknown")
+        return self.summary.status or "unknown"
 
 
 @dataclass(frozen=True)
@@ -74,7 +58,7 @@ class Column:
     label: str
     delta: str
     better: int
-    kind: str  # how to format: fraction, loss, count, seconds, rate
+    kind: str  # what the number is (fraction, loss, count, seconds, rate): bnexp.present formats by it
 
 
 COLUMNS = (
@@ -104,7 +88,6 @@ class Row:
     label: str
     values: dict[str, float | None]
     deltas: dict[str, Delta]
-    curve: str
 
 
 @dataclass(frozen=True)
@@ -115,7 +98,7 @@ class Group:
     rows: list[Row]
 
     def numbers(self, key: str) -> list[float]:
-        return [r.values[key] for r in self.rows if _finite(r.values[key])]
+        return [r.values[key] for r in self.rows if finite(r.values[key])]
 
     def mean(self, key: str) -> float | None:
         xs = self.numbers(key)
@@ -137,17 +120,14 @@ class TTest:
     p: float
 
     @property
-    def sentence(self) -> str:
-        if math.isnan(self.p):
-            return "cannot be tested: neither group varies across seeds"
-        if self.p < ALPHA:
-            return f"distinguishable from seed noise (p = {self.p:.2g} < {ALPHA:g})"
-        return f"not distinguishable from seed noise (p = {self.p:.2g} ≥ {ALPHA:g})"
+    def distinguishable(self) -> bool | None:
+        """Whether the difference is beyond seed noise at ALPHA; None when it cannot be tested."""
+        return None if math.isnan(self.p) else self.p < ALPHA
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """Everything `bnexp compare` reports; renderers only format this."""
+    """Everything `bnexp compare` reports; bnexp.present only formats it."""
 
     rows: list[Row]
     diff: list[tuple[str, list[str]]]
@@ -163,133 +143,19 @@ class Comparison:
 # --- finding and loading runs ---------------------------------------------------
 
 
-def find_runs(paths: list[str]) -> list[Path]:
-    """Run directories named by `paths`, each either a run or a directory of runs.
-
-    A directory holding summary.json is a run and is not searched further (its
-    checkpoints are not runs); any other directory is searched at any depth.
-    """
-    found: dict[Path, Path] = {}  # resolved -> as spelled, so one run named twice counts once
-    for name in paths:
-        path = Path(name)
-        if not path.exists():
-            raise RunDirError(f"{path}: no such directory")
-        if not path.is_dir():
-            raise RunDirError(f"{path}: not a directory")
-        runs = _runs_under(path)
-        if not runs:
-            raise RunDirError(f"{path}: not a run directory and holds none (no {SUMMARY} found)")
-        for run in runs:
-            found.setdefault(run.resolve(), run)
-    runs = list(found.values())
-    if len(runs) < 2:
-        raise RunDirError(f"compare needs at least two runs, found one: {runs[0]}")
-    return runs
-
-
-def _runs_under(root: Path) -> list[Path]:
-    runs = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        if SUMMARY in filenames:
-            runs.append(Path(dirpath))
-            dirnames.clear()
-    return sorted(runs, key=natural_key)
-
-
-def natural_key(path: Path) -> list:
-    """Sort batch_size=8 before batch_size=60: numbers in names compare as numbers."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(path))]
-
-
 def load_run(path: Path) -> Run:
     """Read one run directory; a corrupt file raises RunFileError naming it."""
-    return Run(path, flatten(_read_config(path / CONFIG)),
-               _read_summary(path / SUMMARY), _read_metrics(path / METRICS))
+    run = rundir.RunDir(path)
+    config = {key: yaml_flow(value) for key, value in flatten(run.read_config().model_dump(mode="json")).items()}
+    return Run(Path(path), config, run.read_summary(), run.read_metrics())
 
 
 def load_runs(paths: list[str]) -> list[Run]:
-    return [load_run(p) for p in find_runs(paths)]
-
-
-def _read_summary(path: Path) -> dict:
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise RunFileError(f"{path}: cannot read ({e})") from e
-    except json.JSONDecodeError as e:
-        raise RunFileError(f"{path}: invalid JSON ({e.msg}, line {e.lineno})") from e
-    if not isinstance(summary, dict):
-        raise RunFileError(f"{path}: expected a JSON object")
-    for key in SUMMARY_NUMBERS:
-        value = summary.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise RunFileError(f"{path}: {key} is {value!r}, expected a number or null")
-    return summary
-
-
-def _read_config(path: Path) -> dict:
-    if not path.is_file():
-        raise RunFileError(f"{path}: missing")
-    try:
-        config = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as e:
-        raise RunFileError(f"{path}: cannot read ({e})") from e
-    except yaml.YAMLError as e:
-        raise RunFileError(f"{path}: invalid YAML ({' '.join(str(e).split())})") from e
-    if not isinstance(config, dict):
-        raise RunFileError(f"{path}: expected a mapping of config keys")
-    return config
-
-
-def _read_metrics(path: Path) -> list[dict[str, float]]:
-    """Evaluation rows; a run that has not evaluated yet has none, which is fine."""
-    if not path.exists():
-        return []
-    try:
-        text = path.read_text(encoding="utf-8")
-        if "\n" in text and not text.endswith("\n"):
-            text = text[: text.rfind("\n") + 1]  # a killed run's torn last row is no row yet, as resume sees it
-        lines = list(csv.reader(io.StringIO(text)))
-    except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise RunFileError(f"{path}: cannot read ({e})") from e
-    if not lines or tuple(lines[0]) != METRICS_HEADER:
-        raise RunFileError(f"{path}: header is not {','.join(METRICS_HEADER)}")
-    return [_metrics_row(path, n, cells) for n, cells in enumerate(lines[1:], start=2)]
-
-
-def _metrics_row(path: Path, line: int, cells: list[str]) -> dict[str, float]:
-    if len(cells) != len(METRICS_HEADER):
-        raise RunFileError(
-            f"{path}: line {line} has {len(cells)} cells, expected {len(METRICS_HEADER)}")
-    try:
-        return {key: float(cell) for key, cell in zip(METRICS_HEADER, cells)}
-    except ValueError as e:
-        raise RunFileError(f"{path}: line {line}: {e}") from e
-
-
-def flatten(config: dict, prefix: str = "") -> dict[str, str]:
-    """Nested config to dotted keys with YAML-flow values, so configs diff key by key."""
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = yaml_flow(value)
-    return flat
-
-
-def yaml_flow(value) -> str:
-    """A value as YAML flow style writes it: [100, 100], true, null."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(yaml_flow(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {yaml_flow(v)}" for k, v in value.items()) + "}"
-    return str(value)
+    """The runs under `paths` (runs, or directories holding runs at any depth): at least two."""
+    found = rundir.find_runs(paths)
+    if len(found) < 2:
+        raise RunDirError(f"compare needs at least two runs, found one: {found[0]}")
+    return [load_run(p) for p in found]
 
 
 # --- the comparison ---------------------------------------------------------------
@@ -300,9 +166,8 @@ def compare(runs: list[Run], *, threshold: float = 0.97, last: int = 1,
     """Build the whole report; the first run is the baseline."""
     labels = path_labels([r.path for r in runs])
     values = [run_values(r, threshold, last) for r in runs]
-    curves = sparklines([[m["test_accuracy"] for m in r.metrics] for r in runs])
-    rows = [Row(run, label, v, deltas(values[0], v) if i else {}, curve)
-            for i, (run, label, v, curve) in enumerate(zip(runs, labels, values, curves))]
+    rows = [Row(run, label, v, deltas(values[0], v) if i else {})
+            for i, (run, label, v) in enumerate(zip(runs, labels, values))]
     groups = [Group(label, [rows[i] for i in idx]) for label, idx in seed_groups(runs)]
     if all(len(g.rows) == 1 for g in groups):
         groups = []
@@ -322,17 +187,17 @@ def _keys(runs: list[Run]) -> list[str]:
 
 
 def run_values(run: Run, threshold: float, last: int) -> dict[str, float | None]:
-    """The metrics-table numbers for one run, from metrics.csv where it has them."""
+    """The metrics-table numbers for one run, from its metrics rows where it has them, else its summary."""
     acc = [m["test_accuracy"] for m in run.metrics]
     loss = [m["test_loss"] for m in run.metrics]
     s = run.summary
     return {
-        "final_test_accuracy": _tail_mean(acc, last, s.get("test_accuracy")),
-        "best_test_accuracy": max(acc) if acc else s.get("best_test_accuracy"),
-        "final_test_loss": _tail_mean(loss, last, s.get("test_loss")),
-        "steps": s.get("steps") if s.get("steps") is not None else _last_step(run),
-        "seconds_per_epoch": s.get("seconds_per_epoch"),
-        "examples_per_second": s.get("examples_per_second"),
+        "final_test_accuracy": _tail_mean(acc, last, s.test_accuracy),
+        "best_test_accuracy": max(acc) if acc else s.best_test_accuracy,
+        "final_test_loss": _tail_mean(loss, last, s.test_loss),
+        "steps": s.steps if s.steps is not None else _last_step(run),
+        "seconds_per_epoch": s.seconds_per_epoch,
+        "examples_per_second": s.examples_per_second,
         "steps_to_threshold": steps_to_threshold(run.metrics, threshold),
     }
 
@@ -341,11 +206,11 @@ def _tail_mean(xs: list[float], last: int, fallback: float | None) -> float | No
     return statistics.fmean(xs[-last:]) if xs else fallback
 
 
-def _last_step(run: Run) -> float | None:
+def _last_step(run: Run) -> int | None:
     return run.metrics[-1]["step"] if run.metrics else None
 
 
-def steps_to_threshold(metrics: list[dict[str, float]], threshold: float) -> float | None:
+def steps_to_threshold(metrics: list[dict], threshold: float) -> int | None:
     """Step of the first evaluation at or above `threshold` test accuracy; None if never."""
     return next((m["step"] for m in metrics if m["test_accuracy"] >= threshold), None)
 
@@ -356,7 +221,7 @@ def deltas(base: dict[str, float | None], values: dict[str, float | None]) -> di
 
 def delta(column: Column, base: float | None, value: float | None) -> Delta:
     """Difference or ratio against the baseline, and whether it is an improvement."""
-    if not (_finite(base) and _finite(value)):
+    if not (finite(base) and finite(value)):
         return Delta(None, 0)
     if column.delta == "ratio":
         if base == 0:
@@ -368,7 +233,7 @@ def delta(column: Column, base: float | None, value: float | None) -> Delta:
     return Delta(d, verdict)
 
 
-def _finite(x) -> bool:
+def finite(x) -> bool:
     return x is not None and math.isfinite(x)
 
 
@@ -430,180 +295,5 @@ def welch_ttest(groups: list[Group]) -> TTest | None:
     return TTest(groups[0].label, groups[1].label, float(result.statistic), float(result.pvalue))
 
 
-def sparklines(series: list[list[float]], width: int = 24) -> list[str]:
-    """One sparkline per series on a shared scale, so the heights compare across runs."""
-    finite = [x for s in series for x in s if math.isfinite(x)]
-    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    return [sparkline(s, lo, hi, width) for s in series]
-
-
-def sparkline(values: list[float], lo: float, hi: float, width: int = 24) -> str:
-    """Values as ▁▂▃▄▅▆▇█ between lo and hi, resampled to ≤ `width` characters."""
-    if len(values) > width:
-        values = [values[round(i * (len(values) - 1) / (width - 1))] for i in range(width)]
-    top = len(SPARK) - 1
-    span = hi - lo
-    return "".join(
-        " " if not math.isfinite(v)
-        else SPARK[round((v - lo) / span * top) if span else top // 2]
-        for v in values
-    )
-
-
-# --- text formats --------------------------------------------------------------------
-
-
-def format_value(column: Column, value: float | None) -> str:
-    if value is None:
-        return MISSING
-    if not math.isfinite(value):
-        return str(value)
-    if column.kind in ("fraction", "loss"):
-        return f"{value:.4f}"
-    if column.kind == "count":
-        return f"{value:.0f}"
-    if column.kind == "seconds":
-        return f"{value:.2f}"
-    return f"{value:,.0f}"
-
-
-def format_delta(column: Column, d: Delta | None) -> str:
-    """'+0.0042', '-500' or '×0.83'; empty for the baseline or when undefined."""
-    if d is None or d.value is None:
-        return ""
-    if column.delta == "ratio":
-        return f"×{d.value:.2f}"
-    if column.kind == "count":
-        return f"{d.value:+.0f}"
-    return f"{d.value:+.4f}"
-
-
-def format_group_stat(group: Group, key: str, column: Column) -> str:
-    """'0.9785 ± 0.0012', or the mean alone when one run cannot give a spread."""
-    mean, std = group.mean(key), group.std(key)
-    text = format_value(column, mean)
-    return text if std is None else f"{text} ± {format_value(column, std)}"
-
-
 def column(key: str) -> Column:
     return next(c for c in COLUMNS if c.key == key)
-
-
-def to_json(comp: Comparison, plot: str | None = None) -> str:
-    """One JSON object: runs, diff, groups, ttest; non-finite numbers become null."""
-    doc = {
-        "threshold": comp.threshold,
-        "last": comp.last,
-        "runs": [_run_json(r) for r in comp.rows],
-        "diff": {key: dict(zip((r.label for r in comp.rows), vs)) for key, vs in comp.diff},
-        "groups": [_group_json(g) for g in comp.groups],
-        "ttest": _ttest_json(comp.ttest),
-        "plot": plot,
-    }
-    return json.dumps(doc, indent=2, ensure_ascii=False)
-
-
-def _num(x):
-    return x if _finite(x) else None
-
-
-def _run_json(row: Row) -> dict:
-    return {
-        "label": row.label,
-        "path": str(row.run.path),
-        "status": row.run.status,
-        "values": {k: _num(v) for k, v in row.values.items()},
-        "deltas": {k: {"kind": column(k).delta, "value": _num(d.value), "verdict": d.verdict}
-                   for k, d in row.deltas.items()},
-        "config": row.run.config,
-    }
-
-
-def _group_json(g: Group) -> dict:
-    stats = {k: {"mean": _num(g.mean(k)), "std": _num(g.std(k)), "n": len(g.numbers(k))}
-             for k in ("final_test_accuracy", "best_test_accuracy", "steps_to_threshold")}
-    return {"label": g.label, "n": len(g.rows), "runs": [r.label for r in g.rows], **stats}
-
-
-def _ttest_json(t: TTest | None) -> dict | None:
-    if t is None:
-        return None
-    return {"groups": [t.a, t.b], "metric": "final_test_accuracy", "t": _num(t.t),
-            "p": _num(t.p), "alpha": ALPHA, "verdict": t.sentence}
-
-
-def to_csv(comp: Comparison) -> str:
-    """The metrics table, one row per run: raw values, then deltas (`_delta`/`_ratio`)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["run", "path", "status"] + [c.key for c in COLUMNS]
-                    + [f"{c.key}_{c.delta if c.delta == 'ratio' else 'delta'}" for c in COLUMNS])
-    for row in comp.rows:
-        d = [row.deltas[c.key].value if row.deltas else None for c in COLUMNS]
-        writer.writerow([row.label, row.run.path, row.run.status]
-                        + [_cell(row.values[c.key]) for c in COLUMNS] + [_cell(x) for x in d])
-    return out.getvalue()
-
-
-def _cell(x) -> str:
-    return "" if x is None else f"{x:.10g}"  # full precision, without float noise
-
-
-def to_markdown(comp: Comparison, *, curves: bool = True, plot: str | None = None) -> str:
-    """Pipe tables for the diff, the metrics and the groups, to paste into an issue."""
-    labels = [r.label for r in comp.rows]
-    parts = [f"### Config diff\n\n{_md_table(['key'] + labels, [[k] + vs for k, vs in comp.diff])}"
-             if comp.diff else "### Config diff\n\nThe configs are identical."]
-    parts.append("### Metrics (baseline: first run)\n\n" + _md_table(*metrics_table(comp, curves)))
-    if comp.groups:
-        parts.append("### Seed groups\n\n" + _md_table(*groups_table(comp)))
-    if comp.ttest:
-        parts.append(ttest_line(comp.ttest))
-    if plot:
-        parts.append(f"![learning curves]({plot})")
-    return "\n\n".join(parts) + "\n"
-
-
-def metrics_table(comp: Comparison, curves: bool) -> tuple[list[str], list[list[str]]]:
-    """Header and text cells of the metrics table ('value (delta)'), shared by renderers."""
-    header = ["run", "status"] + [comp.label(c) for c in COLUMNS] + (["test acc"] if curves else [])
-    rows = []
-    for row in comp.rows:
-        cells = [_with_delta(c, row.values[c.key], row.deltas.get(c.key)) for c in COLUMNS]
-        rows.append([row.label, row.run.status] + cells + ([row.curve] if curves else []))
-    return header, rows
-
-
-def _with_delta(column: Column, value: float | None, d: Delta | None) -> str:
-    delta_text = format_delta(column, d)
-    text = format_value(column, value)
-    return f"{text} ({delta_text})" if delta_text else text
-
-
-def groups_table(comp: Comparison) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the seed-group table: mean ± sample std per group."""
-    header = ["group", "n", "final acc", "best acc", f"steps to {comp.threshold:g}"]
-    rows = [[g.label, str(len(g.rows)),
-             format_group_stat(g, "final_test_accuracy", column("final_test_accuracy")),
-             format_group_stat(g, "best_test_accuracy", column("best_test_accuracy")),
-             _reached(g)]
-            for g in comp.groups]
-    return header, rows
-
-
-def _reached(g: Group) -> str:
-    """Mean steps to threshold over the runs that reached it, and how many did."""
-    reached = len(g.numbers("steps_to_threshold"))
-    text = format_value(column("steps_to_threshold"), g.mean("steps_to_threshold"))
-    return text if reached in (0, len(g.rows)) else f"{text} ({reached}/{len(g.rows)} reached)"
-
-
-def ttest_line(t: TTest) -> str:
-    return f"Final accuracy, {t.a} vs {t.b} (Welch t = {t.t:.3g}): {t.sentence}."
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    def line(cells):
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([line(header), "|" + "---|" * len(header)] + [line(r) for r in rows])

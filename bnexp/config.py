@@ -152,7 +152,7 @@ class Config(Schema):
     @model_validator(mode="after")
     def _norm_fits_batch_and_widths(self) -> "Config":
         """Check the settings that depend on the batch size or widths, and fill in their
-        defaults, so the run's config.yaml records the values used."""
+        defaults, so the config a run directory records holds the values used."""
         norm, hidden, batch = self.model.norm, self.model.hidden, self.train.batch_size
         if norm.kind == "keras" and norm.variance != "biased":
             raise ValueError("model.norm.variance=unbiased is not available with model.norm.kind=keras "
@@ -340,3 +340,16 @@ def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
         else:
             out[path] = value
     return out
+
+
+def yaml_flow(value) -> str:
+    """A config value as YAML flow style writes it: [100, 100], true, null."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_flow(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {yaml_flow(v)}" for k, v in value.items()) + "}"
+    return str(value)

@@ -1,8 +1,18 @@
-"""Typed errors. The CLI turns each into one line on stderr and its exit code.
+"""Typed errors and exit codes. The CLI turns each error into one line on stderr and its exit code.
 
 Exit codes are the same for every command: 2 for usage, config and not-a-run
-errors; 1 for data, weights, divergence and other runtime errors.
+errors; 1 for data, weights, divergence and other runtime errors; 130 and 143 when
+SIGINT or SIGTERM stopped training (SIGNAL_EXIT, shared by train and sweep).
 """
+
+import signal
+
+SIGNAL_EXIT = {"SIGINT": 130, "SIGTERM": 143}
+
+
+def signal_exit_code(name: str | None) -> int:
+    """The exit code of a command stopped by the signal `name` (130 when it is not known)."""
+    return SIGNAL_EXIT.get(name, 130)
 
 
 class BnexpError(Exception):
@@ -45,3 +55,11 @@ class DivergedError(BnexpError):
     """Training produced a NaN or infinite loss."""
 
     exit_code = 1
+
+
+class Stopped(KeyboardInterrupt):
+    """A second SIGINT or SIGTERM during training: stop at once, without a new checkpoint."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signal = signal.Signals(signum).name

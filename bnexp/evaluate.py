@@ -1,14 +1,13 @@
 """Evaluation: one function shared by `train` (its metrics and summary) and `eval`.
 
 Because both go through `Evaluator.evaluate`, `bnexp eval RUN` reproduces the final test
-accuracy in summary.json exactly. Accuracy is correct/total as a Python float.
+accuracy of the run's summary exactly. Accuracy is correct/total as a Python float.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -16,7 +15,8 @@ from bnexp.backend import tensorflow
 
 tf = tensorflow()
 
-from bnexp.model import CLASSES, INPUTS  # noqa: E402
+from bnexp import rundir  # noqa: E402
+from bnexp.model import CLASSES, build_model, forward, moving_stat_layers, pixels, predicted_class, statistics_preserved  # noqa: E402
 
 EVAL_BATCH = 5000  # measured: 5,000 per call beats 2,000 and 10,000 on 2 cores (bench/)
 
@@ -39,11 +39,6 @@ class EvalResult:
         return np.diag(matrix) / np.maximum(matrix.sum(axis=1), 1)
 
 
-def pixels(images):
-    """uint8 images (any leading shape) to float32 in [0, 1], flattened: done in-graph."""
-    return tf.reshape(tf.cast(images, tf.float32) * (1.0 / 255.0), (-1, INPUTS))
-
-
 def compiled_forward(model, training: bool):
     """An XLA-compiled (images, labels) -> (per-example loss, predicted class).
 
@@ -51,12 +46,11 @@ def compiled_forward(model, training: bool):
     """
 
     @tf.function(jit_compile=True, reduce_retracing=True)
-    def forward(images, labels):
-        logits = model(pixels(images), training=training)
-        losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
-        return losses, tf.argmax(logits, axis=1, output_type=tf.int32)
+    def compiled(images, labels):
+        logits, losses = forward(model, images, labels, training)
+        return losses, predicted_class(logits)
 
-    return forward
+    return compiled
 
 
 class Evaluator:
@@ -97,21 +91,6 @@ def result(losses: np.ndarray, predictions: np.ndarray, labels: np.ndarray) -> E
     )
 
 
-@contextlib.contextmanager
-def statistics_preserved(model):
-    """Put every non-trainable variable (the BN moving statistics) back as it was.
-
-    BN layers update their moving statistics whenever they see a batch in training mode;
-    evaluation must never change a run's model.
-    """
-    saved = [(v, v.numpy()) for v in model.non_trainable_weights]
-    try:
-        yield
-    finally:
-        for variable, value in saved:
-            variable.assign(value)
-
-
 class BatchStatistics:
     """Forward passes that normalise each batch with its own statistics, as training does."""
 
@@ -141,8 +120,6 @@ def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple
     """
     import keras
 
-    from bnexp.model import moving_stat_layers
-
     layers = moving_stat_layers(model)
     probe = keras.Model(model.inputs, [layer.input for layer in layers])
 
@@ -165,36 +142,38 @@ def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple
 
 
 def set_moving_statistics(model, statistics: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    from bnexp.model import moving_stat_layers
-
     for layer, (mean, var) in zip(moving_stat_layers(model), statistics, strict=True):
         layer.moving_mean.assign(mean.astype(np.float32))
         layer.moving_variance.assign(var.astype(np.float32))
 
 
-def evaluate_run(run_dir, stats: str = "moving", split: str = "test", batch_size: int | None = None,
+Stats = Literal["moving", "batch", "precise"]
+Split = Literal["test", "train"]
+
+
+def load_model(run: rundir.RunDir, config):
+    """The run's model (`config` is its own) with its checkpoint's weights, and the step they were saved at."""
+    saved = run.load_checkpoint()
+    model = build_model(config.model, config.seed)
+    saved.restore(rundir.model_variables(model))
+    return model, saved.step
+
+
+def evaluate_run(run_dir, stats: Stats = "moving", split: Split = "test", batch_size: int | None = None,
                  precise_examples: int = 10_000, data_dir=None) -> dict:
-    """`bnexp eval`: rebuild a run's model from its own files and evaluate it; record in eval.json.
+    """`bnexp eval`: rebuild a run's model from its own files and evaluate it; record the result in the run.
 
     Returns the record: accuracy, loss, per-class accuracy, confusion matrix and notes.
     """
     from datetime import datetime, timezone
 
-    from bnexp import rundir
-    from bnexp.config import load_config
     from bnexp.data import load
     from bnexp.errors import UsageError
-    from bnexp.model import build_model, moving_stat_layers
-    from bnexp.train import assign_named, checkpoint_state, load_checkpoint, model_variables
 
     run = rundir.open_run(run_dir)
-    config = load_config(run.file(rundir.CONFIG))
-    summary = run.read_json(rundir.SUMMARY)
-    checkpoint = run.file(rundir.CHECKPOINT)
-    arrays = load_checkpoint(checkpoint)
-    step = checkpoint_state(arrays)["step"]
-    model = build_model(config.model, config.seed)
-    assign_named(model_variables(model), arrays, checkpoint)
+    config = run.read_config()
+    summary = run.read_summary()
+    model, step = load_model(run, config)
     if stats != "moving" and not moving_stat_layers(model):
         raise UsageError(f"--stats {stats} needs layers with moving statistics (model.norm.kind batch, keras, batch_renorm "
                          f"or ghost_batch), and {run.path} was trained with model.norm.kind={config.model.norm.kind}")
@@ -202,8 +181,8 @@ def evaluate_run(run_dir, stats: str = "moving", split: str = "test", batch_size
     images, labels = data.split(split)
     batch_size = batch_size or config.train.batch_size
     notes = []
-    if summary.get("status") != "completed":
-        notes.append(f"the run is {summary.get('status')}: evaluating its last checkpoint, at step {step}")
+    if summary.status != "completed":
+        notes.append(f"the run is {summary.status}: evaluating its last checkpoint, at step {step}")
     record = {"stats": stats, "split": split, "step": step}
     if stats == "batch":
         outcome = BatchStatistics(model).evaluate(images, labels, batch_size)
@@ -224,7 +203,7 @@ def evaluate_run(run_dir, stats: str = "moving", split: str = "test", batch_size
         evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         notes=notes,
     )
-    _record(run, record)
+    run.record_eval(record)
     return record
 
 
@@ -237,21 +216,3 @@ def _precise_examples(data, wanted: int, seed: int, notes: list) -> np.ndarray:
         wanted = n
     order = np.random.default_rng(seed).permutation(n)[:wanted]
     return data.x_train[np.sort(order)]
-
-
-def _record(run, record: dict) -> None:
-    """Add the result to eval.json, keyed by stats and split; training files stay untouched."""
-    from bnexp import rundir
-    from bnexp.errors import RunFileError
-
-    path = run.file(rundir.EVAL)
-    try:
-        results = rundir.read_json(path) if path.exists() else {}
-    except RunFileError:
-        results = {}  # eval.json is only a record of earlier evals: a damaged one is replaced
-        record["notes"].append(f"{path} was unreadable and has been replaced")
-    results[f"{record['stats']}/{record['split']}"] = record
-    try:
-        rundir.write_atomic(path, json.dumps(results, indent=2) + "\n")
-    except OSError as e:
-        record["notes"].append(f"could not record the result in {path}: {e.strerror}")

@@ -1,16 +1,22 @@
-"""Build the MLP a config describes: Dense → [norm] → activation per hidden layer, then 10 logits.
+"""The model: the MLP a config describes, its input, and its forward pass.
 
-Every initializer is seeded from the config's seed and the layer's index, so a `batch`
-run and a `keras` run with the same seed start from identical weights.
+The network is Dense → [norm] → activation per hidden layer, then 10 logits in a layer
+named `logits`. Every initializer is seeded from the config's seed and the layer's
+index, so a `batch` run and a `keras` run with the same seed start from identical weights.
+
+train, evaluate and diagnostics all feed the model through `pixels` and take the loss
+through `forward`, so the loss a run records in training, the loss `bnexp eval`
+reproduces and the loss diagnostics differentiate are one computation.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 from bnexp.backend import tensorflow
 
-tensorflow()  # TensorFlow first, quietly, before Keras imports it
+tf = tensorflow()  # TensorFlow first, quietly, before Keras imports it
 
 import keras  # noqa: E402
 
@@ -41,7 +47,7 @@ def norm_layer(norm, name: str):
     common = dict(epsilon=norm.epsilon, center=norm.center, scale=norm.scale, name=name)
     moving = dict(momentum=norm.momentum, variance=norm.variance, **common)
     if norm.kind == "keras":
-        if norm.variance != "biased":
+        if norm.variance != "biased":  # a bare Model can ask for it; Keras keeps only the biased variance
             raise ValueError("model.norm.variance=unbiased is not available with model.norm.kind=keras")
         return keras.layers.BatchNormalization(momentum=norm.momentum, **common)
     if norm.kind == "batch":
@@ -94,3 +100,38 @@ def moving_stat_layers(model) -> list:
     """The normalisation layers with moving statistics (`moving_mean`, `moving_variance`), in
     order: those `bnexp eval --stats batch/precise` apply to (not layer or group)."""
     return [layer for layer in norm_layers(model) if isinstance(layer, (BatchNorm, keras.layers.BatchNormalization))]
+
+
+def pixels(images):
+    """uint8 images (any leading shape) to float32 in [0, 1], flattened: done in-graph."""
+    return tf.reshape(tf.cast(images, tf.float32) * (1.0 / 255.0), (-1, INPUTS))
+
+
+def forward(model, images, labels, training: bool):
+    """(logits, per-example cross-entropy) of uint8 `images` against int32 `labels`.
+
+    training=True normalises each batch with its own statistics (BN's training mode) and
+    updates the moving statistics; wrap it in `statistics_preserved` where that must not stick.
+    """
+    logits = model(pixels(images), training=training)
+    return logits, tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
+
+
+def predicted_class(logits):
+    """The predicted class of each row of logits, as int32 like the labels."""
+    return tf.argmax(logits, axis=1, output_type=tf.int32)
+
+
+@contextlib.contextmanager
+def statistics_preserved(model):
+    """Put every non-trainable variable (the BN moving statistics) back as it was.
+
+    BN layers update their moving statistics whenever they see a batch in training mode;
+    evaluation and diagnostics must never change a run's model.
+    """
+    saved = [(v, v.numpy()) for v in model.non_trainable_weights]
+    try:
+        yield
+    finally:
+        for variable, value in saved:
+            variable.assign(value)

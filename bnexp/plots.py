@@ -1,4 +1,4 @@
-"""Matplotlib figures drawn from run directories.
+"""Matplotlib figures drawn from run directories (read through bnexp.rundir).
 
 matplotlib is imported inside the functions: `bnexp compare` without `--plot`
 should not pay for it. Figures are built on `matplotlib.figure.Figure` directly,
@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bnexp.compare import Run, run_labels, seed_groups
+from bnexp.rundir import RunDir
 
 CURVES = (("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
 
@@ -24,7 +25,7 @@ def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
     """
     from matplotlib.figure import Figure
 
-    diagnosed = [run for run in runs if (run.path / "diag_activations.csv").exists()]
+    diagnosed = [run for run in runs if RunDir(run.path).has_diagnostics("activations")]
     fig = Figure(figsize=(12, 9 if diagnosed else 4.5), layout="constrained")
     grid = fig.subplots(2 if diagnosed else 1, 2, squeeze=False)
     axes = grid[0]
@@ -96,13 +97,6 @@ def _label(ax, ylabel: str, title: str) -> None:
     ax.grid(alpha=0.3)
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    import csv
-
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _draw_diagnostics(axes, runs: list[Run], groups, colours, labels) -> None:
     """Ioffe & Szegedy's Figure 1(b, c) and the BN gap, for the first run of each group.
 
@@ -111,28 +105,23 @@ def _draw_diagnostics(axes, runs: list[Run], groups, colours, labels) -> None:
     first seed: percentiles of different seeds' units are not comparable units anyway.
     """
     for colour, (label, idx) in zip(colours, groups):
-        run = runs[idx[0]]
-        path = run.path / "diag_activations.csv"
-        if not path.exists():
-            continue
-        rows = _read_csv(path)
+        run = RunDir(runs[idx[0]].path)
+        rows = run.read_diagnostics("activations")
         if not rows:
             continue
-        layer = max(int(r["layer"]) for r in rows)
-        unit = min(int(r["unit"]) for r in rows if int(r["layer"]) == layer)
-        chosen = [r for r in rows if int(r["layer"]) == layer and int(r["unit"]) == unit]
-        steps = [int(r["step"]) for r in chosen]
+        layer = max(r["layer"] for r in rows)
+        unit = min(r["unit"] for r in rows if r["layer"] == layer)
+        chosen = [r for r in rows if r["layer"] == layer and r["unit"] == unit]
+        steps = [r["step"] for r in chosen]
         name = labels[idx[0]] if len(idx) == 1 else label
-        axes[0].fill_between(steps, [float(r["p15"]) for r in chosen], [float(r["p85"]) for r in chosen],
+        axes[0].fill_between(steps, [r["p15"] for r in chosen], [r["p85"] for r in chosen],
                              color=colour, alpha=0.2, linewidth=0)
-        axes[0].plot(steps, [float(r["p50"]) for r in chosen], color=colour, label=f"{name}: layer {layer} unit {unit}")
-        gaps = run.path / "diag_bn.csv"
-        if gaps.exists():
-            by_step: dict[int, list[float]] = {}
-            for r in _read_csv(gaps):
-                by_step.setdefault(int(r["step"]), []).append(float(r["mean_gap"]))
-            if by_step:  # a run without BN has no rows
-                axes[1].plot(sorted(by_step), [sum(v) / len(v) for _, v in sorted(by_step.items())], color=colour, label=name)
+        axes[0].plot(steps, [r["p50"] for r in chosen], color=colour, label=f"{name}: layer {layer} unit {unit}")
+        by_step: dict[int, list[float]] = {}
+        for r in run.read_diagnostics("bn"):
+            by_step.setdefault(r["step"], []).append(r["mean_gap"])
+        if by_step:  # a run without BN has no rows
+            axes[1].plot(sorted(by_step), [sum(v) / len(v) for _, v in sorted(by_step.items())], color=colour, label=name)
     _label(axes[0], "activation input", "activation input: 15th, 50th (line), 85th percentiles")
     _label(axes[1], "mean |batch mean − moving mean|", "BN: batch vs moving statistics (mean over layers)")
     axes[0].legend(fontsize="small")

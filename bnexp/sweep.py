@@ -1,9 +1,9 @@
 """Sweeps: one base config, a grid of overrides and several seeds; one run per point.
 
 A sweep directory holds sweep.json (each point's overrides, run directory and status)
-and one run directory per point, nested as `<grid values>/seed=<seed>`. Only run
-directories hold a summary.json, so `bnexp compare SWEEP_DIR` finds every run and groups
-the seeds of each grid point.
+and one run directory per point, nested as `<grid values>/seed=<seed>`. The sweep
+directory itself is no run, so `bnexp compare SWEEP_DIR` finds every point's run and
+groups the seeds of each grid point.
 
 Each point trains in its own `bnexp train` process: TensorFlow's state (thread pools,
 compiled programs, random seeds) stays apart, a crash takes no other point down, and the
@@ -11,7 +11,7 @@ same command runs unchanged inside a Ray task on another machine. Rerunning a sw
 skips the points that have a result, resumes the rest from their checkpoints, and starts
 again those that stopped before their first checkpoint.
 
-Like train, this module never prints: it tells a SweepReporter (bnexp/sweep_render.py
+Like train, this module never prints: it tells a SweepReporter (bnexp.present.sweeping
 draws one). No TensorFlow here either; only the child processes import it.
 """
 
@@ -34,13 +34,13 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
 from bnexp import config as config_module, rundir
 from bnexp.config import Config, Schema
-from bnexp.errors import BnexpError, ConfigError, RunDirError, UsageError
+from bnexp.errors import BnexpError, ConfigError, RunDirError, UsageError, signal_exit_code
 
 MANIFEST = "sweep.json"
 # A diverged run is a finding (this setting does not train), not an accident: keep it.
@@ -87,7 +87,7 @@ class Sweep:
     def exit_code(self) -> int:
         """0 when every point has a result (a divergence is one), else 1; signals map as in bnexp train."""
         if self.stopped_by:
-            return {"SIGINT": 130, "SIGTERM": 143}[self.stopped_by]
+            return signal_exit_code(self.stopped_by)
         return 0 if all(p.status in RESULTS for p in self.points) else 1
 
 
@@ -209,9 +209,7 @@ def fit(label: str) -> str:
 
 
 def default_out(name: str) -> Path:
-    from bnexp.train import runs_root
-
-    return runs_root() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return rundir.runs_root() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def check_out(out: Path, name: str) -> None:
@@ -231,22 +229,23 @@ def check_out(out: Path, name: str) -> None:
 
 def read_status(point: Point, run: Path) -> None:
     """Take the point's status from its run directory; refuse a run of a different config."""
-    if not (run / rundir.SUMMARY).exists():
+    found = rundir.RunDir(run)
+    if not found.has_summary():
         return
-    if (run / rundir.CONFIG).exists():
-        check_same_config(point, run)
-    summary = rundir.read_json(run / rundir.SUMMARY)
-    point.status = summary.get("status") or "pending"
-    point.message, point.test_accuracy = summary.get("message"), summary.get("test_accuracy")
+    if found.has_config():
+        check_same_config(point, found)
+    summary = found.read_summary()
+    point.status = summary.status or "pending"
+    point.message, point.test_accuracy = summary.message, summary.test_accuracy
 
 
-def check_same_config(point: Point, run: Path) -> None:
+def check_same_config(point: Point, run: rundir.RunDir) -> None:
     # data.dir may differ: --data-dir moves the data, not the experiment.
-    saved = config_module.flatten(config_module.load_config(run / rundir.CONFIG).model_dump(mode="json"))
+    saved = config_module.flatten(run.read_config().model_dump(mode="json"))
     wanted = config_module.flatten(point.config.model_dump(mode="json"))
     for key in dict.fromkeys([*wanted, *saved]):
         if key != "data.dir" and saved.get(key) != wanted.get(key):
-            raise ConfigError(f"{run} was trained with {key}={flow(saved.get(key))} but the sweep now gives "
+            raise ConfigError(f"{run.path} was trained with {key}={flow(saved.get(key))} but the sweep now gives "
                               f"{flow(wanted.get(key))}: write the changed sweep to another --out")
 
 
@@ -263,10 +262,10 @@ def write_manifest(sweep: Sweep) -> None:
 
 def prepare(run: Path) -> bool:
     """Whether the point resumes from its checkpoint; a run with none is cleared to start over."""
-    if (run / rundir.CHECKPOINT).exists():
+    holder = rundir.RunDir(run)
+    if holder.has_checkpoint():
         return True
     if run.exists():
-        holder = rundir.RunDir(run)
         holder.lock()  # refuses a run another process is still writing
         shutil.rmtree(run)
         holder.unlock()
@@ -277,7 +276,7 @@ def prepare(run: Path) -> bool:
 
 
 class SweepReporter:
-    """What a sweep tells the outside world; bnexp/sweep_render.py draws it."""
+    """What a sweep tells the outside world; bnexp.present.sweeping draws it."""
 
     def start(self, sweep: Sweep, to_run: int) -> None: ...
     def started(self, point: Point) -> None: ...
@@ -433,16 +432,14 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def make_executor(kind: str, workers: int, address: str | None, data_dir: str | Path | None):
+def make_executor(kind: Literal["local", "ray"], workers: int, address: str | None, data_dir: str | Path | None):
     """Check the executor options (and that Ray is there) before anything runs."""
     data_dir = str(Path(data_dir).expanduser().resolve()) if data_dir else None
-    if kind == "local":
-        if address:
-            raise UsageError("--address is for --executor ray")
-        return LocalExecutor(workers, data_dir)
     if kind == "ray":
         return RayExecutor(workers, address, data_dir)
-    raise UsageError(f"--executor {kind!r}: allowed are local, ray")
+    if address:
+        raise UsageError("--address is for --executor ray")
+    return LocalExecutor(workers, data_dir)
 
 
 class Stop:
@@ -511,11 +508,11 @@ def start_point(sweep: Sweep, point: Point, executor, reporter: SweepReporter) -
 
 def collect(sweep: Sweep, executor, reporter: SweepReporter) -> None:
     for point, code, error in executor.finished(timeout=0.25):
-        summary_path = sweep.out / point.run_dir / rundir.SUMMARY
-        summary = rundir.read_json(summary_path) if summary_path.exists() else {}
-        status = outcome(code, summary.get("status"), stopping=sweep.stopped_by is not None)
-        point.test_accuracy = summary.get("test_accuracy")
-        message = (error or summary.get("message") or f"exit code {code}") if status == "failed" else summary.get("message")
+        run = rundir.RunDir(sweep.out / point.run_dir)
+        summary = run.read_summary() if run.has_summary() else rundir.Summary(status=None)
+        status = outcome(code, summary.status, stopping=sweep.stopped_by is not None)
+        point.test_accuracy = summary.test_accuracy
+        message = (error or summary.message or f"exit code {code}") if status == "failed" else summary.message
         end_point(sweep, point, status, message, reporter)
 
 

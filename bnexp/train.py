@@ -1,4 +1,4 @@
-"""The training loop: compiled multi-step calls, evaluation, checkpoints, resume.
+"""Training: compiled multi-step calls, evaluation, checkpoints, resume.
 
 Speed comes from three choices, each measured (bench/speed.py):
 - the data stays in memory as uint8 and is gathered and normalised inside the step;
@@ -15,9 +15,7 @@ with TensorFlow's deterministic ops, ends bit for bit the same.
 
 from __future__ import annotations
 
-import io
-import json
-import os
+import dataclasses
 import platform
 import signal
 import socket
@@ -31,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from bnexp import __version__, rundir
+from bnexp import __version__, config as config_module, rundir
 from bnexp.config import Config
 from bnexp.data import Dataset
-from bnexp.errors import DivergedError, RunFileError
+from bnexp.errors import ConfigError, DivergedError, RunDirError, Stopped
+from bnexp.rundir import Summary
 
 PROGRESS_EVERY = 200  # steps between progress updates (and so between interrupt checks)
 TENSORBOARD_TAGS = {
@@ -101,9 +100,18 @@ class State:
     row_start_step: int = 0  # the step of the previous metrics row: the running means start there
     sessions: int = 1
 
+    @classmethod
+    def from_checkpoint(cls, saved: dict) -> "State":
+        """The state a checkpoint saved; keys of other bnexp versions are left out."""
+        return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+
 
 class StopRequest:
-    """SIGINT/SIGTERM set a flag; the loop stops at the end of the current compiled call."""
+    """SIGINT/SIGTERM set `signum`; the loop stops at the end of the current compiled call.
+
+    A second signal raises Stopped at once. train_run reads only `signum`: a caller that
+    stops runs some other way (a worker told to stop) passes any object with that attribute.
+    """
 
     def __init__(self):
         self.signum = None
@@ -113,8 +121,8 @@ class StopRequest:
         return self
 
     def _handle(self, signum, frame):
-        if self.signum is not None:  # a second Ctrl-C: the user means it
-            raise KeyboardInterrupt
+        if self.signum is not None:  # a second signal: the user means it
+            raise Stopped(signum)
         self.signum = signum
 
     def __exit__(self, *exc):
@@ -123,7 +131,11 @@ class StopRequest:
 
 
 class Trainer:
-    """The model, optimizer and compiled step functions for one run."""
+    """The model, optimizer and compiled step functions for one config and dataset.
+
+    Holds TensorFlow state and the settings it was compiled for, nothing of a session:
+    where a run stands (State), what it has written and what it reports live around it.
+    """
 
     def __init__(self, config: Config, data: Dataset, plan: Plan):
         from bnexp.backend import tensorflow
@@ -134,7 +146,7 @@ class Trainer:
         from bnexp.evaluate import Evaluator
         from bnexp.model import build_model
 
-        self.tf, self.config, self.data, self.plan = tf, config, data, plan
+        self.tf, self.config, self.plan = tf, config, plan
         keras.utils.set_random_seed(config.seed)
         tf.config.experimental.enable_op_determinism()
         self.model = build_model(config.model, config.seed)
@@ -151,20 +163,19 @@ class Trainer:
         self._compile()
 
     def _compile(self):
+        from bnexp.model import forward, predicted_class
+
         tf, unroll, batch = self.tf, self.config.train.unroll, self.plan.batch_size
         variables = self.model.trainable_variables
 
         def one_step(indices):
-            from bnexp.evaluate import pixels
-
-            x = pixels(tf.gather(self.images, indices))
             y = tf.gather(self.labels, indices)
             with tf.GradientTape() as tape:
-                logits = self.model(x, training=True)
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
+                logits, losses = forward(self.model, tf.gather(self.images, indices), y, training=True)
+                loss = tf.reduce_mean(losses)
             step = self.optimizer.iterations
             self.optimizer.apply(tape.gradient(loss, variables), variables)
-            correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, 1, output_type=tf.int32), y), tf.float64))
+            correct = tf.reduce_sum(tf.cast(tf.equal(predicted_class(logits), y), tf.float64))
             self.totals.assign_add(tf.stack([tf.cast(loss, tf.float64), correct]))
             finite = tf.math.is_finite(loss)
             self.last_finite_loss.assign(tf.where(finite, loss, self.last_finite_loss))
@@ -210,60 +221,12 @@ class Trainer:
         value = self.schedule(step) if callable(self.schedule) else self.schedule
         return float(np.asarray(value))
 
-    # Checkpoints: one npz with every variable, keyed by its path, plus the loop's state.
-
     def variables(self) -> dict:
-        named = model_variables(self.model)
+        """Every variable a checkpoint holds, by its checkpoint name."""
+        named = rundir.model_variables(self.model)
         named.update({f"optimizer/{i:03d}/{v.name}": v for i, v in enumerate(self.optimizer.variables)})
         named.update({"loop/totals": self.totals, "loop/last_finite_loss": self.last_finite_loss, "loop/first_bad_step": self.first_bad_step})
         return named
-
-    def checkpoint_bytes(self, state: State) -> bytes:
-        arrays = {name: np.asarray(v.numpy()) for name, v in self.variables().items()}
-        arrays["state"] = np.frombuffer(json.dumps(state.__dict__).encode(), dtype=np.uint8)
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        return buffer.getvalue()
-
-    def restore(self, path: Path) -> State:
-        arrays = load_checkpoint(path)
-        assign_named(self.variables(), arrays, path)
-        return State(**checkpoint_state(arrays))
-
-
-def model_variables(model) -> dict:
-    """The model's variables (weights and BN statistics) as checkpoint names."""
-    return {f"model/{v.path}": v for v in model.weights}
-
-
-def assign_named(variables: dict, arrays: dict[str, np.ndarray], path: Path) -> None:
-    """Load checkpoint arrays into variables, refusing any mismatch in name or shape."""
-    for name, variable in variables.items():
-        if name not in arrays or arrays[name].shape != tuple(variable.shape):
-            raise RunFileError(f"{path} does not match this run's model (variable {name})")
-        variable.assign(arrays[name])
-
-
-def checkpoint_state(arrays: dict[str, np.ndarray]) -> dict:
-    """The loop state saved with a checkpoint (step, best accuracy, ...)."""
-    return json.loads(arrays["state"].tobytes())
-
-
-def load_checkpoint(path: Path) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {name: f[name] for name in f.files}
-    except FileNotFoundError:
-        raise RunFileError(f"{path} is missing: the run saved no weights") from None
-    except Exception:  # numpy raises many types for a damaged zip
-        raise RunFileError(f"{path} is corrupt: not a readable npz archive") from None
-    try:
-        state = checkpoint_state(arrays) if "state" in arrays else None
-    except ValueError:  # JSON and UTF-8 decoding errors alike
-        state = None
-    if not isinstance(state, dict) or not isinstance(state.get("step"), int):
-        raise RunFileError(f"{path} is corrupt: no readable loop state")
-    return arrays
 
 
 def learning_rate_schedule(train, total_steps: int):
@@ -286,7 +249,271 @@ def make_optimizer(train, learning_rate):
     return keras.optimizers.SGD(learning_rate, momentum=momentum)
 
 
+# --- the session's jobs: its log, its summary, its metrics and events, its loop ----------
+
+
+class Log:
+    """The run's log.txt, and what of it the reporter shows."""
+
+    def __init__(self, run: rundir.RunDir, reporter: Reporter):
+        self.run, self.reporter = run, reporter
+
+    def say(self, text: str) -> None:
+        """Log and show."""
+        self.run.log(text)
+        self.reporter.message(text)
+
+    def note(self, text: str) -> None:
+        """Log only."""
+        self.run.log(text)
+
+
+class SummaryKeeper:
+    """The run's summary: `running` from the session's start, results and status at its end."""
+
+    def __init__(self, run: rundir.RunDir, plan: Plan, log: Log, started: float):
+        self.run, self.plan, self.log, self.started = run, plan, log, started
+        self.summary = Summary()
+        self.state: State | None = None  # known once training has begun
+
+    def begin(self, summary: Summary) -> None:
+        self.summary = summary
+        self.run.write_summary(summary)
+
+    def end(self, status: str, message: str | None) -> Summary:
+        """Write the final summary: the results so far, the status and why."""
+        if self.state is not None:
+            self.summary = results(self.summary, self.state, self.plan)
+        self.summary = dataclasses.replace(self.summary, status=status, message=message, ended_at=now(),
+                                           session_seconds=round(time.time() - self.started, 3))
+        self.run.write_summary(self.summary)
+        self.log.say(f"{status}" + (f": {message}" if message else ""))
+        return self.summary
+
+    def stopped(self, signal: str, message: str) -> Summary:
+        """End as interrupted by the signal named `signal` (SIGINT, SIGTERM)."""
+        self.summary.signal = signal
+        return self.end("interrupted", message)
+
+
+def fresh_summary(config: Config, data: Dataset, plan: Plan, env: dict) -> Summary:
+    return Summary(
+        status="running", name=config.name, seed=config.seed, total_steps=plan.total_steps,
+        steps_per_epoch=plan.steps_per_epoch, batch_size=plan.batch_size, started_at=now(),
+        data={"dataset": data.name, "source": data.source,
+              "train_examples": len(data.x_train), "test_examples": len(data.x_test)},
+        **env,
+    )
+
+
+def resumed_summary(earlier: Summary, env: dict) -> Summary:
+    """Status `running` again; the earlier results stay until there are new ones."""
+    return dataclasses.replace(earlier, status="running", message=None, ended_at=None, signal=None, **env)
+
+
+def results(summary: Summary, state: State, plan: Plan) -> Summary:
+    """The summary with what `state` has reached: accuracies, steps, timing."""
+    last = state.last_eval or {}
+    per_epoch = statistics.median(state.epoch_seconds) if state.epoch_seconds else None
+    return dataclasses.replace(
+        summary,
+        test_accuracy=last.get("test_accuracy"),
+        test_loss=last.get("test_loss"),
+        best_test_accuracy=state.best_accuracy,
+        best_step=state.best_step,
+        steps=state.step,
+        epochs=round(state.step / plan.steps_per_epoch, 6),
+        wall_seconds=round(state.elapsed, 3),
+        train_seconds=round(state.train_seconds, 3),
+        seconds_per_epoch=round(per_epoch, 4) if per_epoch else None,
+        epoch_seconds=[round(t, 4) for t in state.epoch_seconds],
+        examples_per_second=round(plan.steps_per_epoch * plan.batch_size / per_epoch, 1) if per_epoch else None,
+        sessions=state.sessions,
+    )
+
+
+class Metrics:
+    """The run's metrics rows, shown and logged, and their TensorBoard events."""
+
+    def __init__(self, run: rundir.RunDir, log: Log, reporter: Reporter):
+        self.run, self.log, self.reporter = run, log, reporter
+        self.events = run.scalars()
+
+    def add(self, row: dict, extra_tags: dict[str, float]) -> None:
+        self.run.append_metrics(row)
+        self.reporter.evaluated(row)
+        self.events.add(row["step"], {tag: row[name] for name, tag in TENSORBOARD_TAGS.items()} | extra_tags)
+        self.log.note(
+            f"step {row['step']} epoch {row['epoch']:.2f}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}, "
+            f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}, lr {row['learning_rate']:.4g}"
+        )
+
+    def close(self) -> None:
+        self.events.close()
+
+
+class Loop:
+    """The training loop over one run's steps: compiled calls between boundaries, and at
+    the boundaries progress, evaluation, diagnostics, checkpoints and the epoch clock."""
+
+    def __init__(self, config: Config, data: Dataset, plan: Plan, trainer: Trainer, run: rundir.RunDir,
+                 metrics: Metrics, diagnostics, reporter: Reporter):
+        self.config, self.data, self.plan, self.trainer, self.run = config, data, plan, trainer, run
+        self.metrics, self.diagnostics, self.reporter = metrics, diagnostics, reporter
+
+    def run_to_end(self, state: State, stop, started: float) -> str:
+        """Train until the last step ('completed') or a stop request ('interrupted');
+        DivergedError at a NaN or infinite loss."""
+        plan, order_epoch, order = self.plan, None, None
+        # The session's clock starts with train_run: model build and compile count too.
+        elapsed_before = state.elapsed
+        epoch_start = time.time()
+        whole_epoch = state.step % plan.steps_per_epoch == 0  # a resumed partial epoch is not timed
+        self.reporter.start(plan.total_steps, state.step)
+        while state.step < plan.total_steps:
+            if stop.signum is not None:
+                return "interrupted"
+            step, end = state.step, plan.next_boundary(state.step)
+            epoch = step // plan.steps_per_epoch
+            if epoch != order_epoch:
+                order_epoch, order = epoch, epoch_order(self.config.seed, epoch, len(self.data.x_train))
+            first = (step - epoch * plan.steps_per_epoch) * plan.batch_size
+            indices = order[first:first + (end - step) * plan.batch_size].reshape(end - step, plan.batch_size)
+            call_start = time.time()
+            self.trainer.run_steps(indices)
+            bad = int(self.trainer.first_bad_step.numpy())
+            state.train_seconds += time.time() - call_start
+            state.step = end
+            state.elapsed = elapsed_before + time.time() - started
+            if bad >= 0:
+                raise DivergedError(self._divergence_message(bad))
+            self._report_progress(state, call_start, end - step)
+            if plan.is_eval(end):
+                self._evaluate(state, indices[-1])
+            epoch_end = end % plan.steps_per_epoch == 0 and whole_epoch
+            if epoch_end:
+                state.epoch_seconds.append(time.time() - epoch_start)
+            if plan.is_checkpoint(end):
+                self.checkpoint(state)
+            if epoch_end:  # an epoch's wall time includes its evaluation and checkpoint
+                state.epoch_seconds[-1] = time.time() - epoch_start
+            if end % plan.steps_per_epoch == 0:
+                epoch_start, whole_epoch = time.time(), True
+        return "completed"
+
+    def checkpoint(self, state: State) -> None:
+        self.run.save_checkpoint(self.trainer.variables(), dataclasses.asdict(state))
+
+    def _divergence_message(self, bad_step: int) -> str:
+        last = float(self.trainer.last_finite_loss.numpy())
+        lr = self.config.train.learning_rate
+        return (f"training diverged at step {bad_step}: the loss became NaN or infinite (last finite loss {last:.4g}); "
+                f"try a lower train.learning_rate (now {lr:g}), e.g. --set train.learning_rate={lr / 10:g}")
+
+    def _report_progress(self, state: State, call_start: float, steps: int) -> None:
+        loss_sum, correct = (float(v) for v in self.trainer.totals.numpy())
+        seen = state.step - state.row_start_step
+        if seen:
+            seconds = max(time.time() - call_start, 1e-9)
+            self.reporter.progress(state.step, loss_sum / seen, correct / (seen * self.plan.batch_size), steps * self.plan.batch_size / seconds)
+
+    def _evaluate(self, state: State, last_batch: np.ndarray) -> None:
+        loss_sum, correct = self.trainer.take_totals()
+        seen = state.step - state.row_start_step
+        test = self.trainer.evaluator.evaluate(self.data.x_test, self.data.y_test)
+        row = {
+            "step": state.step,
+            "epoch": round(state.step / self.plan.steps_per_epoch, 6),
+            "train_loss": loss_sum / seen,
+            "train_accuracy": correct / (seen * self.plan.batch_size),
+            "test_loss": test.loss,
+            "test_accuracy": test.accuracy,
+            "learning_rate": self.trainer.learning_rate(state.step - 1),
+            "elapsed_s": round(state.elapsed, 3),
+        }
+        state.row_start_step = state.step
+        state.last_eval = {"step": state.step, "test_loss": test.loss, "test_accuracy": test.accuracy}
+        if state.best_accuracy is None or test.accuracy > state.best_accuracy:
+            state.best_accuracy, state.best_step = test.accuracy, state.step
+        tags = {}
+        if self.diagnostics:
+            tags = self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch])
+        self.metrics.add(row, tags)
+
+
+def fresh_state(run: rundir.RunDir) -> State:
+    run.start_metrics()
+    return State()
+
+
+def resume_state(trainer: Trainer, run: rundir.RunDir, log: Log) -> State:
+    """Load the checkpoint into `trainer`; drop metrics rows written after it (e.g. before a kill -9)."""
+    saved = run.load_checkpoint()
+    saved.restore(trainer.variables())
+    state = State.from_checkpoint(saved.state)
+    state.sessions += 1
+    run.rewrite_metrics([r for r in run.read_metrics() if r["step"] <= state.step])
+    log.say(f"resumed from the checkpoint at step {state.step}")
+    return state
+
+
+def start_diagnostics(config: Config, trainer: Trainer, data: Dataset, run: rundir.RunDir, resumed_at: int | None):
+    """The run's Diagnostics, started, or None when the config does not ask for them."""
+    if not config.diagnostics.enabled:
+        return None
+    from bnexp.diagnostics import Diagnostics
+
+    diagnostics = Diagnostics(trainer.model, config.diagnostics, data.x_test, run)
+    diagnostics.start(resumed_at)
+    return diagnostics
+
+
+def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Reporter, stop, resume: bool = False) -> Summary:
+    """Train one run in this process, to its end, a stop request or divergence; return the final summary.
+
+    `run` is a locked run directory holding the config (and, to `resume`, a checkpoint);
+    `stop` is read for its `signum` at every boundary (a StopRequest sets it). Everything
+    this keeps lives in its arguments and the run directory; the only process-wide state
+    it touches is TensorFlow's (seeds, determinism), so one process may train many runs
+    one after another. Divergence is a result (status `diverged`), not an exception.
+    """
+    started = time.time()
+    plan = Plan.of(config, len(data.x_train))
+    log = Log(run, reporter)
+    keeper = SummaryKeeper(run, plan, log, started)
+    env = environment()
+    keeper.begin(resumed_summary(run.read_summary(), env) if resume else fresh_summary(config, data, plan, env))
+    log.say(f"{'resuming' if resume else 'starting'} {config.name}: {data.name} from {data.source}, "
+            f"{len(data.x_train)} train / {len(data.x_test)} test, {plan.total_steps} steps")
+    metrics = Metrics(run, log, reporter)
+    try:
+        trainer = Trainer(config, data, plan)
+        state = keeper.state = resume_state(trainer, run, log) if resume else fresh_state(run)
+        diagnostics = start_diagnostics(config, trainer, data, run, state.step if resume else None)
+        loop = Loop(config, data, plan, trainer, run, metrics, diagnostics, reporter)
+        status = loop.run_to_end(state, stop, started)
+        if status == "interrupted":
+            loop.checkpoint(state)  # where it stopped, so --resume continues from there
+    except DivergedError as e:
+        return keeper.end("diverged", str(e))
+    except Stopped as e:  # a second signal: stop now, keep the last checkpoint
+        keeper.stopped(e.signal, "interrupted twice: stopped at once, without a new checkpoint")
+        raise
+    except BaseException as e:
+        log.note(traceback.format_exc())
+        keeper.end("failed", f"{type(e).__name__}: {e}")
+        raise
+    finally:
+        metrics.close()
+    # Still under the caller's StopRequest: a second signal cannot cut the final summary.
+    if status == "interrupted":
+        name = signal_name(stop.signum)
+        return keeper.stopped(name, f"interrupted by {name} at step {state.step}")
+    return keeper.end("completed", None)
+
+
 def environment() -> dict:
+    """Summary fields that say where and with what the run trained."""
     from bnexp.backend import tensorflow
 
     tf = tensorflow()
@@ -322,241 +549,11 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-class Run:
-    """One training session over a run directory: fresh, or resumed from its checkpoint."""
-
-    def __init__(self, config: Config, data: Dataset, run: rundir.RunDir, reporter: Reporter, env: dict):
-        self.config, self.data, self.run, self.reporter, self.env = config, data, run, reporter, env
-        self.plan = Plan.of(config, len(data.x_train))
-        self.summary: dict = {}
-        self._writer = None  # TensorBoard, opened at the first evaluation
-        self.diagnostics = None
-
-    def log(self, text: str) -> None:
-        self.run.log(text)
-        self.reporter.message(text)
-
-    def execute(self, resume: bool = False) -> dict:
-        """Train to the end, an interrupt or divergence; return the final summary."""
-        self.summary = self._initial_summary(resume)
-        self.run.write_json(rundir.SUMMARY, self.summary)
-        started = time.time()
-        self.log(f"{'resuming' if resume else 'starting'} {self.config.name}: {self.data.name} from {self.data.source}, "
-                 f"{len(self.data.x_train)} train / {len(self.data.x_test)} test, {self.plan.total_steps} steps")
-        trainer = state = None
-        with StopRequest() as stop:  # from here on, Ctrl-C means "stop cleanly and checkpoint"
-            try:
-                trainer = Trainer(self.config, self.data, self.plan)
-                state = self._resume_state(trainer) if resume else self._fresh_state()
-                self._start_diagnostics(trainer, state, resume)
-                status = self._loop(trainer, state, stop, started)
-            except DivergedError as e:  # a result, not a crash: the caller reports it
-                return self._finish("diverged", str(e), started, state)
-            except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint
-                self._finish("interrupted", "interrupted twice: stopped at once, without a new checkpoint", started, state)
-                raise
-            except BaseException as e:
-                self.run.log(traceback.format_exc())
-                self._finish("failed", f"{type(e).__name__}: {e}", started, state)
-                raise
-            # Still under StopRequest: a second signal cannot cut the final checkpoint and summary.
-            message = {"interrupted": f"interrupted by {signal_name(stop.signum)} at step {state.step}"}.get(status)
-            return self._finish(status, message, started, state, trainer, stop.signum)
-
-    def _fresh_state(self) -> State:
-        self.run.start_metrics()
-        return State()
-
-    def _resume_state(self, trainer: Trainer) -> State:
-        state = trainer.restore(self.run.file(rundir.CHECKPOINT))
-        state.sessions += 1
-        rows = [r for r in self.run.read_metrics() if r["step"] <= state.step]
-        self.run.rewrite_metrics(rows)  # drop rows written after the checkpoint (e.g. before a kill -9)
-        self.log(f"resumed from the checkpoint at step {state.step}")
-        return state
-
-    def _loop(self, trainer: Trainer, state: State, stop: StopRequest, started: float) -> str:
-        plan, order_epoch, order = self.plan, None, None
-        # The session's clock starts with execute(): model build and compile count too.
-        session_start, elapsed_before = started, state.elapsed
-        epoch_start = time.time()
-        whole_epoch = state.step % plan.steps_per_epoch == 0  # a resumed partial epoch is not timed
-        self.reporter.start(plan.total_steps, state.step)
-        while state.step < plan.total_steps:
-            if stop.signum is not None:
-                return "interrupted"
-            step, end = state.step, plan.next_boundary(state.step)
-            epoch = step // plan.steps_per_epoch
-            if epoch != order_epoch:
-                order_epoch, order = epoch, epoch_order(self.config.seed, epoch, len(self.data.x_train))
-            first = (step - epoch * plan.steps_per_epoch) * plan.batch_size
-            indices = order[first:first + (end - step) * plan.batch_size].reshape(end - step, plan.batch_size)
-            call_start = time.time()
-            trainer.run_steps(indices)
-            bad = int(trainer.first_bad_step.numpy())
-            state.train_seconds += time.time() - call_start
-            state.step = end
-            state.elapsed = elapsed_before + time.time() - session_start
-            if bad >= 0:
-                raise DivergedError(self._divergence_message(trainer, bad))
-            self._report_progress(trainer, state, call_start, end - step)
-            if plan.is_eval(end):
-                self._evaluate(trainer, state, indices[-1])
-            epoch_end = end % plan.steps_per_epoch == 0 and whole_epoch
-            if epoch_end:
-                state.epoch_seconds.append(time.time() - epoch_start)
-            if plan.is_checkpoint(end):
-                self._checkpoint(trainer, state)
-            if epoch_end:  # an epoch's wall time includes its evaluation and checkpoint
-                state.epoch_seconds[-1] = time.time() - epoch_start
-            if end % plan.steps_per_epoch == 0:
-                epoch_start, whole_epoch = time.time(), True
-        return "completed"
-
-    def _divergence_message(self, trainer: Trainer, bad_step: int) -> str:
-        last = float(trainer.last_finite_loss.numpy())
-        lr = self.config.train.learning_rate
-        return (f"training diverged at step {bad_step}: the loss became NaN or infinite (last finite loss {last:.4g}); "
-                f"try a lower train.learning_rate (now {lr:g}), e.g. --set train.learning_rate={lr / 10:g}")
-
-    def _report_progress(self, trainer: Trainer, state: State, call_start: float, steps: int) -> None:
-        loss_sum, correct = (float(v) for v in trainer.totals.numpy())
-        seen = state.step - state.row_start_step
-        if seen:
-            seconds = max(time.time() - call_start, 1e-9)
-            self.reporter.progress(state.step, loss_sum / seen, correct / (seen * self.plan.batch_size), steps * self.plan.batch_size / seconds)
-
-    def _start_diagnostics(self, trainer: Trainer, state: State, resume: bool) -> None:
-        if not self.config.diagnostics.enabled:
-            return
-        from bnexp.diagnostics import Diagnostics
-
-        self.diagnostics = Diagnostics(trainer.model, self.config.diagnostics, self.data.x_test, self.run.path)
-        self.diagnostics.start(resumed_at=state.step if resume else None)
-
-    def _evaluate(self, trainer: Trainer, state: State, last_batch: np.ndarray) -> None:
-        loss_sum, correct = trainer.take_totals()
-        seen = state.step - state.row_start_step
-        test = trainer.evaluator.evaluate(self.data.x_test, self.data.y_test)
-        row = {
-            "step": state.step,
-            "epoch": round(state.step / self.plan.steps_per_epoch, 6),
-            "train_loss": loss_sum / seen,
-            "train_accuracy": correct / (seen * self.plan.batch_size),
-            "test_loss": test.loss,
-            "test_accuracy": test.accuracy,
-            "learning_rate": trainer.learning_rate(state.step - 1),
-            "elapsed_s": round(state.elapsed, 3),
-        }
-        self.run.append_metrics(row)
-        state.row_start_step = state.step
-        state.last_eval = {"step": state.step, "test_loss": test.loss, "test_accuracy": test.accuracy}
-        if state.best_accuracy is None or test.accuracy > state.best_accuracy:
-            state.best_accuracy, state.best_step = test.accuracy, state.step
-        self.reporter.evaluated(row)
-        tags = {tag: row[name] for name, tag in TENSORBOARD_TAGS.items()}
-        if self.diagnostics:
-            tags.update(self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch]))
-        self._scalars(state.step, tags)
-        self.run.log(
-            f"step {row['step']} epoch {row['epoch']:.2f}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}, "
-            f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}, lr {row['learning_rate']:.4g}"
-        )
-
-    def _scalars(self, step: int, tags: dict[str, float]) -> None:
-        """Every metrics row (and its diagnostics) also goes to RUN_DIR/tb as TensorBoard scalars.
-
-        Written as plain event protos: tf.summary's eager ops cost ten times more per row.
-        """
-        from tensorboard.compat.proto.event_pb2 import Event
-        from tensorboard.compat.proto.summary_pb2 import Summary
-        from tensorboard.summary.writer.event_file_writer import EventFileWriter
-
-        if self._writer is None:
-            self._writer = EventFileWriter(str(self.run.file(rundir.TENSORBOARD)))
-        values = [Summary.Value(tag=tag, simple_value=value) for tag, value in tags.items()]
-        self._writer.add_event(Event(wall_time=time.time(), step=step, summary=Summary(value=values)))
-        self._writer.flush()
-
-    def _checkpoint(self, trainer: Trainer, state: State) -> None:
-        rundir.write_atomic(self.run.file(rundir.CHECKPOINT), trainer.checkpoint_bytes(state))
-
-    def _initial_summary(self, resume: bool) -> dict:
-        """Status `running`; a resumed run keeps its earlier results until it has new ones."""
-        if resume:
-            return self.run.read_json(rundir.SUMMARY) | {"status": "running", "message": None, "ended_at": None, **self.env}
-        return {
-            "status": "running",
-            "name": self.config.name,
-            "seed": self.config.seed,
-            "message": None,
-            "test_accuracy": None,
-            "test_loss": None,
-            "best_test_accuracy": None,
-            "best_step": None,
-            "steps": None,
-            "total_steps": self.plan.total_steps,
-            "epochs": None,
-            "steps_per_epoch": self.plan.steps_per_epoch,
-            "batch_size": self.plan.batch_size,
-            "wall_seconds": None,
-            "train_seconds": None,
-            "seconds_per_epoch": None,
-            "examples_per_second": None,
-            "started_at": now(),
-            "ended_at": None,
-            "data": {"dataset": self.data.name, "source": self.data.source,
-                     "train_examples": len(self.data.x_train), "test_examples": len(self.data.x_test)},
-            **self.env,
-        }
-
-    def _finish(self, status: str, message: str | None, started: float, state: State | None = None,
-                trainer: Trainer | None = None, signum: int | None = None) -> dict:
-        """Write the final summary (and, when stopping early, a checkpoint of where we are)."""
-        s = self.summary
-        if state is not None:
-            if status == "interrupted" and trainer is not None:
-                self._checkpoint(trainer, state)
-            last = state.last_eval or {}
-            per_epoch = statistics.median(state.epoch_seconds) if state.epoch_seconds else None
-            s.update({
-                "test_accuracy": last.get("test_accuracy"),
-                "test_loss": last.get("test_loss"),
-                "best_test_accuracy": state.best_accuracy,
-                "best_step": state.best_step,
-                "steps": state.step,
-                "epochs": round(state.step / self.plan.steps_per_epoch, 6),
-                "wall_seconds": round(state.elapsed, 3),
-                "train_seconds": round(state.train_seconds, 3),
-                "seconds_per_epoch": round(per_epoch, 4) if per_epoch else None,
-                "epoch_seconds": [round(t, 4) for t in state.epoch_seconds],
-                "examples_per_second": round(self.plan.steps_per_epoch * self.plan.batch_size / per_epoch, 1) if per_epoch else None,
-                "sessions": state.sessions,
-            })
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        s.update({"status": status, "message": message, "ended_at": now(),
-                  "session_seconds": round(time.time() - started, 3)})
-        if signum is not None:
-            s["signal"] = signal_name(signum)
-        self.run.write_json(rundir.SUMMARY, s)
-        self.log(f"{status}" + (f": {message}" if message else ""))
-        return s
-
-
-def signal_name(signum: int | None) -> str:
-    return signal.Signals(signum).name if signum else "signal"
-
-
-def runs_root() -> Path:
-    """Where new runs go: $BNEXP_RUNS_DIR, else ./runs."""
-    return Path(os.environ.get("BNEXP_RUNS_DIR", "runs"))
+def signal_name(signum: int) -> str:
+    return signal.Signals(signum).name
 
 
 def check_fits(config: Config, data: Dataset) -> None:
-    from bnexp.errors import ConfigError
-
     if config.train.batch_size > len(data.x_train):
         raise ConfigError(f"train.batch_size = {config.train.batch_size} exceeds the {len(data.x_train)} training examples of {data.name}")
 
@@ -567,18 +564,20 @@ def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: 
     Config and data are checked before the directory exists, so a bad input leaves nothing.
     Returns (run directory, summary).
     """
-    from bnexp import config as config_module, data as data_module
+    from bnexp import data as data_module
+    from bnexp.backend import tensorflow
 
     config = config_module.load_config(config_path, overrides)
     if data_dir is not None or config.data.dir is not None:  # absolute, so eval and resume work from anywhere
         config.data.dir = str(Path(data_dir or config.data.dir).expanduser().resolve())
     data = data_module.load(config.data.dataset, config.data.dir)
     check_fits(config, data)
-    env = environment()  # imports TensorFlow (seconds): before the run directory exists
-    run = rundir.create(runs_root(), config.name, Path(run_dir) if run_dir else None)
+    tensorflow()  # its import takes seconds: before the run directory exists
+    run = rundir.create(rundir.runs_root(), config.name, Path(run_dir) if run_dir else None)
     try:
-        rundir.write_atomic(run.file(rundir.CONFIG), config_module.to_yaml(config))
-        return run.path, Run(config, data, run, reporter, env).execute()
+        run.write_config(config)
+        with StopRequest() as stop:  # from here on, Ctrl-C means "stop cleanly and checkpoint"
+            return run.path, train_run(config, run, data, reporter, stop)
     finally:
         reporter.stop()
         run.unlock()
@@ -586,22 +585,21 @@ def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: 
 
 def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter):
     """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config."""
-    from bnexp import config as config_module, data as data_module
-    from bnexp.errors import RunDirError
+    from bnexp import data as data_module
 
     run = rundir.open_run(run_dir)
     run.lock()  # before reading its state: another process may be finishing it
     try:
-        config = config_module.load_config(run.file(rundir.CONFIG))
-        status = run.read_json(rundir.SUMMARY).get("status")
-        if status == "completed":
+        config = run.read_config()
+        if run.read_summary().status == "completed":
             raise RunDirError(f"{run.path} has already completed; nothing to resume")
-        if not run.file(rundir.CHECKPOINT).exists():
+        if not run.has_checkpoint():
             raise RunDirError(f"{run.path} has no checkpoint yet (it stopped before its first); start it again instead")
-        load_checkpoint(run.file(rundir.CHECKPOINT))  # a corrupt one fails here, before the summary changes
+        run.load_checkpoint()  # a corrupt one fails here, before the summary changes
         data = data_module.load(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
-        return run.path, Run(config, data, run, reporter, environment()).execute(resume=True)
+        with StopRequest() as stop:
+            return run.path, train_run(config, run, data, reporter, stop, resume=True)
     finally:
         reporter.stop()
         run.unlock()

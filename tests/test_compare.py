@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -17,11 +18,14 @@ import pytest
 import yaml
 from rich.console import Console
 
-from bnexp import compare as cmp
-from bnexp.compare_render import run_compare
-from bnexp.errors import RunDirError, RunFileError, UsageError
+from bnexp import compare as cmp, rundir
+from bnexp.config import apply_override, validate
+from bnexp.errors import RunDirError, RunFileError
+from bnexp.present import sparkline, sparklines
+from bnexp.present.comparison import format_delta, groups_table, metrics_table, show, ttest_sentence
+from bnexp.rundir import Summary
 
-HEADER = "step,epoch,train_loss,train_accuracy,test_loss,test_accuracy,learning_rate,elapsed_s"
+HEADER = ",".join(rundir.METRICS_COLUMNS)
 BASE_CONFIG = {
     "name": "run",
     "seed": 0,
@@ -30,7 +34,7 @@ BASE_CONFIG = {
         "hidden": [100, 100, 100],
         "activation": "sigmoid",
         "init": {"kind": "normal", "std": 0.1},
-        "norm": {"kind": "batch", "placement": "before", "momentum": 0.99, "epsilon": 0.001},
+        "norm": {"kind": "batch", "placement": "before_activation", "momentum": 0.99, "epsilon": 0.001},
     },
     "train": {"optimizer": "sgd", "learning_rate": 0.5, "batch_size": 60, "steps": 2000,
               "eval_every": 500},
@@ -39,52 +43,56 @@ BASE_CONFIG = {
 
 def make_run(root: Path, name: str, *, acc=(0.90, 0.95, 0.97, 0.98), loss=None, seed=0,
              set=None, summary=None, eval_every=500) -> Path:
-    """Write config.yaml, metrics.csv and summary.json as `bnexp train` does.
+    """Write a run's config, metrics and summary through bnexp.rundir, as `bnexp train` does.
 
-    `set` maps dotted config keys to values; `summary` overrides summary.json keys.
+    `set` maps dotted config keys to values; `summary` overrides summary fields.
     """
-    run = root / name
-    run.mkdir(parents=True)
-    config = copy.deepcopy(BASE_CONFIG)
-    config.update(name=name, seed=seed)
+    run = rundir.RunDir(root / name)
+    run.path.mkdir(parents=True)
+    raw = copy.deepcopy(BASE_CONFIG) | {"name": name, "seed": seed}
     for key, value in (set or {}).items():
-        *parents, leaf = key.split(".")
-        node = config
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
-    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        apply_override(raw, f"{key}={json.dumps(value)}")
+    run.write_config(validate(raw, name))
     loss = loss or [1 - a for a in acc]
-    lines = [HEADER] + [
-        f"{(i + 1) * eval_every},{i + 1},{l},{a},{l},{a},0.5,{i + 1}.0"
-        for i, (a, l) in enumerate(zip(acc, loss))
-    ]
-    (run / "metrics.csv").write_text("\n".join(lines) + "\n")
-    doc = {
-        "status": "completed", "name": name, "seed": seed,
-        "test_accuracy": acc[-1] if acc else None, "test_loss": loss[-1] if acc else None,
-        "best_test_accuracy": max(acc) if acc else None, "best_step": None,
-        "steps": len(acc) * eval_every, "epochs": 2, "wall_seconds": 30.0,
-        "train_seconds": 25.0, "seconds_per_epoch": 10.0, "examples_per_second": 6000.0,
-        "started_at": "2024-01-01T00:00:00", "ended_at": "2024-01-01T00:00:30", "message": "",
-    }
-    doc.update(summary or {})
-    (run / "summary.json").write_text(json.dumps(doc))
-    return run
+    run.start_metrics()
+    for i, (a, l) in enumerate(zip(acc, loss)):
+        run.append_metrics({"step": (i + 1) * eval_every, "epoch": float(i + 1), "train_loss": l, "train_accuracy": a,
+                            "test_loss": l, "test_accuracy": a, "learning_rate": 0.5, "elapsed_s": float(i + 1)})
+    doc = Summary(
+        status="completed", name=name, seed=seed,
+        test_accuracy=acc[-1] if acc else None, test_loss=loss[-1] if acc else None,
+        best_test_accuracy=max(acc) if acc else None, best_step=None,
+        steps=len(acc) * eval_every, epochs=2, wall_seconds=30.0,
+        train_seconds=25.0, seconds_per_epoch=10.0, examples_per_second=6000.0,
+        started_at="2024-01-01T00:00:00", ended_at="2024-01-01T00:00:30", message="",
+    )
+    run.write_summary(dataclasses.replace(doc, **(summary or {})))
+    return run.path
 
 
 def report(paths, **options) -> cmp.Comparison:
     return cmp.compare(cmp.load_runs([str(p) for p in paths]), **options)
 
 
-def output(paths, **options) -> str:
+def output(paths, fmt="table", plot=None, **options) -> str:
     """What `bnexp compare` prints when its output is a file, not a terminal."""
     buffer = io.StringIO()
-    options = {"all_keys": False, "threshold": 0.97, "plot": None, "fmt": "table", "last": 1,
-               **options}
-    assert run_compare([str(p) for p in paths], console=Console(file=buffer, width=60),
-                       **options) == 0
+    runs = cmp.load_runs([str(p) for p in paths])
+    comp = cmp.compare(runs, **{"all_keys": False, "threshold": 0.97, "last": 1, **options})
+    if plot:
+        from bnexp.plots import plot_learning_curves
+
+        plot = str(plot_learning_curves(runs, plot))
+    show(comp, fmt, Console(file=buffer, width=60), plot)
     return buffer.getvalue()
+
+
+def compare_cli(*args):
+    from typer.testing import CliRunner
+
+    from bnexp.cli import app
+
+    return CliRunner().invoke(app, ["compare", *map(str, args)])
 
 
 def row_of(comp: cmp.Comparison, label: str) -> cmp.Row:
@@ -96,14 +104,21 @@ def row_of(comp: cmp.Comparison, label: str) -> cmp.Row:
 
 def test_diff_lists_only_differing_keys_one_column_per_run(tmp_path):
     a = make_run(tmp_path, "a")
-    b = make_run(tmp_path, "b", seed=1, set={"model.norm.kind": "none", "model.norm.r_max": 3})
+    b = make_run(tmp_path, "b", seed=1, set={"model.norm.kind": "none", "model.norm.r_max": 4})
     diff = dict(report([a, b]).diff)
     assert diff == {
         "name": ["a", "b"],
         "seed": ["0", "1"],
         "model.norm.kind": ["batch", "none"],
-        "model.norm.r_max": ["—", "3"],
+        "model.norm.r_max": ["3.0", "4.0"],
     }
+
+
+def test_a_key_one_version_lacks_shows_a_dash(tmp_path):
+    """Runs of two bnexp versions may not share every config key."""
+    old = cmp.Run(tmp_path / "old", {"seed": "0"}, Summary(), [])
+    new = cmp.Run(tmp_path / "new", {"seed": "0", "model.norm.r_max": "3"}, Summary(), [])
+    assert cmp.config_diff([old, new]) == [("model.norm.r_max", ["—", "3"])]
 
 
 def test_all_keys_shows_every_key_with_lists_in_flow_style(tmp_path):
@@ -111,7 +126,7 @@ def test_all_keys_shows_every_key_with_lists_in_flow_style(tmp_path):
     diff = dict(report([a, b], all_keys=True).diff)
     assert diff["model.hidden"] == ["[100, 100, 100]"] * 2
     assert diff["data.dir"] == ["data/mnist"] * 2
-    assert len(diff) == 17  # every leaf of BASE_CONFIG
+    assert len(diff) == len(cmp.load_run(a).config) == 38  # every leaf of the schema
 
 
 # --- metrics and deltas -----------------------------------------------------------------
@@ -138,8 +153,8 @@ def test_deltas_and_ratios_against_the_first_run(tmp_path):
                         "steps": 0, "seconds_per_epoch": 1, "examples_per_second": -1,
                         "steps_to_threshold": 1}
     column = cmp.column("seconds_per_epoch")
-    assert cmp.format_delta(column, d["seconds_per_epoch"]) == "×0.80"
-    assert cmp.format_delta(cmp.column("steps_to_threshold"), d["steps_to_threshold"]) == "-500"
+    assert format_delta(column, d["seconds_per_epoch"]) == "×0.80"
+    assert format_delta(cmp.column("steps_to_threshold"), d["steps_to_threshold"]) == "-500"
 
 
 def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it(tmp_path):
@@ -155,7 +170,7 @@ def test_threshold_never_reached_shows_a_dash(tmp_path):
     comp = report([a, b], threshold=0.97)
     assert comp.rows[0].values["steps_to_threshold"] is None
     assert comp.rows[1].deltas["steps_to_threshold"] == cmp.Delta(None, 0)
-    header, rows = cmp.metrics_table(comp, curves=False)
+    header, rows = metrics_table(comp, with_curves=False)
     assert rows[0][header.index("steps to 0.97")] == "—"
     assert rows[1][header.index("steps to 0.97")] == "1000"
 
@@ -192,9 +207,9 @@ def test_interrupted_and_diverged_runs_are_shown_with_their_status(tmp_path):
 
 
 def test_sparklines_share_one_scale(tmp_path):
-    assert cmp.sparklines([[0.0, 0.5, 1.0], [0.5, 0.5]]) == ["▁▅█", "▅▅"]
-    assert cmp.sparkline([0.3, 0.3], 0.3, 0.3) == "▄▄"
-    assert len(cmp.sparkline(list(range(100)), 0, 99, width=24)) == 24
+    assert sparklines([[0.0, 0.5, 1.0], [0.5, 0.5]]) == ["▁▅█", "▅▅"]
+    assert sparkline([0.3, 0.3], 0.3, 0.3) == "▄▄"
+    assert len(sparkline(list(range(100)), 0, 99, width=24)) == 24
 
 
 # --- seed groups and the t-test ----------------------------------------------------------
@@ -218,7 +233,7 @@ def test_runs_differing_only_in_seed_form_a_group(tmp_path):
     assert bn.mean("final_test_accuracy") == pytest.approx(0.980666666667)
     # sample std (ddof=1) by hand: deviations .000333, -.002667, .002333
     assert bn.std("final_test_accuracy") == pytest.approx(math.sqrt(1.2666667e-05 / 2), rel=1e-6)
-    header, rows = cmp.groups_table(comp)
+    header, rows = groups_table(comp)
     assert rows[0][:3] == ["model.norm.kind=batch", "3", "0.9807 ± 0.0025"]
 
 
@@ -251,13 +266,13 @@ def test_welch_t_test_matches_the_textbook_formula(tmp_path):
     assert comp.ttest.t == pytest.approx(t, rel=1e-9)
     assert comp.ttest.p == pytest.approx(p, rel=1e-4)
     assert comp.ttest.p < 0.05
-    assert comp.ttest.sentence.startswith("distinguishable from seed noise (p = ")
+    assert ttest_sentence(comp.ttest).startswith("distinguishable from seed noise (p = ")
 
 
 def test_ttest_sentence_says_whether_the_difference_is_seed_noise():
-    assert cmp.TTest("a", "b", 4.1, 0.003).sentence == \
+    assert ttest_sentence(cmp.TTest("a", "b", 4.1, 0.003)) == \
         "distinguishable from seed noise (p = 0.003 < 0.05)"
-    assert cmp.TTest("a", "b", 0.9, 0.41).sentence == \
+    assert ttest_sentence(cmp.TTest("a", "b", 0.9, 0.41)) == \
         "not distinguishable from seed noise (p = 0.41 ≥ 0.05)"
 
 
@@ -395,8 +410,9 @@ def test_corrupt_summary_or_config_is_a_run_file_error_naming_the_file(tmp_path,
 
 
 def test_unknown_format_is_a_usage_error(tmp_path):
-    with pytest.raises(UsageError):
-        output([make_run(tmp_path, "a"), make_run(tmp_path, "b")], fmt="html")
+    result = compare_cli(make_run(tmp_path, "a"), make_run(tmp_path, "b"), "--format", "html")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("error: ") and "html" in result.stderr
 
 
 # --- speed ----------------------------------------------------------------------------------
@@ -405,11 +421,10 @@ def test_unknown_format_is_a_usage_error(tmp_path):
 def test_comparing_two_runs_imports_no_tensorflow_scipy_or_matplotlib(tmp_path):
     a, b = make_run(tmp_path, "a"), make_run(tmp_path, "b", seed=1)
     code = (
-        "import sys, io\n"
-        "from rich.console import Console\n"
-        "import bnexp.compare, bnexp.compare_render\n"
-        f"bnexp.compare_render.run_compare([{str(a)!r}, {str(b)!r}], all_keys=False, "
-        "threshold=0.97, plot=None, fmt='table', last=1, console=Console(file=io.StringIO()))\n"
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from bnexp.cli import app\n"
+        f"assert CliRunner().invoke(app, ['compare', {str(a)!r}, {str(b)!r}]).exit_code == 0\n"
         "heavy = ('tensorflow', 'keras', 'scipy', 'matplotlib')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )

@@ -148,7 +148,7 @@ def plain_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def interrupted_run(tmp_path_factory) -> Path:
     """A run stopped by SIGINT partway; it evaluates every 100 steps, as often as it can stop."""
-    from bnexp.progress import TrainDisplay
+    from bnexp.present.training import TrainDisplay
 
     def progress(self, at, *args):
         if at >= 200 and not getattr(self, "sent", False):
@@ -227,15 +227,13 @@ def test_batch_statistics_match_a_numpy_training_mode_forward_pass(bn_run, tmp_p
 
 @pytest.mark.parametrize("which", ["bn_run", "keras_run"])
 def test_precise_statistics_equal_numpy_algorithm_2(which, request):
-    from bnexp.config import load_config
-    from bnexp.evaluate import precise_statistics
-    from bnexp.model import build_model, norm_layers
-    from bnexp.train import assign_named, load_checkpoint, model_variables
+    from bnexp.evaluate import load_model, precise_statistics
+    from bnexp.model import norm_layers
+    from bnexp.rundir import RunDir
 
     run = request.getfixturevalue(which)
-    config = load_config(run / "config.yaml")
-    model = build_model(config.model, config.seed)
-    assign_named(model_variables(model), load_checkpoint(run / "checkpoint.npz"), run / "checkpoint.npz")
+    config = RunDir(run).read_config()
+    model, _ = load_model(RunDir(run), config)
     images = sample()["x_train"][:1030]  # 20 batches of 50; the last 30 are dropped
     got = precise_statistics(model, images, 50)
     w = weights(run)
@@ -362,7 +360,7 @@ BAD_RUNS = {
     "config whose model no longer matches the weights": (_edit_config(lambda c: c["model"].update(hidden=[32, 8])), [], 1, ["checkpoint.npz"]),
     "data directory gone": (_edit_config(lambda c: c.update(data={"dataset": "mnist", "dir": "/nonexistent/bnexp-data"})), [], 1, ["/nonexistent/bnexp-data"]),
     "corrupt summary": (lambda r: (r / "summary.json").write_text('{"status": "comp'), [], 1, ["summary.json", "corrupt"]),
-    "unknown stats": (lambda r: None, ["--stats", "bogus"], 2, ["bogus", "moving, batch, precise"]),
+    "unknown stats": (lambda r: None, ["--stats", "bogus"], 2, ["bogus", "'moving', 'batch', 'precise'"]),
     "unknown split": (lambda r: None, ["--split", "validation"], 2, ["validation"]),
 }
 

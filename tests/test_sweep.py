@@ -7,6 +7,7 @@ import (several seconds), so the runs are few and shared where the tests only re
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import signal
@@ -119,7 +120,7 @@ def test_default_sweep_directory_is_named_after_the_sweep_under_the_runs_root(tm
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--executor", "dask"], "--executor 'dask': allowed are local, ray"),
+    (["--executor", "dask"], "'dask' is not one of 'local', 'ray'"),
     (["--address", "10.0.0.1:6379"], "--address is for --executor ray"),
 ])
 def test_bad_executor_options_exit_2(tmp_path, args, message):
@@ -187,7 +188,8 @@ def test_rerun_skips_finished_points_resumes_interrupted_and_restarts_unsaved(fi
     shutil.copytree(finished_sweep, out)
     interrupted, unsaved = out / "momentum=0.9/seed=0", out / "momentum=0.99/seed=1"
     for run, status in ((interrupted, "interrupted"), (unsaved, "running")):
-        rundir.RunDir(run).write_json(rundir.SUMMARY, summary(run) | {"status": status})
+        found = rundir.RunDir(run)
+        found.write_summary(dataclasses.replace(found.read_summary(), status=status))
     (unsaved / rundir.CHECKPOINT).unlink()  # as if killed before its first checkpoint
     kept = [out / "momentum=0.9/seed=1", out / "momentum=0.99/seed=0"]
     before = [(run / rundir.SUMMARY).stat().st_mtime_ns for run in kept]

@@ -199,7 +199,7 @@ def test_divergence_stops_with_status_diverged_and_exit_1(tmp_path):
 
 def interrupt_at(monkeypatch, step: int, signum: int) -> None:
     """Send `signum` to this process once training passes `step` (as a user's Ctrl-C would)."""
-    from bnexp.progress import TrainDisplay
+    from bnexp.present.training import TrainDisplay
 
     def progress(self, at, *args):
         if at >= step and not getattr(self, "sent", False):

@@ -1,20 +1,20 @@
-"""Presentation of a sweep: the live progress over all points, the plan, the results table.
+"""`bnexp sweep` on screen: the live progress over all points, the plan, the results table.
 
-bnexp/sweep.py runs the points and calls a SweepReporter; this module draws. As in
-bnexp/progress.py, output that is not a terminal gets one plain line per finished point.
+bnexp/sweep.py runs the points and calls a SweepReporter; this module draws. Output that
+is not a terminal gets one plain line per finished point.
 """
 
 from __future__ import annotations
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
 
-from bnexp.compare import yaml_flow
+from bnexp.config import yaml_flow
+from bnexp.present import number, progress_bar, status
 from bnexp.sweep import Point, Sweep, SweepReporter
-
-STYLE = {"completed": "green", "diverged": "magenta", "interrupted": "yellow", "running": "cyan", "pending": "dim"}
 
 
 class SweepDisplay(SweepReporter):
@@ -34,17 +34,7 @@ class SweepDisplay(SweepReporter):
                            + (f" ({done} already have a result)" if done else ""), highlight=False)
         if not (self.out.is_terminal and not self.quiet and to_run):
             return
-        self.bar = Progress(
-            TextColumn("[bold]sweep"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("running {task.fields[running]}  failed {task.fields[failed]}"),
-            TimeElapsedColumn(),
-            TextColumn("eta"),
-            TimeRemainingColumn(),
-            console=self.out,
-            refresh_per_second=2,
-        )
+        self.bar = progress_bar(self.out, "sweep", "running {task.fields[running]}  failed {task.fields[failed]}", 2)
         self.task = self.bar.add_task("sweep", total=to_run, running=0, failed=0)
         self.bar.start()
 
@@ -83,11 +73,13 @@ class SweepDisplay(SweepReporter):
         self.out.print(f"compare them: bnexp compare {escape(str(sweep.out))}", highlight=False)
 
 
-def point_line(point: Point) -> str:
-    style = STYLE.get(point.status, "red")
-    accuracy = f"  test acc {point.test_accuracy:.4f}" if point.test_accuracy is not None else ""
-    message = f"  {escape(point.message)}" if point.message and point.status != "completed" else ""
-    return f"[{style}]{point.status:<11}[/] {escape(point.run_dir)}{accuracy}{message}"
+def point_line(point: Point) -> Text:
+    line = Text.assemble(status(point.status, width=11), " ", point.run_dir)
+    if point.test_accuracy is not None:
+        line.append(f"  test acc {number(point.test_accuracy)}")
+    if point.message and point.status != "completed":
+        line.append(f"  {point.message}")
+    return line
 
 
 def points_table(sweep: Sweep) -> Table:
@@ -98,7 +90,7 @@ def points_table(sweep: Sweep) -> Table:
     table.add_column("status")
     for p in sweep.points:
         overrides = " ".join(f"{k}={yaml_flow(v)}" for k, v in p.overrides.items())
-        table.add_row(escape(p.run_dir), escape(overrides), f"[{STYLE.get(p.status, 'red')}]{p.status}[/]")
+        table.add_row(Text(p.run_dir), Text(overrides), status(p.status))
     return table
 
 
@@ -109,6 +101,5 @@ def results_table(sweep: Sweep) -> Table:
     table.add_column("test acc", justify="right")
     table.add_column("message", overflow="fold")
     for p in sweep.points:
-        accuracy = f"{p.test_accuracy:.4f}" if p.test_accuracy is not None else "-"
-        table.add_row(escape(p.run_dir), f"[{STYLE.get(p.status, 'red')}]{p.status}[/]", accuracy, escape(p.message or ""))
+        table.add_row(Text(p.run_dir), status(p.status), number(p.test_accuracy), Text(p.message or ""))
     return table

@@ -1,0 +1,84 @@
+"""Presentation: every table, progress bar, sparkline, colour and number format of bnexp.
+
+The work (train, eval, compare, sweep) never prints: it returns data or calls a
+Reporter, and this package draws. Here are the pieces every screen shares: the console,
+the one status → style map and the one number formatter. Output that is not a terminal
+gets plain lines and a wide console, so no table cell is cut.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+WIDE = 240  # a pipe or file has no width: wide enough that no table cell needs cutting
+MISSING = "—"
+STATUS_STYLE = {"completed": "green", "running": "cyan", "interrupted": "yellow", "pending": "dim",
+                "diverged": "magenta", "failed": "red"}
+FORMATS = {  # kind of number -> format
+    "fraction": "{:.4f}", "loss": "{:.4f}", "count": "{:.0f}", "seconds": "{:.2f}", "rate": "{:,.0f}",
+    "epochs": "{:.2f}", "class": "{:.3f}",
+}
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that folds nothing away when its output is not a terminal."""
+    stream = sys.stderr if stderr else sys.stdout
+    terminal = stream.isatty()
+    return Console(file=stream, width=None if terminal else WIDE, soft_wrap=not terminal)
+
+
+def progress_bar(out: Console, what: str, fields: str, refresh_per_second: float) -> Progress:
+    """A live bar: `what`, the bar, done/total, `fields` (a template of the task's fields), elapsed and ETA."""
+    return Progress(
+        TextColumn(f"[bold]{what}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(fields),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=out,
+        refresh_per_second=refresh_per_second,
+    )
+
+
+def number(value, kind: str = "fraction") -> str:
+    """A number as bnexp shows it: `kind` (fraction, loss, count, seconds, rate, epochs, class)
+    sets the digits; None is a dash, and NaN or infinity is spelled out."""
+    if value is None:
+        return MISSING
+    if not math.isfinite(value):
+        return str(value)
+    return FORMATS[kind].format(value)
+
+
+def status(name: str | None, width: int = 0) -> Text:
+    """A run's or point's status in its colour (an unknown one in red), padded to `width`."""
+    text = name or "unknown"
+    return Text(text.ljust(width), style=STATUS_STYLE.get(text, "red"))
+
+
+def sparklines(series: list[list[float]], width: int = 24) -> list[str]:
+    """One sparkline per series on a shared scale, so the heights compare across runs."""
+    finite = [x for s in series for x in s if math.isfinite(x)]
+    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    return [sparkline(s, lo, hi, width) for s in series]
+
+
+def sparkline(values: list[float], lo: float, hi: float, width: int = 24) -> str:
+    """Values as ▁▂▃▄▅▆▇█ between lo and hi, resampled to ≤ `width` characters."""
+    if len(values) > width:
+        values = [values[round(i * (len(values) - 1) / (width - 1))] for i in range(width)]
+    top = len(SPARK) - 1
+    span = hi - lo
+    return "".join(
+        " " if not math.isfinite(v)
+        else SPARK[round((v - lo) / span * top) if span else top // 2]
+        for v in values
+    )

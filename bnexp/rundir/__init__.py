@@ -1,0 +1,280 @@
+"""The run directory, and the only code that names, writes or parses a run's files.
+
+Plain files any tool can read (the README describes each): config.yaml (the resolved
+config), metrics.csv (one row per evaluation), summary.json (status and results),
+log.txt, checkpoint.npz (weights and loop state), eval.json (`bnexp eval` results),
+diag_<kind>.csv (opt-in diagnostics) and tb/ (TensorBoard events). train writes them
+through a RunDir; eval, compare, sweep and plots read them through one. Whole files are
+replaced atomically; metrics and diagnostics rows are appended a whole line at a time.
+A lock file stops two processes writing one run. No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import time
+from datetime import datetime
+from pathlib import Path
+
+from bnexp import config as config_module
+from bnexp.errors import ConfigError, RunDirError, RunFileError
+from bnexp.rundir import checkpoint, metrics, tables
+from bnexp.rundir.checkpoint import Checkpoint, model_variables
+from bnexp.rundir.files import (
+    CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, TENSORBOARD, diag_file, read_json, write_atomic, write_json,
+)
+from bnexp.rundir.summary import Summary
+from bnexp.rundir.tensorboard import Scalars
+
+METRICS_COLUMNS = metrics.NAMES
+DIAGNOSTICS = tuple(tables.TABLES)
+
+__all__ = [
+    "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "TENSORBOARD",
+    "Checkpoint", "RunDir", "Scalars", "Summary", "create", "find_runs", "model_variables", "open_run", "read_json",
+    "runs_root", "write_atomic",
+]
+
+
+class RunDir:
+    """A run directory; `lock` it before writing, so no other bnexp process writes it too."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._lock = None
+
+    def _file(self, name: str) -> Path:
+        return self.path / name
+
+    # --- the lock ---
+
+    def lock(self) -> None:
+        """Take the run's lock, or fail at once if another bnexp process holds it."""
+        handle = open(self._file(LOCK), "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise RunDirError(f"{self.path} is in use by another bnexp process") from None
+        self._lock = handle
+
+    def unlock(self) -> None:
+        if self._lock:
+            self._lock.close()
+            self._lock = None
+
+    # --- what it holds ---
+
+    def has_config(self) -> bool:
+        return self._file(CONFIG).is_file()
+
+    def has_summary(self) -> bool:
+        return self._file(SUMMARY).is_file()
+
+    def has_checkpoint(self) -> bool:
+        return self._file(CHECKPOINT).exists()
+
+    def has_diagnostics(self, kind: str) -> bool:
+        return self._file(diag_file(kind)).exists()
+
+    # --- config.yaml ---
+
+    def write_config(self, config: config_module.Config) -> None:
+        write_atomic(self._file(CONFIG), config_module.to_yaml(config))
+
+    def read_config(self) -> config_module.Config:
+        """The run's validated config: RunFileError if the file is unreadable, ConfigError if it breaks the schema."""
+        path = self._file(CONFIG)
+        try:
+            raw = config_module.read_yaml_file(path)
+        except ConfigError as e:
+            raise RunFileError(str(e)) from None
+        return config_module.validate(raw, str(path))
+
+    # --- summary.json ---
+
+    def write_summary(self, summary: Summary) -> None:
+        write_json(self._file(SUMMARY), summary.to_json())
+
+    def read_summary(self) -> Summary:
+        path = self._file(SUMMARY)
+        return Summary.from_json(read_json(path), path)
+
+    # --- metrics.csv ---
+
+    def start_metrics(self) -> None:
+        write_atomic(self._file(METRICS), metrics.header())
+
+    def append_metrics(self, row: dict) -> None:
+        # One write call per line: a kill can cut the file only between whole lines or
+        # inside the last one, which readers then skip.
+        with open(self._file(METRICS), "a") as f:
+            f.write(metrics.format_row(row))
+
+    def read_metrics(self) -> list[dict]:
+        """The complete rows (a torn last line from a kill is skipped); none if there is no file yet.
+
+        A file of an older format reads as None in the columns it lacks.
+        """
+        path = self._file(METRICS)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        except (OSError, UnicodeDecodeError) as e:
+            raise RunFileError(f"{path} is corrupt: {e}") from None
+        return metrics.parse(text, path)
+
+    def rewrite_metrics(self, rows: list[dict]) -> None:
+        """Replace the file with `rows`, in the current format."""
+        write_atomic(self._file(METRICS), metrics.header() + "".join(metrics.format_row(r) for r in rows))
+
+    # --- checkpoint.npz ---
+
+    def save_checkpoint(self, variables: dict, state: dict) -> None:
+        write_atomic(self._file(CHECKPOINT), checkpoint.to_bytes(variables, state))
+
+    def load_checkpoint(self) -> Checkpoint:
+        return checkpoint.load(self._file(CHECKPOINT))
+
+    # --- diag_<kind>.csv ---
+
+    def start_diagnostics(self, resumed_at: int | None) -> None:
+        """Fresh tables with headers; a resumed run keeps its rows up to the checkpoint's step
+        (it redoes the later ones)."""
+        for kind in tables.TABLES:
+            path = self._file(diag_file(kind))
+            kept = tables.rows_up_to(path.read_text(), resumed_at) if resumed_at is not None and path.exists() else ""
+            write_atomic(path, tables.header(kind) + kept)
+
+    def append_diagnostics(self, rows: dict[str, list[dict]]) -> None:
+        """Append each table's rows: `rows` maps a kind of DIAGNOSTICS to its rows (dicts by column)."""
+        for kind, new in rows.items():
+            with open(self._file(diag_file(kind)), "a") as f:
+                f.write(tables.format_rows(kind, new))
+
+    def read_diagnostics(self, kind: str) -> list[dict]:
+        return tables.read(self._file(diag_file(kind)), kind) if self.has_diagnostics(kind) else []
+
+    # --- tb/, log.txt, eval.json ---
+
+    def scalars(self) -> Scalars:
+        return Scalars(self._file(TENSORBOARD))
+
+    def log(self, message: str) -> None:
+        with open(self._file(LOG), "a") as f:
+            f.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
+
+    def record_eval(self, record: dict) -> None:
+        """Add an eval result to eval.json, keyed by its stats and split; what goes wrong
+        becomes a note in `record["notes"]`, since eval.json only records earlier evals."""
+        path = self._file(EVAL)
+        try:
+            results = read_json(path) if path.exists() else {}
+        except RunFileError:
+            results = {}
+            record["notes"].append(f"{path} was unreadable and has been replaced")
+        results[f"{record['stats']}/{record['split']}"] = record
+        try:
+            write_json(path, results)
+        except OSError as e:
+            record["notes"].append(f"could not record the result in {path}: {e.strerror}")
+
+
+def runs_root() -> Path:
+    """Where new runs go: $BNEXP_RUNS_DIR, else ./runs."""
+    return Path(os.environ.get("BNEXP_RUNS_DIR", "runs"))
+
+
+def create(runs_root: Path, name: str, explicit: Path | None = None) -> RunDir:
+    """Make and lock a fresh run directory: `explicit`, or runs_root/<name>-<timestamp>[-N].
+
+    An explicit path may exist only as an empty directory, so no run is ever overwritten.
+    """
+    if explicit is not None:
+        return _create_explicit(Path(explicit))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    try:
+        Path(runs_root).mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create {runs_root}: {e.strerror}") from None
+    for n in range(1, 1000):
+        path = Path(runs_root) / (f"{name}-{stamp}" + (f"-{n}" if n > 1 else ""))
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise RunDirError(f"cannot create run directory {path}: {e.strerror}") from None
+        run = RunDir(path)
+        run.lock()
+        return run
+    raise RunDirError(f"too many runs named {name} at {stamp} in {runs_root}")
+
+
+def _create_explicit(path: Path) -> RunDir:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RunDirError(f"cannot create run directory {path}: {e.strerror}") from None
+    had_lock = (path / LOCK).exists()
+    run = RunDir(path)
+    run.lock()
+    if any(p.name != LOCK for p in path.iterdir()):
+        run.unlock()
+        if not had_lock:  # leave the user's folder as we found it
+            (path / LOCK).unlink(missing_ok=True)
+        hint = "; use 'bnexp train --resume' to continue it" if run.has_summary() else ""
+        raise RunDirError(f"run directory {path} is not empty{hint}")
+    return run
+
+
+def open_run(path: str | Path) -> RunDir:
+    """An existing run directory (config.yaml and summary.json present), unlocked."""
+    path = Path(path)
+    if not path.exists():
+        raise RunDirError(f"{path} does not exist")
+    if not path.is_dir():
+        raise RunDirError(f"{path} is not a directory")
+    missing = [name for name in (CONFIG, SUMMARY) if not (path / name).is_file()]
+    if missing:
+        raise RunDirError(f"{path} is not a bnexp run directory (no {' or '.join(missing)})")
+    return RunDir(path)
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Run directories named by `paths`, each either a run or a directory of runs, in natural order.
+
+    A directory holding summary.json is a run and is not searched further (its
+    checkpoints are not runs); any other directory is searched at any depth. A run
+    named twice counts once.
+    """
+    found: dict[Path, Path] = {}  # resolved -> as spelled
+    for name in paths:
+        path = Path(name)
+        if not path.exists():
+            raise RunDirError(f"{path}: no such directory")
+        if not path.is_dir():
+            raise RunDirError(f"{path}: not a directory")
+        runs = _runs_under(path)
+        if not runs:
+            raise RunDirError(f"{path}: not a run directory and holds none (no {SUMMARY} found)")
+        for run in runs:
+            found.setdefault(run.resolve(), run)
+    return list(found.values())
+
+
+def _natural_key(path: Path) -> list:
+    """Sort batch_size=8 before batch_size=60: numbers in names compare as numbers."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", str(path))]
+
+
+def _runs_under(root: Path) -> list[Path]:
+    runs = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        if SUMMARY in filenames:
+            runs.append(Path(dirpath))
+            dirnames.clear()
+    return sorted(runs, key=_natural_key)

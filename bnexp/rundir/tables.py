@@ -1,0 +1,43 @@
+"""The diagnostics tables (diag_<kind>.csv): their columns, appended rows, and typed reading.
+
+Each table is declared once in TABLES; bnexp.diagnostics fills its rows (dicts keyed by
+column). A new table is one entry here, plus the code that measures it. Reading is
+tolerant: a column a file lacks (written before it existed) reads as None.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+TABLES: dict[str, tuple[tuple[str, type], ...]] = {
+    # Ioffe & Szegedy (2015), Figure 1(b, c): percentiles of an activation's input.
+    "activations": (("step", int), ("layer", int), ("unit", int), ("p15", float), ("p50", float), ("p85", float)),
+    # BN's batch statistics against its moving statistics.
+    "bn": (("step", int), ("layer", int), ("mean_gap", float), ("variance_gap", float)),
+    "gradients": (("step", int), ("variable", str), ("grad_norm", float)),
+}
+
+
+def header(kind: str) -> str:
+    return ",".join(name for name, _ in TABLES[kind]) + "\n"
+
+
+def format_rows(kind: str, rows: list[dict]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([[row[name] for name, _ in TABLES[kind]] for row in rows])
+    return buffer.getvalue()
+
+
+def rows_up_to(text: str, step: int) -> str:
+    """The complete data lines of a table's text whose step is at most `step`."""
+    lines = text.splitlines(keepends=True)[1:]
+    return "".join(line for line in lines if line.endswith("\n") and int(line.split(",")[0]) <= step)
+
+
+def read(path: Path, kind: str) -> list[dict]:
+    types = dict(TABLES[kind])
+    with open(path, newline="") as f:
+        return [{name: (types[name](row[name]) if row.get(name) not in (None, "") else None) for name in types}
+                for row in csv.DictReader(f)]

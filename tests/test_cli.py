@@ -1,0 +1,65 @@
+"""The command line's own contract: every usage error is one line `error: …` with exit 2,
+and a second signal stops training at once with that signal's exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+from test_train import write_config
+from typer.testing import CliRunner
+
+from bnexp.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("args, named", [
+    (["train", "--bogus"], "--bogus"),
+    (["eval", "RUN", "--stats", "nonsense"], "nonsense"),
+    (["eval", "RUN", "--split", "validation"], "validation"),
+    (["sweep", str(REPO / "configs" / "sweeps" / "ioffe2015.yaml"), "--workers", "0"], "--workers"),
+    (["compare", "a", "b", "--format", "html"], "html"),
+    (["compare", "a", "b", "--last", "0"], "--last"),
+    (["eval"], "Missing argument"),
+    (["trian"], "No such command"),
+])
+def test_usage_errors_are_one_line_and_exit_2(args, named):
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and named in lines[0], result.stderr
+
+
+def test_python_m_bnexp_usage_error_is_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "bnexp", "train", "--bogus"], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == ["error: bnexp train: No such option: --bogus"]
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_second_signal_stops_at_once_with_its_exit_code(tmp_path, monkeypatch, signum, code):
+    from bnexp.present.training import TrainDisplay
+
+    def progress(self, at, *args):  # a user who sends the signal twice, quickly
+        if not getattr(self, "sent", False):
+            self.sent = True
+            os.kill(os.getpid(), signum)
+            os.kill(os.getpid(), signum)
+
+    monkeypatch.setattr(TrainDisplay, "progress", progress)
+    config = write_config(tmp_path, {"train.steps": 1000, "train.eval_every": 1000})
+    result = CliRunner().invoke(app, ["train", str(config), "--run-dir", str(tmp_path / "r"), "--quiet"])
+    assert result.exit_code == code, result.output
+    assert result.stderr.splitlines() == [f"error: interrupted twice by {signal.Signals(signum).name}"]
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and "interrupted twice" in summary["message"]
+    assert summary["signal"] == signal.Signals(signum).name and summary["steps"] == 100  # the first boundary: one epoch of the sample

@@ -1,0 +1,121 @@
+"""The run directory's formats: run directories written by bnexp 0.1.0 (tests/fixtures) still
+evaluate, compare and resume; summaries keep keys of other versions; metrics files of an
+older format read as None in the columns they lack."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bnexp import compare, rundir
+from bnexp.cli import app
+from bnexp.errors import RunFileError
+from bnexp.rundir import Summary, metrics
+
+RELEASE = Path(__file__).resolve().parent / "fixtures" / "release-0.1.0"
+
+
+def copy(name: str, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(RELEASE / name, tmp_path / name))
+
+
+def cli(*args):
+    return CliRunner().invoke(app, [*map(str, args)])
+
+
+def old_summary(run: Path) -> dict:
+    return json.loads((run / "summary.json").read_text())
+
+
+def rows_without_timing(run: Path) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "elapsed_s"} for row in rundir.RunDir(run).read_metrics()]
+
+
+@pytest.mark.parametrize("name", ["completed", "interrupted"])
+def test_eval_of_a_release_run_reproduces_its_summary(name, tmp_path):
+    run = copy(name, tmp_path)
+    result = cli("eval", run, "--json")
+    assert result.exit_code == 0, result.output
+    record = json.loads(result.stdout)
+    assert (record["accuracy"], record["loss"]) == (old_summary(run)["test_accuracy"], old_summary(run)["test_loss"])
+    assert record["step"] == old_summary(run)["steps"]
+
+
+def test_release_runs_load_with_typed_rows_and_their_summary(tmp_path):
+    runs = compare.load_runs([str(copy("completed", tmp_path)), str(copy("interrupted", tmp_path))])
+    assert [r.status for r in runs] == ["completed", "interrupted"]
+    assert [m["step"] for m in runs[0].metrics] == [100, 200, 300, 400]
+    assert all(isinstance(m["step"], int) and isinstance(m["test_accuracy"], float) for m in runs[0].metrics)
+    assert runs[1].summary.signal == "SIGTERM" and runs[1].summary.steps == 200
+    assert runs[0].summary.test_accuracy == runs[0].metrics[-1]["test_accuracy"] == old_summary(runs[0].path)["test_accuracy"]
+    diagnosed = rundir.RunDir(runs[0].path)
+    assert [r["step"] for r in diagnosed.read_diagnostics("bn")] == [100, 200, 300, 400]
+    assert {r["unit"] for r in diagnosed.read_diagnostics("activations")} == {0, 1}
+
+
+def test_compare_accepts_release_runs_and_plots_their_diagnostics(tmp_path):
+    completed, interrupted = copy("completed", tmp_path), copy("interrupted", tmp_path)
+    result = cli("compare", completed, interrupted, "--format", "json", "--plot", tmp_path / "c.png")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert [r["status"] for r in doc["runs"]] == ["completed", "interrupted"]
+    assert doc["runs"][0]["values"]["final_test_accuracy"] == old_summary(completed)["test_accuracy"]
+    assert (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_resume_continues_a_release_run_to_the_uninterrupted_result(tmp_path):
+    """The release's interrupted run, resumed by this code, ends as the release's own
+    uninterrupted run did: same config and seed, so bit for bit the same metrics."""
+    run = copy("interrupted", tmp_path)
+    result = cli("train", "--resume", run, "--quiet")
+    assert result.exit_code == 0, result.output
+    summary = rundir.RunDir(run).read_summary()
+    assert (summary.status, summary.steps, summary.sessions, summary.signal) == ("completed", 400, 2, None)
+    assert rows_without_timing(run) == rows_without_timing(RELEASE / "completed")
+    assert summary.test_accuracy == old_summary(RELEASE / "completed")["test_accuracy"]
+
+
+def test_checkpoint_keys_are_model_variable_paths_with_logits_last(tmp_path):
+    saved = rundir.RunDir(copy("completed", tmp_path)).load_checkpoint()
+    model_keys = sorted(k for k in saved.arrays if k.startswith("model/"))
+    assert "model/mlp/logits/kernel" in model_keys and "model/mlp/logits/bias" in model_keys
+    assert "model/mlp/dense_0/kernel" in model_keys and "model/mlp/norm_0/moving_mean" in model_keys
+    assert saved.step == 400
+
+
+def test_summary_keeps_keys_of_other_versions_and_defaults_missing_ones(tmp_path):
+    run = rundir.RunDir(tmp_path)
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "completed", "test_accuracy": 0.9, "from_the_future": [1, 2]}))
+    summary = run.read_summary()
+    assert (summary.status, summary.test_accuracy, summary.steps) == ("completed", 0.9, None)
+    assert summary.extra == {"from_the_future": [1, 2]}
+    run.write_summary(dataclasses.replace(summary, steps=5))
+    again = json.loads((tmp_path / "summary.json").read_text())
+    assert again["from_the_future"] == [1, 2] and again["steps"] == 5 and again["test_accuracy"] == 0.9
+
+
+def test_summary_with_a_number_that_is_not_one_is_corrupt(tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps({"status": "completed", "best_step": "ten"}))
+    with pytest.raises(RunFileError, match="summary.json is corrupt: best_step"):
+        rundir.RunDir(tmp_path).read_summary()
+
+
+def test_metrics_of_an_older_format_read_none_in_the_columns_they_lack(tmp_path, monkeypatch):
+    """As when the next version adds a column: today's files become its older format."""
+    old_header = ",".join(metrics.NAMES)
+    (tmp_path / "metrics.csv").write_text(old_header + "\n100,1.0,0.5,0.8,0.4,0.85,0.1,2.5\n")
+    newer = metrics.COLUMNS + (metrics.Column("train_set_loss", float, since=2),)
+    monkeypatch.setattr(metrics, "COLUMNS", newer)
+    monkeypatch.setattr(metrics, "NAMES", tuple(c.name for c in newer))
+    monkeypatch.setattr(metrics, "HEADERS", metrics.known_headers(newer))
+    run = rundir.RunDir(tmp_path)
+    [row] = run.read_metrics()
+    assert row["step"] == 100 and row["test_accuracy"] == 0.85 and row["train_set_loss"] is None
+    run.rewrite_metrics([row])  # as resume does: the current format, the missing cell empty
+    assert (tmp_path / "metrics.csv").read_text() == old_header + ",train_set_loss\n100,1.0,0.5,0.8,0.4,0.85,0.1,2.5,\n"
+    assert run.read_metrics() == [row]

@@ -1,0 +1,76 @@
+"""The package's shape: imports flow one way, and one owner spells the run files' names.
+
+Read from the source with `ast`, so imports inside functions count too: a circle that
+works only because its imports are deferred is still a circle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parents[1] / "bnexp"
+RUN_FILES = ("config.yaml", "metrics.csv", "summary.json", "checkpoint.npz", "eval.json", "diag_")
+OWNER = "bnexp.rundir"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports(path: Path) -> set[str]:
+    """Every bnexp module `path` imports, at any depth of its code, as a module name."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from bnexp import rundir` imports the module bnexp.rundir; `from bnexp.x import f` imports bnexp.x.
+            found.update(f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module for a in node.names)
+    return {name for name in found if name in MODULES and name != "bnexp"}
+
+
+GRAPH = {name: imports(path) - {name} for name, path in MODULES.items()}
+
+
+def test_the_graph_sees_imports_inside_functions():
+    assert "bnexp.evaluate" in GRAPH["bnexp.train"]  # only inside Trainer.__init__
+    assert "bnexp.present.training" in GRAPH["bnexp.cli"]  # only inside the train command
+
+
+def test_no_import_circle_among_bnexp_modules():
+    done, path = set(), []
+
+    def visit(name: str) -> None:
+        if name in path:
+            pytest.fail("import circle: " + " → ".join(path[path.index(name):] + [name]))
+        if name in done:
+            return
+        path.append(name)
+        for other in sorted(GRAPH[name]):
+            visit(other)
+        path.pop()
+        done.add(name)
+
+    for name in MODULES:
+        visit(name)
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if not (n == OWNER or n.startswith(OWNER + "."))])
+def test_only_the_run_directory_owner_spells_a_run_files_name(name):
+    text = MODULES[name].read_text()
+    assert [f for f in RUN_FILES if f in text] == []
+
+
+def test_the_run_directory_owner_imports_no_tensorflow_and_nothing_above_config():
+    owner = {n for n in MODULES if n == OWNER or n.startswith(OWNER + ".")}
+    allowed = owner | {"bnexp.config", "bnexp.errors"}
+    for name in owner:
+        assert GRAPH[name] <= allowed, name
+        assert "tensorflow" not in MODULES[name].read_text()
