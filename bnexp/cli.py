@@ -292,3 +292,19 @@ def sweep(
     display.summary(plan)
     code = plan.exit_code
     raise typer.Exit(check_exit_code(plan.verdicts) if check and code == 0 else code)
+
+
+@app.command("claims-report")
+@reports_errors
+def claims_report(
+    sweeps: List[Path] = typer.Argument(..., help="Sweep directories, or folders holding them (such as runs/claims).", show_default=False),
+    out: Path = typer.Option(Path("docs/claims.md"), "--out", help="The Markdown file to write; the figures go to the folder beside it of the same name (docs/claims/)."),
+) -> None:
+    """Write one Markdown report of every claim of the sweeps: source, setup, verdict, difference with its CI, p and adjusted p, and learning-curve figures.
+
+    Each claim is judged again from the sweep directory's runs, so partial results are
+    reported as they are (a claim still missing runs is inconclusive, and says which).
+    """
+    from bnexp.claims_report import write_report
+
+    print(write_report(sweeps, out))

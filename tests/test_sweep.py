@@ -249,7 +249,7 @@ def test_ray_executor_runs_points_as_tasks_on_a_local_instance(tmp_path):
 
 
 def test_paper_reproduction_is_bn_against_none_over_five_seeds(tmp_path):
-    sweep_ = load_sweep(REPO / "configs" / "sweeps" / "ioffe2015.yaml", tmp_path / "out")
+    sweep_ = load_sweep(REPO / "configs" / "claims" / "ioffe2015_figure1.yaml", tmp_path / "out")
     assert {(p.config.model.norm.kind, p.config.seed) for p in sweep_.points} == {
         (k, s) for k in ("batch", "none") for s in range(5)}
     for p in sweep_.points:
