@@ -41,6 +41,7 @@ from pydantic import Field, ValidationError
 from bnexp import config as config_module, rundir
 from bnexp.config import Config, Schema
 from bnexp.errors import BnexpError, ConfigError, RunDirError, UsageError
+from bnexp.raycluster import connect_ray
 
 MANIFEST = "sweep.json"
 # A diverged run is a finding (this setting does not train), not an accident: keep it.
@@ -402,7 +403,7 @@ class RayExecutor:
 
         options = {"logging_level": logging.ERROR}
         if self.address:
-            self.ray.init(address=self.address, **options)
+            connect_ray(self.address, **options)
         else:
             self.ray.init(num_cpus=available_cores(), include_dashboard=False, log_to_driver=False, **options)
         # A retry would rerun `bnexp train --run-dir` on a directory that is no longer empty.
