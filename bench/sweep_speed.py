@@ -84,21 +84,25 @@ def run_baseline(name: str, out: Path) -> dict:
             for i, o in enumerate(points(name))]
     running, runs, failures = [], {}, []
     t0 = time.perf_counter()
-    while todo or running:
-        while todo and len(running) < WORKERS:
-            k, cmd, run_dir = todo.pop(0)
-            process = subprocess.Popen(cmd, cwd=REPO, env=bnexp_env(BASELINE_THREADS),
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-            running.append((k, run_dir, process))
-            runs[k] = run_dir
-        for entry in list(running):
-            k, run_dir, process = entry
-            if process.poll() is not None:
-                running.remove(entry)
-                status = read_status(run_dir)
-                if status not in ("completed", "diverged"):
-                    failures.append(f"{k}: exit {process.returncode}, {process.stderr.read()[-500:]}")
-        time.sleep(0.05)
+    try:
+        while todo or running:
+            while todo and len(running) < WORKERS:
+                k, cmd, run_dir = todo.pop(0)
+                process = subprocess.Popen(cmd, cwd=REPO, env=bnexp_env(BASELINE_THREADS),
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                running.append((k, run_dir, process))
+                runs[k] = run_dir
+            for entry in list(running):
+                k, run_dir, process = entry
+                if process.poll() is not None:
+                    running.remove(entry)
+                    if read_status(run_dir) not in ("completed", "diverged"):
+                        failures.append(f"{k}: exit {process.returncode}, {process.stderr.read()[-500:]}")
+            time.sleep(0.05)
+    finally:  # interrupted: leave no point training on its own
+        for _, _, process in running:
+            process.kill()
+            process.wait()
     return {"wall_seconds": time.perf_counter() - t0, "runs": runs, "failures": failures}
 
 
