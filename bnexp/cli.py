@@ -134,17 +134,18 @@ def reports_errors(command):
 
 
 def finish_training(run_path: Path, summary, quiet: bool) -> None:
-    from bnexp.errors import signal_exit_code
     from bnexp.present import console
     from bnexp.present.training import summary_table
+    from bnexp.train import exit_status
 
     if not quiet:
         console().print(summary_table(summary, run_path))
     print(run_path)
-    if summary.status == "diverged":
-        fail(summary.message, 1)
-    if summary.status == "interrupted":
-        raise typer.Exit(signal_exit_code(summary.signal))
+    code, message = exit_status(summary)
+    if message:
+        fail(message, code)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

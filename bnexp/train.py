@@ -553,6 +553,17 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def exit_status(summary: Summary) -> tuple[int, str]:
+    """The exit code of `bnexp train` for a run that ended with `summary`, and its one-line error."""
+    from bnexp.errors import signal_exit_code
+
+    if summary.status == "diverged":
+        return DivergedError.exit_code, summary.message or "diverged"
+    if summary.status == "interrupted":
+        return signal_exit_code(summary.signal), ""
+    return 0, ""
+
+
 def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 
@@ -562,19 +573,25 @@ def check_fits(config: Config, data: Dataset) -> None:
         raise ConfigError(f"train.batch_size = {config.train.batch_size} exceeds the {len(data.x_train)} training examples of {data.name}")
 
 
-def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: str | None, reporter: Reporter):
-    """`bnexp train CONFIG`: validate everything, then create the run directory and train.
+def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: str | None, reporter: Reporter,
+              load=None):
+    """`bnexp train CONFIG`: read the config, then train it (train_config). Returns (run directory, summary)."""
+    return train_config(config_module.load_config(config_path, overrides), run_dir, data_dir, reporter, load)
+
+
+def train_config(config: Config, run_dir: str | None, data_dir: str | None, reporter: Reporter, load=None):
+    """Validate everything, then create the run directory and train `config` in this process.
 
     Config and data are checked before the directory exists, so a bad input leaves nothing.
-    Returns (run directory, summary).
+    `load(dataset, dir)` reads the data (default bnexp.data.load; a warm worker passes one
+    that keeps datasets loaded). Returns (run directory, summary).
     """
     from bnexp import data as data_module
     from bnexp.backend import tensorflow
 
-    config = config_module.load_config(config_path, overrides)
     if data_dir is not None or config.data.dir is not None:  # absolute, so eval and resume work from anywhere
         config.data.dir = str(Path(data_dir or config.data.dir).expanduser().resolve())
-    data = data_module.load(config.data.dataset, config.data.dir)
+    data = (load or data_module.load)(config.data.dataset, config.data.dir)
     check_fits(config, data)
     tensorflow()  # its import takes seconds: before the run directory exists
     run = rundir.create(rundir.runs_root(), config.name, Path(run_dir) if run_dir else None)
@@ -587,8 +604,9 @@ def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: 
         run.unlock()
 
 
-def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter):
-    """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config."""
+def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, load=None):
+    """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config
+    (`load` as in train_config)."""
     from bnexp import data as data_module
 
     run = rundir.open_run(run_dir)
@@ -600,7 +618,7 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter):
         if not run.has_checkpoint():
             raise RunDirError(f"{run.path} has no checkpoint yet (it stopped before its first); start it again instead")
         run.load_checkpoint()  # a corrupt one fails here, before the summary changes
-        data = data_module.load(config.data.dataset, data_dir or config.data.dir)
+        data = (load or data_module.load)(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
         with StopRequest() as stop:
             return run.path, train_run(config, run, data, reporter, stop, resume=True)
