@@ -43,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -446,6 +446,7 @@ class Worker:
                 start_new_session=True)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self.keys: set[str] = set()  # program keys of the points it has trained: their programs it holds
 
     @property
     def alive(self) -> bool:
@@ -505,6 +506,21 @@ def close_all(workers: list[Worker]) -> None:
         worker.wait()
 
 
+def take_next(todo: deque, free_keys: set[str] | None, held: set[str]) -> Point:
+    """Take from `todo` the point a free worker should train next: one whose programs it
+    holds (`free_keys`, None for a worker yet to start), else one whose programs no worker
+    holds (`held`) so that it compiles them for the points that share them, else the first.
+    Points that share programs so end up on the worker that compiled them."""
+    keys = [config_module.program_key(p.config) for p in todo]
+    for wanted in (lambda k: k in (free_keys or ()), lambda k: k not in held):
+        for i, key in enumerate(keys):
+            if wanted(key):
+                point = todo[i]
+                del todo[i]
+                return point
+    return todo.popleft()
+
+
 class WarmActor:
     """A Ray actor holding one warm worker. The worker is a process of its own, so a point
     that crashes it leaves the actor alive to start another, and `interrupt` (the actor
@@ -535,14 +551,21 @@ class LocalExecutor:
         self.threads = default_threads(workers)
         self.workers: list[Worker] = []
         self.running: dict[Point, Worker] = {}
+        self.chosen: Worker | None = None
 
     def open(self, threads: int) -> None:
         self.threads = threads
 
-    def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
+    def take(self, todo: deque) -> Point:
+        """The next point for the first free worker (take_next), which `start` then gives it."""
         idle = [w for w in self.workers if w not in self.running.values()]
-        worker = idle[0] if idle else self._new_worker()
+        self.chosen = idle[0] if idle else None
+        return take_next(todo, self.chosen.keys if self.chosen else None, set().union(*(w.keys for w in self.workers)))
+
+    def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
+        worker = self.chosen or self._new_worker()
         worker.send(config_yaml, str(run), self.data_dir)
+        worker.keys.add(config_module.program_key(point.config))
         self.running[point] = worker
 
     def _new_worker(self) -> Worker:
@@ -577,6 +600,14 @@ class LocalExecutor:
         self.workers.clear()
 
 
+@dataclass(eq=False)
+class Actor:
+    """A WarmActor's handle and the program keys of the points it has trained."""
+
+    handle: Any
+    keys: set[str] = field(default_factory=set)
+
+
 class RayExecutor:
     """Points on long-lived Ray actors (WarmActor), on the cluster at `address` or on a Ray
     instance started for the sweep.
@@ -593,8 +624,8 @@ class RayExecutor:
             raise BnexpError("--executor ray needs Ray: pip install -e .[ray]") from None
         self.ray, self.address, self.data_dir = ray, address, data_dir
         self.threads = default_threads(workers)
-        self.idle: list = []  # actors with no point
-        self.running: dict[Any, tuple[Point, Any]] = {}  # call reference -> (point, actor)
+        self.idle: list[Actor] = []  # actors with no point
+        self.running: dict[Any, tuple[Point, Actor]] = {}  # call reference -> (point, actor)
 
     def open(self, threads: int) -> None:
         import logging
@@ -609,9 +640,15 @@ class RayExecutor:
         self.actor = self.ray.remote(num_cpus=threads, max_concurrency=2, max_restarts=0)(WarmActor)
         self.slots = max(1, int(self.ray.cluster_resources().get("CPU", 1) // threads))
 
+    def take(self, todo: deque) -> Point:
+        """The next point for the first idle actor (take_next), which `start` then gives it."""
+        actors = self.idle + [actor for _, actor in self.running.values()]
+        return take_next(todo, self.idle[0].keys if self.idle else None, set().union(*(a.keys for a in actors)))
+
     def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
-        actor = self.idle.pop(0) if self.idle else self.actor.remote(self.threads)
-        self.running[actor.train.remote(config_yaml, str(run.resolve()), self.data_dir)] = (point, actor)
+        actor = self.idle.pop(0) if self.idle else Actor(self.actor.remote(self.threads))
+        actor.keys.add(config_module.program_key(point.config))
+        self.running[actor.handle.train.remote(config_yaml, str(run.resolve()), self.data_dir)] = (point, actor)
 
     def finished(self, timeout: float) -> list[tuple[Point, int, str]]:
         ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=timeout)
@@ -628,7 +665,7 @@ class RayExecutor:
 
     def interrupt(self, signum: int) -> None:
         for _, actor in self.running.values():
-            actor.interrupt.remote(signum)
+            actor.handle.interrupt.remote(signum)
 
     def close(self) -> None:
         if not self.ray.is_initialized():
@@ -688,7 +725,7 @@ def run_sweep(sweep: Sweep, executor, reporter: SweepReporter) -> None:
                 executor.open(sweep.threads)  # after Stop: Ray's workers then inherit the default SIGINT, not an ignored one
                 while todo or executor.running:
                     while todo and len(executor.running) < executor.slots:
-                        start_point(sweep, todo.popleft(), executor, reporter)
+                        start_point(sweep, executor.take(todo), executor, reporter)
                     collect(sweep, executor, reporter)
             except KeyboardInterrupt:
                 sweep.stopped_by = signal.Signals(stop.signum or signal.SIGINT).name

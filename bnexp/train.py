@@ -16,6 +16,7 @@ with TensorFlow's deterministic ops, ends bit for bit the same.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import signal
 import socket
@@ -153,6 +154,7 @@ class Trainer:
         self.schedule = learning_rate_schedule(config.train, plan.total_steps)
         self.optimizer = make_optimizer(config.train, self.schedule)
         self.optimizer.build(self.model.trainable_variables)
+        self._fresh_optimizer = [v.numpy() for v in self.optimizer.variables]
         self.evaluator = Evaluator(self.model)
         self.images = tf.constant(data.x_train)
         self.labels = tf.constant(data.y_train.astype(np.int32))
@@ -205,6 +207,29 @@ class Trainer:
 
         self._run_unrolled, self._run_single = run_unrolled, run_single
 
+    def start(self, config: Config, plan: Plan) -> None:
+        """Make this trainer as `Trainer(config, data, plan)` would build it, for a config
+        whose program key (bnexp.config.program_key) is this one's: the programs stay
+        compiled; weights, optimizer state, loop totals and the program inputs start afresh,
+        each to the value a fresh build gives it, so the run ends bit for bit the same."""
+        import keras
+
+        from bnexp.model import build_model
+
+        self.config, self.plan = config, plan
+        keras.utils.set_random_seed(config.seed)
+        fresh = build_model(config.model, config.seed)
+        for variable, value in zip(self.model.weights, fresh.weights, strict=True):
+            variable.assign(value)
+        for variable, value in zip(self.optimizer.variables, self._fresh_optimizer, strict=True):
+            variable.assign(value)
+        self.schedule = learning_rate_schedule(config.train, plan.total_steps)
+        if not callable(self.schedule):  # the rate is an input: a variable of the optimizer's
+            self.optimizer.learning_rate = self.schedule
+        self.totals.assign(self.tf.zeros(2, self.tf.float64))
+        self.last_finite_loss.assign(float("nan"))
+        self.first_bad_step.assign(-1)
+
     def run_steps(self, indices: np.ndarray) -> None:
         """Train on `indices` (steps, batch): whole unrolled calls, then single steps."""
         unroll = self.config.train.unroll
@@ -231,6 +256,31 @@ class Trainer:
         named.update({f"optimizer/{i:03d}/{v.name}": v for i, v in enumerate(self.optimizer.variables)})
         named.update({"loop/totals": self.totals, "loop/last_finite_loss": self.last_finite_loss, "loop/first_bad_step": self.first_bad_step})
         return named
+
+
+class Programs:
+    """Trainers kept from run to run in one process (a warm worker), by program key: a run
+    whose config differs from an earlier one's only in program inputs (the seed, a constant
+    learning rate: bnexp.config.program_inputs) trains on that run's compiled programs.
+    `reused` counts the runs that did."""
+
+    def __init__(self, keep: int = 4):
+        self.keep, self.reused = keep, 0
+        self.trainers: dict[str, Trainer] = {}  # oldest first
+
+    def trainer(self, config: Config, data: Dataset, plan: Plan, log: "Log") -> Trainer:
+        key = f"{data.name} {data.source} " + config_module.program_key(config)
+        trainer = self.trainers.pop(key, None)
+        if trainer is None:
+            trainer = Trainer(config, data, plan)
+        else:
+            trainer.start(config, plan)
+            self.reused += 1
+            log.note(f"reusing compiled programs (this process's reuse {self.reused})")
+        self.trainers[key] = trainer
+        while len(self.trainers) > self.keep:  # memory: each holds a model, its data and its programs
+            del self.trainers[next(iter(self.trainers))]
+        return trainer
 
 
 def learning_rate_schedule(train, total_steps: int):
@@ -472,14 +522,16 @@ def start_diagnostics(config: Config, trainer: Trainer, data: Dataset, run: rund
     return diagnostics
 
 
-def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Reporter, stop, resume: bool = False) -> Summary:
+def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Reporter, stop, resume: bool = False,
+              programs: Programs | None = None) -> Summary:
     """Train one run in this process, to its end, a stop request or divergence; return the final summary.
 
     `run` is a locked run directory holding the config (and, to `resume`, a checkpoint);
     `stop` is read for its `signum` at every boundary (a StopRequest sets it). Everything
     this keeps lives in its arguments and the run directory; the only process-wide state
     it touches is TensorFlow's (seeds, determinism), so one process may train many runs
-    one after another. Divergence is a result (status `diverged`), not an exception.
+    one after another; with `programs` they share compiled programs where their configs
+    allow. Divergence is a result (status `diverged`), not an exception.
     """
     started = time.time()
     plan = Plan.of(config, len(data.x_train))
@@ -491,7 +543,7 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
             f"{len(data.x_train)} train / {len(data.x_test)} test, {plan.total_steps} steps")
     metrics = Metrics(run, log, reporter)
     try:
-        trainer = Trainer(config, data, plan)
+        trainer = programs.trainer(config, data, plan, log) if programs else Trainer(config, data, plan)
         state = keeper.state = resume_state(trainer, run, log) if resume else fresh_state(run)
         diagnostics = start_diagnostics(config, trainer, data, run, state.step if resume else None)
         loop = Loop(config, data, plan, trainer, run, metrics, diagnostics, reporter)
@@ -568,45 +620,56 @@ def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
 
 
+class Warm:
+    """What a process that trains run after run (bnexp.worker) keeps between them: the
+    datasets it has read and the compiled programs (Programs)."""
+
+    def __init__(self, datasets: int = 2):
+        from bnexp import data as data_module
+
+        self.load = functools.lru_cache(maxsize=datasets)(data_module.load)
+        self.programs = Programs()
+
+
 def check_fits(config: Config, data: Dataset) -> None:
     if config.train.batch_size > len(data.x_train):
         raise ConfigError(f"train.batch_size = {config.train.batch_size} exceeds the {len(data.x_train)} training examples of {data.name}")
 
 
-def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: str | None, reporter: Reporter,
-              load=None):
+def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: str | None, reporter: Reporter):
     """`bnexp train CONFIG`: read the config, then train it (train_config). Returns (run directory, summary)."""
-    return train_config(config_module.load_config(config_path, overrides), run_dir, data_dir, reporter, load)
+    return train_config(config_module.load_config(config_path, overrides), run_dir, data_dir, reporter)
 
 
-def train_config(config: Config, run_dir: str | None, data_dir: str | None, reporter: Reporter, load=None):
+def train_config(config: Config, run_dir: str | None, data_dir: str | None, reporter: Reporter,
+                 warm: "Warm | None" = None):
     """Validate everything, then create the run directory and train `config` in this process.
 
     Config and data are checked before the directory exists, so a bad input leaves nothing.
-    `load(dataset, dir)` reads the data (default bnexp.data.load; a warm worker passes one
-    that keeps datasets loaded). Returns (run directory, summary).
+    `warm` (a warm worker's) keeps datasets loaded and programs compiled between runs.
+    Returns (run directory, summary).
     """
     from bnexp import data as data_module
     from bnexp.backend import tensorflow
 
     if data_dir is not None or config.data.dir is not None:  # absolute, so eval and resume work from anywhere
         config.data.dir = str(Path(data_dir or config.data.dir).expanduser().resolve())
-    data = (load or data_module.load)(config.data.dataset, config.data.dir)
+    data = (warm.load if warm else data_module.load)(config.data.dataset, config.data.dir)
     check_fits(config, data)
     tensorflow()  # its import takes seconds: before the run directory exists
     run = rundir.create(rundir.runs_root(), config.name, Path(run_dir) if run_dir else None)
     try:
         run.write_config(config)
         with StopRequest() as stop:  # from here on, Ctrl-C means "stop cleanly and checkpoint"
-            return run.path, train_run(config, run, data, reporter, stop)
+            return run.path, train_run(config, run, data, reporter, stop, programs=warm and warm.programs)
     finally:
         reporter.stop()
         run.unlock()
 
 
-def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, load=None):
+def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, warm: "Warm | None" = None):
     """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config
-    (`load` as in train_config)."""
+    (`warm` as in train_config)."""
     from bnexp import data as data_module
 
     run = rundir.open_run(run_dir)
@@ -618,10 +681,10 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, load=No
         if not run.has_checkpoint():
             raise RunDirError(f"{run.path} has no checkpoint yet (it stopped before its first); start it again instead")
         run.load_checkpoint()  # a corrupt one fails here, before the summary changes
-        data = (load or data_module.load)(config.data.dataset, data_dir or config.data.dir)
+        data = (warm.load if warm else data_module.load)(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
         with StopRequest() as stop:
-            return run.path, train_run(config, run, data, reporter, stop, resume=True)
+            return run.path, train_run(config, run, data, reporter, stop, resume=True, programs=warm and warm.programs)
     finally:
         reporter.stop()
         run.unlock()

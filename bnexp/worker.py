@@ -11,7 +11,9 @@ functions, and answers with one line on stdout:
     {"code": <the exit code bnexp train would exit with>, "message": "<its one-line error, or empty>"}
 
 A point pays once per worker, not once per point, for the interpreter, TensorFlow's
-import and the datasets (kept loaded here). Each point still gets its own run directory,
+import and the datasets (kept loaded here), and a point whose config differs from an
+earlier one's only in program inputs (bnexp.config.program_inputs) trains on that point's
+compiled programs (bnexp.train.Programs). Each point still gets its own run directory,
 log, checkpoints and summary. SIGINT or SIGTERM during a point stops it as they stop
 `bnexp train`: at the end of the compiled call, with a checkpoint (a second signal stops
 at once); between points both are ignored, so a stop that arrives as a point ends cannot
@@ -21,29 +23,26 @@ take the worker down before it answers. End of input ends the worker. The sweep 
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import signal
 import sys
 import traceback
 
-from bnexp import config as config_module, data as data_module
+from bnexp import config as config_module
 from bnexp.errors import BnexpError, Stopped, signal_exit_code
-from bnexp.train import Reporter, exit_status, train_config, train_resume
-
-DATASETS_KEPT = 2  # (dataset, folder) pairs held in memory: a sweep rarely uses more
+from bnexp.train import Reporter, Warm, exit_status, train_config, train_resume
 
 
-def run_task(task: dict, load) -> tuple[int, str]:
+def run_task(task: dict, warm: Warm) -> tuple[int, str]:
     """Train one task; (exit code, one-line error) as `bnexp train --quiet` would end."""
     try:
         if task["config"] is None:
-            _, summary = train_resume(task["run_dir"], task["data_dir"], Reporter(), load)
+            _, summary = train_resume(task["run_dir"], task["data_dir"], Reporter(), warm)
         else:
             where = f"config of {task['run_dir']}"
             config = config_module.validate(config_module.parse_yaml(task["config"], where), where)
-            _, summary = train_config(config, task["run_dir"], task["data_dir"], Reporter(), load)
+            _, summary = train_config(config, task["run_dir"], task["data_dir"], Reporter(), warm)
     except BnexpError as e:
         return e.exit_code, str(e)
     except Stopped as e:  # a second signal: stopped at once, as bnexp train
@@ -56,9 +55,9 @@ def run_task(task: dict, load) -> tuple[int, str]:
 
 def serve(tasks, replies) -> None:
     """Answer every task line of `tasks` with one reply line on `replies`."""
-    load = functools.lru_cache(maxsize=DATASETS_KEPT)(data_module.load)
+    warm = Warm()
     for line in tasks:
-        code, message = run_task(json.loads(line), load)
+        code, message = run_task(json.loads(line), warm)
         replies.write(json.dumps({"code": code, "message": " ".join(message.split())}) + "\n")
         replies.flush()
 
