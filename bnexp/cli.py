@@ -219,11 +219,20 @@ def compare(
     last: int = typer.Option(1, "--last", min=1, help="A run's final accuracy and loss: the mean of its last N evaluations."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write learning curves (test accuracy and loss against step) to this .png, .pdf or .svg."),
     fmt: Format = typer.Option(Format.table, "--format", help="[cyan]table[/], [cyan]json[/], [cyan]csv[/] or [cyan]markdown[/]."),
+    pivot: Optional[str] = typer.Option(None, "--pivot", metavar="ROW_KEY", help="Show final accuracy (mean ± std (n) over seeds) in a table of grid values, one row per value of this config key, e.g. [cyan]--pivot model.norm.kind[/]."),
+    columns: Optional[str] = typer.Option(None, "--columns", metavar="COL_KEY", help="With --pivot: one column per value of this config key, e.g. [cyan]--columns train.learning_rate[/]."),
 ) -> None:
     """Show what changed between runs (config diff), how their results differ, and whether it is seed noise.
 
-    Runs whose configs differ only in seed form a group (mean ± std); with two groups a
-    Welch t-test says whether their final accuracies differ beyond seed noise.
+    The baseline is the first run named (within a folder, the first in natural order;
+    within a sweep, the first point in grid order). Runs whose configs differ only in
+    seed form a group (mean ± std over distinct seeds; a repeated seed counts once). Each
+    group's final accuracy is tested against the baseline's group: paired t-test on
+    matched seeds, else Welch; Holm-adjusted p with several groups; no p-value below 3
+    seeds. Runs on different test sets are never compared. "train-set acc" is a fixed
+    training subset evaluated in inference mode (metrics.csv's train_accuracy is the
+    running mean over training batches in training mode); "train−test gap" is it minus
+    the final test accuracy.
     """
     from bnexp import compare as analysis
     from bnexp.errors import UsageError
@@ -235,7 +244,8 @@ def compare(
     if plot is not None and plot.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise UsageError(f"--plot {plot}: name a .png, .pdf or .svg file")
     loaded = analysis.load_runs([str(r) for r in runs])
-    report = analysis.compare(loaded, threshold=threshold, last=last, all_keys=all_keys)
+    report = analysis.compare(loaded, threshold=threshold, last=last, all_keys=all_keys,
+                              pivot_rows=pivot, pivot_columns=columns)
     show(report, fmt.value, console(), write_plot(loaded, plot) if plot else None)
 
 

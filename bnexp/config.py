@@ -112,6 +112,11 @@ class Train(Schema):
     eval_every: Annotated[int, Field(ge=1)] | None = None
     checkpoint_every: Annotated[int, Field(ge=1)] | None = None
     unroll: Annotated[int, Field(ge=1, le=50)] = 4
+    # Training examples evaluated in inference mode at every evaluation (0: none), for the
+    # train-test gap; a fixed subset, the same for every run of a dataset (train.train_subset).
+    eval_train_examples: Annotated[int, Field(ge=0, le=60_000)] = 10_000
+    # A training batch loss above this stops the run as diverged (README: "Divergence").
+    divergence_loss: Annotated[float, Field(gt=0)] = 100.0
 
     @model_validator(mode="after")
     def _epochs_or_steps(self) -> "Train":

@@ -38,7 +38,8 @@ def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
             if len(members) == 1:
                 _draw_run(ax, members[0], key, colour, labels[idx[0]])
             else:
-                _draw_group(ax, members, key, colour, f"{label} (n={len(members)})")
+                seeds = len({run.seed for run in members})  # a repeated seed is one seed
+                _draw_group(ax, members, key, colour, f"{label} (n={seeds})")
     for ax, (_, name) in zip(axes, CURVES):
         _label(ax, name, f"{name} vs step")
     axes[0].legend(fontsize="small")

@@ -39,7 +39,9 @@ PROGRESS_EVERY = 200  # steps between progress updates (and so between interrupt
 TENSORBOARD_TAGS = {
     "train_loss": "train/loss", "train_accuracy": "train/accuracy",
     "test_loss": "test/loss", "test_accuracy": "test/accuracy", "learning_rate": "learning_rate",
+    "train_set_loss": "train_set/loss", "train_set_accuracy": "train_set/accuracy",
 }
+TRAIN_SUBSET_SEED = 0  # fixed, not the run's seed: every run of a dataset evaluates the same examples
 
 
 class Reporter:
@@ -84,6 +86,18 @@ class Plan:
 def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     """The example order of one epoch: a pure function of (seed, epoch), so resume needs no RNG state."""
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
+
+
+def train_subset(n_train: int, wanted: int) -> np.ndarray:
+    """Indices of the training examples evaluated for the train-test gap, in ascending order.
+
+    The first `wanted` of one permutation drawn with a fixed seed, independent of the
+    run's seed: every run of a dataset measures the same examples (so gaps compare
+    across runs), a smaller subset is part of a larger one, and a dataset stored in
+    class order would still give a subset of every class.
+    """
+    order = np.random.default_rng(TRAIN_SUBSET_SEED).permutation(n_train)
+    return np.sort(order[:min(wanted, n_train)])
 
 
 @dataclass
@@ -156,7 +170,9 @@ class Trainer:
         self.evaluator = Evaluator(self.model)
         self.images = tf.constant(data.x_train)
         self.labels = tf.constant(data.y_train.astype(np.int32))
-        # [loss sum, correct count] since the last metrics row, and divergence tracking.
+        # [loss sum, correct count] since the last metrics row, and divergence tracking:
+        # the first step whose loss is NaN, infinite or above train.divergence_loss, and
+        # the last finite loss up to it.
         self.totals = tf.Variable(tf.zeros(2, tf.float64), trainable=False)
         self.last_finite_loss = tf.Variable(float("nan"), trainable=False)
         self.first_bad_step = tf.Variable(tf.constant(-1, tf.int64), trainable=False)
@@ -166,6 +182,7 @@ class Trainer:
         from bnexp.model import forward, predicted_class
 
         tf, unroll, batch = self.tf, self.config.train.unroll, self.plan.batch_size
+        limit = self.config.train.divergence_loss
         variables = self.model.trainable_variables
 
         def one_step(indices):
@@ -178,8 +195,10 @@ class Trainer:
             correct = tf.reduce_sum(tf.cast(tf.equal(predicted_class(logits), y), tf.float64))
             self.totals.assign_add(tf.stack([tf.cast(loss, tf.float64), correct]))
             finite = tf.math.is_finite(loss)
-            self.last_finite_loss.assign(tf.where(finite, loss, self.last_finite_loss))
-            first_bad = tf.logical_and(tf.logical_not(finite), self.first_bad_step < 0)
+            before_bad = self.first_bad_step < 0
+            self.last_finite_loss.assign(tf.where(tf.logical_and(finite, before_bad), loss, self.last_finite_loss))
+            healthy = tf.logical_and(finite, loss <= limit)
+            first_bad = tf.logical_and(tf.logical_not(healthy), before_bad)
             self.first_bad_step.assign(tf.where(first_bad, tf.cast(step, tf.int64) + 1, self.first_bad_step))
 
         @tf.function(jit_compile=True)
@@ -314,11 +333,17 @@ def resumed_summary(earlier: Summary, env: dict) -> Summary:
 def results(summary: Summary, state: State, plan: Plan) -> Summary:
     """The summary with what `state` has reached: accuracies, steps, timing."""
     last = state.last_eval or {}
+    gap = None
+    if last.get("train_set_accuracy") is not None:
+        gap = last["train_set_accuracy"] - last["test_accuracy"]
     per_epoch = statistics.median(state.epoch_seconds) if state.epoch_seconds else None
     return dataclasses.replace(
         summary,
         test_accuracy=last.get("test_accuracy"),
         test_loss=last.get("test_loss"),
+        train_set_accuracy=last.get("train_set_accuracy"),
+        train_set_loss=last.get("train_set_loss"),
+        generalization_gap=gap,
         best_test_accuracy=state.best_accuracy,
         best_step=state.best_step,
         steps=state.step,
@@ -342,10 +367,13 @@ class Metrics:
     def add(self, row: dict, extra_tags: dict[str, float]) -> None:
         self.run.append_metrics(row)
         self.reporter.evaluated(row)
-        self.events.add(row["step"], {tag: row[name] for name, tag in TENSORBOARD_TAGS.items()} | extra_tags)
+        self.events.add(row["step"], {tag: row[name] for name, tag in TENSORBOARD_TAGS.items()
+                                      if row.get(name) is not None} | extra_tags)
         self.log.note(
             f"step {row['step']} epoch {row['epoch']:.2f}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}, "
             f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}, lr {row['learning_rate']:.4g}"
+            + ("" if row["train_set_accuracy"] is None else
+               f", train set loss {row['train_set_loss']:.4f} acc {row['train_set_accuracy']:.4f}")
         )
 
     def close(self) -> None:
@@ -360,10 +388,12 @@ class Loop:
                  metrics: Metrics, diagnostics, reporter: Reporter):
         self.config, self.data, self.plan, self.trainer, self.run = config, data, plan, trainer, run
         self.metrics, self.diagnostics, self.reporter = metrics, diagnostics, reporter
+        subset = train_subset(len(data.x_train), config.train.eval_train_examples)
+        self.train_set = (data.x_train[subset], data.y_train[subset])
 
     def run_to_end(self, state: State, stop, started: float) -> str:
         """Train until the last step ('completed') or a stop request ('interrupted');
-        DivergedError at a NaN or infinite loss."""
+        DivergedError at a NaN or infinite loss, or one above train.divergence_loss."""
         plan, order_epoch, order = self.plan, None, None
         # The session's clock starts with train_run: model build and compile count too.
         elapsed_before = state.elapsed
@@ -405,10 +435,14 @@ class Loop:
         self.run.save_checkpoint(self.trainer.variables(), dataclasses.asdict(state))
 
     def _divergence_message(self, bad_step: int) -> str:
+        # last_finite_loss stops at the first bad step: it is that step's loss when the
+        # loss passed the limit, and the loss before it when the loss became NaN or infinite.
         last = float(self.trainer.last_finite_loss.numpy())
-        lr = self.config.train.learning_rate
-        return (f"training diverged at step {bad_step}: the loss became NaN or infinite (last finite loss {last:.4g}); "
-                f"try a lower train.learning_rate (now {lr:g}), e.g. --set train.learning_rate={lr / 10:g}")
+        t = self.config.train
+        what = (f"the training loss reached {last:.4g}, above train.divergence_loss = {t.divergence_loss:g}"
+                if last > t.divergence_loss else f"the loss became NaN or infinite (last finite loss {last:.4g})")
+        return (f"training diverged at step {bad_step}: {what}; try a lower train.learning_rate "
+                f"(now {t.learning_rate:g}), e.g. --set train.learning_rate={t.learning_rate / 10:g}")
 
     def _report_progress(self, state: State, call_start: float, steps: int) -> None:
         loss_sum, correct = (float(v) for v in self.trainer.totals.numpy())
@@ -421,18 +455,25 @@ class Loop:
         loss_sum, correct = self.trainer.take_totals()
         seen = state.step - state.row_start_step
         test = self.trainer.evaluator.evaluate(self.data.x_test, self.data.y_test)
+        # The same inference-mode pass on training examples: train_accuracy above is a
+        # running mean in training mode while the weights moved, so no gap can be read from it.
+        on_train = self.trainer.evaluator.evaluate(*self.train_set) if len(self.train_set[1]) else None
+        train_set_loss, train_set_accuracy = (on_train.loss, on_train.accuracy) if on_train else (None, None)
         row = {
             "step": state.step,
             "epoch": round(state.step / self.plan.steps_per_epoch, 6),
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / (seen * self.plan.batch_size),
+            "train_set_loss": train_set_loss,
+            "train_set_accuracy": train_set_accuracy,
             "test_loss": test.loss,
             "test_accuracy": test.accuracy,
             "learning_rate": self.trainer.learning_rate(state.step - 1),
             "elapsed_s": round(state.elapsed, 3),
         }
         state.row_start_step = state.step
-        state.last_eval = {"step": state.step, "test_loss": test.loss, "test_accuracy": test.accuracy}
+        state.last_eval = {"step": state.step, "test_loss": test.loss, "test_accuracy": test.accuracy,
+                           "train_set_loss": train_set_loss, "train_set_accuracy": train_set_accuracy}
         if state.best_accuracy is None or test.accuracy > state.best_accuracy:
             state.best_accuracy, state.best_step = test.accuracy, state.step
         tags = {}

@@ -22,7 +22,7 @@ from bnexp import compare as cmp, rundir
 from bnexp.config import apply_override, validate
 from bnexp.errors import RunDirError, RunFileError
 from bnexp.present import sparkline, sparklines
-from bnexp.present.comparison import format_delta, groups_table, metrics_table, show, ttest_sentence
+from bnexp.present.comparison import format_delta, groups_table, metrics_table, pivot_table, show, show_groups
 from bnexp.rundir import Summary
 
 HEADER = ",".join(rundir.METRICS_COLUMNS)
@@ -126,7 +126,7 @@ def test_all_keys_shows_every_key_with_lists_in_flow_style(tmp_path):
     diff = dict(report([a, b], all_keys=True).diff)
     assert diff["model.hidden"] == ["[100, 100, 100]"] * 2
     assert diff["data.dir"] == ["data/mnist"] * 2
-    assert len(diff) == len(cmp.load_run(a).config) == 38  # every leaf of the schema
+    assert len(diff) == len(cmp.load_run(a).config) == 40  # every leaf of the schema
 
 
 # --- metrics and deltas -----------------------------------------------------------------
@@ -150,6 +150,7 @@ def test_deltas_and_ratios_against_the_first_run(tmp_path):
     assert d["steps_to_threshold"].value == -500  # 500 - 1000
     verdicts = {k: v.verdict for k, v in d.items()}
     assert verdicts == {"final_test_accuracy": 1, "best_test_accuracy": 1, "final_test_loss": 1,
+                        "final_train_set_accuracy": 0, "generalization_gap": 0,
                         "steps": 0, "seconds_per_epoch": 1, "examples_per_second": -1,
                         "steps_to_threshold": 1}
     column = cmp.column("seconds_per_epoch")
@@ -248,32 +249,47 @@ def test_grouping_ignores_the_order_of_config_keys(tmp_path):
 def test_no_group_table_when_every_config_is_unique(tmp_path):
     b = make_run(tmp_path, "b", seed=1, set={"train.batch_size": 8})
     comp = report([make_run(tmp_path, "a"), b])
-    assert comp.groups == [] and comp.ttest is None
+    assert [len(g.rows) for g in comp.groups] == [1, 1] and not show_groups(comp)
+    [c] = comp.comparisons
+    assert (c.verdict, c.result.p, c.result.n_a) == ("too_few_seeds", None, 1)
 
 
-def test_welch_t_test_matches_the_textbook_formula(tmp_path):
-    comp = report(two_arms(tmp_path))
-    a, b = np.array(BN), np.array(PLAIN)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    # two-sided p: integrate Student's t density from |t| outward (substituting x = |t| / u)
+def student_t_sf2(t: float, df: float) -> float:
+    """Two-sided p by integrating Student's t density from |t| outward (substituting x = |t| / u)."""
     u = np.linspace(1e-9, 1, 2_000_001)
     x = abs(t) / u
     density = (math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
                * (1 + x**2 / df) ** (-(df + 1) / 2))
-    p = 2 * np.trapezoid(density * abs(t) / u**2, u)
-    assert comp.ttest.t == pytest.approx(t, rel=1e-9)
-    assert comp.ttest.p == pytest.approx(p, rel=1e-4)
-    assert comp.ttest.p < 0.05
-    assert ttest_sentence(comp.ttest).startswith("distinguishable from seed noise (p = ")
+    return 2 * np.trapezoid(density * abs(t) / u**2, u)
 
 
-def test_ttest_sentence_says_whether_the_difference_is_seed_noise():
-    assert ttest_sentence(cmp.TTest("a", "b", 4.1, 0.003)) == \
-        "distinguishable from seed noise (p = 0.003 < 0.05)"
-    assert ttest_sentence(cmp.TTest("a", "b", 0.9, 0.41)) == \
-        "not distinguishable from seed noise (p = 0.41 ≥ 0.05)"
+def test_welch_t_test_on_unmatched_seeds_matches_the_textbook_formula(tmp_path):
+    bn = [make_run(tmp_path, f"bn{s}", seed=s, acc=[0.9, a]) for s, a in enumerate(BN)]
+    plain = [make_run(tmp_path, f"plain{s}", seed=s + 3, acc=[0.8, a], set={"model.norm.kind": "none"})
+             for s, a in enumerate(PLAIN)]
+    [c] = report(bn + plain).comparisons
+    a, b = np.array(BN), np.array(PLAIN)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (b.mean() - a.mean()) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    assert c.result.test == "welch"
+    assert c.result.p == pytest.approx(student_t_sf2(t, df), rel=1e-4)
+    assert c.result.p_adjusted == c.result.p  # a family of one
+    assert c.result.difference == pytest.approx(b.mean() - a.mean())
+    assert c.verdict == "distinguishable"
+    assert "Welch t-test over 3 and 3 seeds, p = " in c.sentence()
+
+
+def test_matched_seeds_get_a_paired_t_test(tmp_path):
+    [c] = report(two_arms(tmp_path)).comparisons
+    diff = np.array(PLAIN) - np.array(BN)
+    t = diff.mean() / (diff.std(ddof=1) / math.sqrt(3))
+    assert c.result.test == "paired"
+    assert c.result.p == pytest.approx(student_t_sf2(t, 2), rel=1e-4)
+    assert c.result.effect_size == pytest.approx(diff.mean() / diff.std(ddof=1))
+    half = 4.302652729749464 * diff.std(ddof=1) / math.sqrt(3)  # t(0.975, df=2)
+    assert (c.result.ci_low, c.result.ci_high) == pytest.approx((diff.mean() - half, diff.mean() + half))
+    assert "paired t-test over 3 seeds" in c.sentence()
 
 
 def test_sweep_directory_groups_every_grid_point_without_a_t_test(tmp_path):
@@ -288,7 +304,7 @@ def test_sweep_directory_groups_every_grid_point_without_a_t_test(tmp_path):
                                             "bs600/s0", "bs600/s1"]  # by path, numbers as numbers
     assert [g.label for g in comp.groups] == ["train.batch_size=8", "train.batch_size=60",
                                               "train.batch_size=600"]
-    assert comp.ttest is None
+    assert [(c.verdict, c.result.p) for c in comp.comparisons] == [("too_few_seeds", None)] * 2
 
 
 # --- output formats ------------------------------------------------------------------------
@@ -302,19 +318,28 @@ def test_table_off_a_terminal_never_truncates_cells(tmp_path):
     assert "Config diff" in text and "steps to 0.97" in text
 
 
-def test_table_shows_groups_and_the_t_test_verdict(tmp_path):
+def test_table_shows_groups_and_the_verdict(tmp_path):
     text = output(two_arms(tmp_path))
     assert "Seed groups" in text
-    assert "distinguishable from seed noise" in text
+    assert "Final accuracy, model.norm.kind=none vs model.norm.kind=batch: difference -0.009 [95% CI" in text
+    assert "not distinguishable from seed noise; about" in text  # the seed advisor
 
 
-def test_json_has_runs_diff_groups_and_ttest(tmp_path):
+def test_json_has_runs_diff_groups_and_comparisons(tmp_path):
     doc = json.loads(output(two_arms(tmp_path), fmt="json"))
-    assert {"runs", "diff", "groups", "ttest"} <= doc.keys()
+    assert {"runs", "diff", "groups", "comparisons", "not_comparable", "pivot"} <= doc.keys()
     assert len(doc["runs"]) == 6 and len(doc["groups"]) == 2
     assert doc["diff"]["model.norm.kind"]["plain0"] == "none"
-    assert doc["ttest"]["p"] < 0.05
+    assert doc["runs"][3]["settings"] == {"name": "plain0", "seed": "0", "model.norm.kind": "none"}
     assert doc["runs"][1]["deltas"]["final_test_accuracy"]["value"] == pytest.approx(0.978 - 0.981)
+    [c] = doc["comparisons"]
+    assert (c["a"], c["b"], c["test"], c["n_a"], c["n_b"]) == ("model.norm.kind=batch", "model.norm.kind=none",
+                                                               "paired", 3, 3)
+    assert c["p"] == c["p_adjusted"] and 0.05 < c["p"] < 0.2
+    assert c["verdict"] == "not_distinguishable" and c["seeds_needed"] > 3
+    assert c["difference"] == pytest.approx(np.mean(PLAIN) - np.mean(BN))
+    assert c["ci_low"] < c["difference"] < c["ci_high"] and c["effect_size"] < 0
+    assert c["excluded"] == [] and doc["not_comparable"] == []
 
 
 def test_csv_has_one_row_per_run_with_raw_values_and_deltas(tmp_path):
@@ -322,6 +347,7 @@ def test_csv_has_one_row_per_run_with_raw_values_and_deltas(tmp_path):
     b = make_run(tmp_path, "b", acc=[0.9, 0.97], summary={"seconds_per_epoch": 5.0})
     rows = list(csv.DictReader(io.StringIO(output([a, b], fmt="csv"))))
     assert [r["run"] for r in rows] == ["a", "b"]
+    assert [r["name"] for r in rows] == ["a", "b"]  # every differing config key is a column
     assert float(rows[1]["final_test_accuracy"]) == 0.97
     assert float(rows[1]["final_test_accuracy_delta"]) == pytest.approx(0.01)
     assert float(rows[1]["seconds_per_epoch_ratio"]) == 0.5
@@ -382,7 +408,7 @@ def test_a_single_run_is_a_run_dir_error(tmp_path):
 
 @pytest.mark.parametrize("content", [
     "step,epoch\n1,2\n",
-    HEADER + "\n500,1,0.1,0.9,0.1,oops,0.5,1.0\n",
+    HEADER + "\n500,1,0.1,0.9,,,0.1,oops,0.5,1.0\n",
     HEADER + "\n500,1,0.1,0.9\n",
 ])
 def test_corrupt_metrics_is_a_run_file_error_naming_the_file(tmp_path, content):
