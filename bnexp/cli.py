@@ -230,7 +230,7 @@ def compare(
     group's final accuracy is tested against the baseline's group: paired t-test on
     matched seeds, else Welch; Holm-adjusted p with several groups; no p-value below 3
     seeds. Runs on different test sets are never compared. "train-set acc" is a fixed
-    training subset evaluated in inference mode (metrics.csv's train_accuracy is the
+    training subset evaluated in inference mode (the metrics file's train_accuracy is the
     running mean over training batches in training mode); "train−test gap" is it minus
     the final test accuracy.
     """

@@ -98,7 +98,7 @@ COLUMNS = (
     Column("final_test_accuracy", "final acc", "diff", +1, "fraction"),
     Column("best_test_accuracy", "best acc", "diff", +1, "fraction"),
     Column("final_test_loss", "final loss", "diff", -1, "loss"),
-    # On a fixed training subset in inference mode, like the test set; not metrics.csv's
+    # On a fixed training subset in inference mode, like the test set; not the metrics file's
     # train_accuracy, which is a running mean over training batches in training mode.
     Column("final_train_set_accuracy", "train-set acc", "diff", 0, "fraction"),
     Column("generalization_gap", "train−test gap", "diff", 0, "fraction"),
@@ -312,8 +312,14 @@ def make_group(label: str, rows: list[Row]) -> Group:
 
 
 def _unusable(row: Row) -> str | None:
-    """Why a run cannot stand for its seed: it did not complete, or has no test accuracy."""
+    """Why a run cannot stand for its seed: it did not complete, or has no test accuracy.
+
+    Where a run stopped is said for a run that may go on; a diverged run's summary
+    message says at which step it diverged (its `steps` is where the check ran).
+    """
     s = row.run.summary
+    if row.run.status == "diverged":
+        return "diverged"
     if row.run.status != "completed":
         return row.run.status + (f" at step {s.steps:,}" if s.steps is not None else "")
     if not finite(row.values[METRIC]):
