@@ -35,11 +35,15 @@ import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bnexp import rundir
 from bnexp.config import flatten, yaml_flow
 from bnexp.errors import RunDirError, UsageError
 from bnexp.rundir import Summary
+
+if TYPE_CHECKING:  # imported at run time only when groups are compared: it imports SciPy
+    from bnexp import stats
 
 # Keys that tell seeds of one experiment apart without changing the experiment
 # (diagnostics and the train-set evaluation only observe a run: they change none of
@@ -188,7 +192,7 @@ class GroupComparison:
 
     baseline: Group
     group: Group
-    result: object | None
+    result: stats.Comparison | None
 
     @property
     def verdict(self) -> str:
