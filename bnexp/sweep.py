@@ -49,6 +49,7 @@ from bnexp import claims as claims_module, config as config_module, rundir
 from bnexp.claims import Expect
 from bnexp.config import Config, Schema
 from bnexp.errors import BnexpError, ConfigError, RunDirError, RunFileError, UsageError, signal_exit_code
+from bnexp.raycluster import connect_ray
 
 MANIFEST = rundir.SWEEP_MANIFEST
 # A diverged run is a finding (this setting does not train), not an accident: keep it.
@@ -520,7 +521,7 @@ class RayExecutor:
 
         options = {"logging_level": logging.ERROR}
         if self.address:
-            self.ray.init(address=self.address, **options)
+            connect_ray(self.address, **options)
         else:
             self.ray.init(num_cpus=available_cores(), include_dashboard=False, log_to_driver=False, **options)
         # A retry would rerun `bnexp train --run-dir` on a directory that is no longer empty.
