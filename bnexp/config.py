@@ -64,7 +64,7 @@ class Norm(Schema):
     renorm_warmup_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 5000
     r_max_ramp_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 35_000
     d_max_ramp_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 20_000
-    # batch_renorm: average sigma (Ioffe 2017, Algorithm 1) or the variance (bnexp before 0.2).
+    # batch_renorm: average sigma (Ioffe 2017, Algorithm 1) or the variance (what older bnexp did).
     moving_average: Literal["sigma", "variance"] = "sigma"
     # ghost_batch: examples per virtual batch, a divisor of train.batch_size.
     # Unset: resolved by Config to default_virtual_batch_size(train.batch_size).
@@ -92,6 +92,18 @@ def as_recorded(raw: dict) -> dict:
             if norm.get("kind") == kind:
                 norm.setdefault(key, old)
     return raw
+
+
+def default_virtual_batch_size(batch_size: int) -> int:
+    """The largest divisor of `batch_size` from 2 to 32, so the ghost batches are small ones
+    whatever the batch; the batch itself if none (a prime above 32), when ghost_batch is BatchNorm."""
+    return max((v for v in range(2, min(32, batch_size) + 1) if batch_size % v == 0), default=batch_size)
+
+
+def default_groups(widths: list[int]) -> int:
+    """The largest of 32, 16, 8, 4, 2, 1 (Wu & He's default is 32) that divides every width
+    and leaves at least two units per group; 1 if none does."""
+    return next((g for g in (32, 16, 8, 4, 2) if all(w % g == 0 and w // g >= 2 for w in widths)), 1)
 
 
 class Dropout(Schema):

@@ -685,7 +685,7 @@ def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: Stat
         raise UsageError(f"{run.path} cannot be extended: train.schedule.kind=cosine depends on the total number of steps, "
                          f"so its first {state.step} steps differ from those of a run planned {new.total_steps} steps long")
     start = new.previous_boundary(state.step)
-    if (state.step - start) % config.train.unroll:
+    if new.next_boundary(start) != state.step and (state.step - start) % config.train.unroll:
         # Steps left over from whole unrolled calls run as single-step programs, which XLA may
         # fuse differently: the BN moving averages then differ in the last bit.
         raise UsageError(f"{run.path} cannot be extended: it ended at step {state.step}, {state.step - start} steps after "
