@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MNIST ?= ../shared/data/mnist
 
-.PHONY: demo test chromium bench reproduce study clean
+.PHONY: demo test chromium bench reproduce study claims clean
 
 demo: $(VENV)/.installed
 	$(BIN)/bnexp train configs/quickstart.yaml
@@ -46,13 +46,24 @@ bench: $(VENV)/.installed
 
 # Ioffe & Szegedy (2015), Figure 1: BN against no BN, 5 seeds each, 50,000 steps (about 15 min on 2 cores).
 reproduce: $(VENV)/.installed
-	$(BIN)/bnexp sweep configs/sweeps/ioffe2015.yaml --workers 2 --data-dir $(MNIST) --out runs/ioffe2015
+	$(BIN)/bnexp sweep configs/claims/ioffe2015_figure1.yaml --workers 2 --data-dir $(MNIST) --out runs/ioffe2015
 	$(BIN)/bnexp compare runs/ioffe2015 --last 5 --threshold 0.95 --plot docs/ioffe2015.png
 
 # The batch-size study: BN against LayerNorm and GroupNorm at batch sizes 2 to 600, 3 seeds.
 study: $(VENV)/.installed
 	$(BIN)/bnexp sweep configs/sweeps/batch_size_study.yaml --workers 2 --data-dir $(MNIST) --out runs/batch_size_study
 	$(BIN)/bnexp compare runs/batch_size_study --format markdown
+
+# The claims pack: every sweep file in configs/claims/, each into runs/claims/<file name>,
+# then docs/claims.md and its figures from whatever the runs hold. A sweep that fails
+# does not stop the others or the report (make still fails at the end); Ctrl-C stops all.
+claims: $(VENV)/.installed
+	@failed=0; for file in configs/claims/*.yaml; do \
+	  $(BIN)/bnexp sweep $$file --data-dir $(MNIST) --out runs/claims/$$(basename $$file .yaml) || \
+	    { code=$$?; [ $$code -lt 128 ] || exit $$code; failed=1; }; \
+	done; \
+	$(BIN)/bnexp claims-report runs/claims --out docs/claims.md || failed=1; \
+	exit $$failed
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,10 +1,11 @@
-"""Speed benchmark for issue 5: `bnexp train` against Keras and a hand-written floor.
+"""Speed benchmark for issues 5 and 15: `bnexp train` against Keras and hand-written floors.
 
 Run from the repository root:
 
     PYTHONPATH=. .venv/bin/python bench/speed.py                  # all arms, 3 reps
-    PYTHONPATH=. .venv/bin/python bench/speed.py --arms keras_tuned,floor --reps 1
+    PYTHONPATH=. .venv/bin/python bench/speed.py --arms floor_graph,bnexp --reps 1
     PYTHONPATH=. .venv/bin/python bench/speed.py --json bench/out/speed.json
+    PYTHONPATH=. .venv/bin/python bench/speed.py --sweeps small   # also the sweep bench (bench/sweep_speed.py)
 
 The workload is the paper's MLP: 784-100-100-100-10, each hidden layer
 Dense (no bias) -> BatchNorm -> sigmoid, softmax output, mini-batches of 60, plain
@@ -17,24 +18,28 @@ them:
 
   keras_default  model.fit with Keras' defaults (no jit_compile), x float32 / 255
   keras_tuned    the same with jit_compile=True, steps_per_execution=100
-  floor          one XLA-compiled tf.function running 20 unrolled SGD steps per call,
-                 hand-written BN, uint8 data gathered and normalised in-graph; no
-                 logging, evaluation or checkpoints
-  bnexp          `python -m bnexp train bench/paper_mlp.yaml ...` as a subprocess,
-                 reading seconds_per_epoch / wall_seconds from the run's summary.json;
+  floor          the weak floor: one XLA-compiled tf.function running 20 unrolled SGD
+                 steps per call, called from a Python loop; hand-written BN, uint8 data
+                 gathered and normalised in-graph; no logging, evaluation or checkpoints
+  floor_graph    the graph-looped floor (issue 15): the same step, 4 unrolled steps per
+                 XLA call, and a graph while-loop over all of an epoch's calls, so Python
+                 wakes once per epoch; still no evaluation, logging or checkpoints
+  bnexp          `python -m bnexp train bench/paper_mlp.yaml ...` as a subprocess, with
+                 evaluation, metrics, TensorBoard and checkpoints on, plus those of
+                 BNEXP_OVERRIDES its config accepts; timings from the run's summary.json;
                  skipped with a message while bnexp.cli cannot be imported
 
-Each arm reports seconds_per_epoch (Keras: median of the epochs after the first,
-which includes tracing and compiling; floor: median of all epochs, its compile is
-timed apart; bnexp: its own summary's figure), every epoch's time, wall_seconds (the
-whole N-epoch run from after the data is loaded: model build, compile, training,
-evaluation; not the Python/TensorFlow import), compile_seconds where measurable, the
-final test accuracy (a sanity check: every arm should exceed 0.9) and peak RSS.
+Each arm reports seconds_per_epoch as the median of the epochs after the first, which
+compiles (the floors compile on a throwaway call before their first epoch, so theirs is
+steady anyway), every epoch's time, wall_seconds (the whole N-epoch run from after the
+data is loaded: model build, compile, training, evaluation; not the Python/TensorFlow
+import), compile_seconds where measurable, the final test accuracy (a sanity check: every
+arm should exceed 0.9) and peak RSS.
 
 Protocol: --reps repetitions (3 by default), arms alternating (A B C D, A B C D, ...)
 because this 2-core machine's speed drifts by +-30% over minutes; only ratios taken
 within one run mean anything. The script prints per-arm medians over the reps, the
-issue's targets as ratios of those medians with PASS/FAIL, and the start-up time of
+issues' targets as ratios of those medians with PASS/FAIL, and the start-up time of
 `bnexp --help` and `python -m bnexp --help` (median of 5 runs, target < 1 s).
 """
 
@@ -57,6 +62,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "mnist"
 BNEXP_CONFIG = "bench/paper_mlp.yaml"
+# --set overrides for the bnexp arm, each passed only if this bnexp's config knows its key.
+# The floors evaluate nothing on the training set, so neither does bnexp here (issue 15).
+BNEXP_OVERRIDES = ["train.eval_train_examples=0"]
 
 HIDDEN = (100, 100, 100)
 CLASSES = 10
@@ -64,11 +72,13 @@ BATCH = 60
 LR = 0.5
 BN_MOMENTUM = 0.99  # Keras' defaults, so the floor does the same work as keras_*
 BN_EPSILON = 1e-3
-FLOOR_UNROLL = 20  # SGD steps per compiled call in the floor
+FLOOR_UNROLL = 20  # SGD steps per compiled call in the weak floor
+GRAPH_UNROLL = 4  # ... in the graph-looped floor: bnexp's train.unroll default
 STARTUP_RUNS = 5
 
 # (name, numerator arm, denominator arm, metric, target: ratio must be <= this)
 TARGETS = [
+    ("bnexp / floor_graph  s/epoch", "bnexp", "floor_graph", "seconds_per_epoch", 1.1),
     ("bnexp / floor  s/epoch", "bnexp", "floor", "seconds_per_epoch", 1.1),
     ("bnexp / keras_tuned  s/epoch", "bnexp", "keras_tuned", "seconds_per_epoch", 0.8),
     ("bnexp / keras_default  s/epoch", "bnexp", "keras_default", "seconds_per_epoch", 0.25),
@@ -89,6 +99,11 @@ def load_mnist(data_dir: str):
 
     d = load("mnist", data_dir)
     return d.x_train, d.y_train, d.x_test, d.y_test
+
+
+def after_first(epoch_times: list[float]) -> float:
+    """Every arm's s/epoch: the median of the epochs after the first, which compiles."""
+    return statistics.median(epoch_times[1:] or epoch_times)
 
 
 def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
@@ -139,13 +154,12 @@ def run_keras(data_dir: str, epochs: int, **compile_kwargs) -> dict:
         callbacks=[EpochTimer()], verbose=0,
     )
     wall = time.perf_counter() - t0
-    later = epoch_times[1:] or epoch_times
     return {
-        "seconds_per_epoch": statistics.median(later),
+        "seconds_per_epoch": after_first(epoch_times),
         "epoch_seconds": epoch_times,
         "wall_seconds": wall,
         # Estimated: the first epoch's excess over a steady one is tracing + compiling.
-        "compile_seconds": epoch_times[0] - statistics.median(later),
+        "compile_seconds": epoch_times[0] - after_first(epoch_times),
         "test_accuracy": float(history.history["val_accuracy"][-1]),
         "peak_rss_mb": peak_rss_mb(),
     }
@@ -198,15 +212,15 @@ def floor_forward(layers, head, x, training: bool):
     return h @ head["w"] + head["b"]
 
 
-def floor_step_fn(layers, head, x_all, y_all):
-    """One XLA-compiled call = FLOOR_UNROLL SGD steps; idx is int32 (FLOOR_UNROLL, BATCH)."""
+def floor_step_fn(layers, head, x_all, y_all, unroll: int):
+    """One XLA-compiled call = `unroll` SGD steps; idx is int32 (unroll, BATCH)."""
     import tensorflow as tf
 
     trainable = [v for l in layers for v in (l["w"], l["gamma"], l["beta"])] + [head["w"], head["b"]]
 
     @tf.function(jit_compile=True)
     def chunk(idx):
-        for i in range(FLOOR_UNROLL):  # a Python loop: unrolled at trace time
+        for i in range(unroll):  # a Python loop: unrolled at trace time
             x = tf.cast(tf.gather(x_all, idx[i]), tf.float32) / 255.0
             y = tf.cast(tf.gather(y_all, idx[i]), tf.int32)
             with tf.GradientTape() as tape:
@@ -218,7 +232,20 @@ def floor_step_fn(layers, head, x_all, y_all):
     return chunk
 
 
-def arm_floor(data_dir: str, epochs: int) -> dict:
+def graph_epoch_fn(chunk, unroll: int):
+    """A whole epoch as one graph: a while-loop over the calls, so Python wakes once per epoch."""
+    import tensorflow as tf
+
+    @tf.function(input_signature=[tf.TensorSpec((None, unroll, BATCH), tf.int32)])
+    def epoch(idx):  # (calls, unroll, BATCH)
+        for i in tf.range(tf.shape(idx)[0]):  # AutoGraph makes this a tf.while_loop
+            chunk(idx[i])
+
+    return epoch
+
+
+def run_floor(data_dir: str, epochs: int, unroll: int, graph_loop: bool) -> dict:
+    """A hand-written floor: `unroll` steps per XLA call, run from a Python loop or a graph loop."""
     import numpy as np
     import tensorflow as tf
 
@@ -228,48 +255,85 @@ def arm_floor(data_dir: str, epochs: int) -> dict:
     x_all = tf.constant(x_train.reshape(-1, 784))  # uint8, normalised in-graph
     y_all = tf.constant(y_train)
     layers, head = floor_variables(rng)
-    chunk = floor_step_fn(layers, head, x_all, y_all)
-    calls = len(x_train) // (BATCH * FLOOR_UNROLL)
+    chunk = floor_step_fn(layers, head, x_all, y_all, unroll)
+    calls = len(x_train) // (BATCH * unroll)
+    if graph_loop:
+        run_epoch = graph_epoch_fn(chunk, unroll)
+    else:
+        def run_epoch(perm):
+            for idx in perm:
+                chunk(idx)
 
-    # Compile on a throwaway call, then restore the initial weights, so every timed
-    # epoch is exactly `calls` steady calls and training matches a run without it.
+    # Compile on a throwaway call (and trace the graph loop on an empty epoch), then
+    # restore the initial weights, so training matches a run without it.
     variables = [v for l in layers for v in l.values()] + list(head.values())
     initial = [v.numpy() for v in variables]
     tc = time.perf_counter()
-    chunk(tf.zeros((FLOOR_UNROLL, BATCH), tf.int32))
+    chunk(tf.zeros((unroll, BATCH), tf.int32))
+    if graph_loop:
+        run_epoch(tf.zeros((0, unroll, BATCH), tf.int32))
     compile_seconds = time.perf_counter() - tc
     for v, value in zip(variables, initial):
         v.assign(value)
 
-    epoch_times = []
+    epoch_times, epoch_cpu = [], []
     for _ in range(epochs):
-        te = time.perf_counter()
-        perm = rng.permutation(len(x_train))[: calls * FLOOR_UNROLL * BATCH]
-        perm = perm.astype("int32").reshape(calls, FLOOR_UNROLL, BATCH)
-        for idx in perm:
-            chunk(idx)
+        te, ce = time.perf_counter(), time.process_time()
+        perm = rng.permutation(len(x_train))[: calls * unroll * BATCH]
+        run_epoch(perm.astype("int32").reshape(calls, unroll, BATCH))
         layers[0]["w"].numpy()  # wait for the last call before stopping the clock
         epoch_times.append(time.perf_counter() - te)
+        epoch_cpu.append(time.process_time() - ce)
     wall = time.perf_counter() - t0
 
     # The floor has no evaluation; this check runs after the clock stops.
     xt = tf.constant(x_test.reshape(-1, 784).astype("float32") / 255)
     predictions = tf.argmax(floor_forward(layers, head, xt, training=False), axis=1).numpy()
     return {
-        "seconds_per_epoch": statistics.median(epoch_times),
+        "seconds_per_epoch": after_first(epoch_times),
         "epoch_seconds": epoch_times,
+        # CPU seconds of this process (all threads) per epoch: less swayed by other load.
+        "cpu_seconds_per_epoch": after_first(epoch_cpu),
         "wall_seconds": wall,
-        "compile_seconds": compile_seconds,  # first call: XLA compile + 20 steps
+        "compile_seconds": compile_seconds,  # first call: XLA compile + `unroll` steps
         "test_accuracy": float(np.mean(predictions == y_test)),
         "peak_rss_mb": peak_rss_mb(),
     }
 
 
-def bnexp_command(data_dir: str, run_dir: str, epochs: int) -> list[str]:
+def arm_floor(data_dir: str, epochs: int) -> dict:
+    return run_floor(data_dir, epochs, FLOOR_UNROLL, graph_loop=False)
+
+
+def arm_floor_graph(data_dir: str, epochs: int) -> dict:
+    return run_floor(data_dir, epochs, GRAPH_UNROLL, graph_loop=True)
+
+
+def bnexp_overrides() -> tuple[list[str], list[str]]:
+    """The BNEXP_OVERRIDES this bnexp's config accepts, and those it does not know yet.
+
+    An unknown key is skipped, not an error, so the bench runs on the bnexp of any commit;
+    the skipped ones are reported with the result.
+    """
+    from bnexp import config
+    from bnexp.errors import ConfigError
+
+    accepted, skipped = [], []
+    for assignment in BNEXP_OVERRIDES:
+        try:
+            config.load_config(REPO / BNEXP_CONFIG, [assignment])
+            accepted.append(assignment)
+        except ConfigError:
+            skipped.append(assignment)
+    return accepted, skipped
+
+
+def bnexp_command(data_dir: str, run_dir: str, epochs: int, overrides: list[str]) -> list[str]:
+    sets = [f"train.epochs={epochs}", *overrides]
     return [
         sys.executable, "-m", "bnexp", "train", BNEXP_CONFIG,
         "--data-dir", data_dir, "--run-dir", run_dir, "--quiet",
-        "--set", f"train.epochs={epochs}",
+        *[arg for assignment in sets for arg in ("--set", assignment)],
     ]
 
 
@@ -285,24 +349,29 @@ def arm_bnexp(data_dir: str, epochs: int) -> dict:
         raise Skip(f"bnexp.cli cannot be imported yet ({type(exc).__name__}: {exc})")
     if not (REPO / BNEXP_CONFIG).is_file():
         raise Skip(f"{BNEXP_CONFIG} does not exist yet")
+    overrides, skipped = bnexp_overrides()
 
     with tempfile.TemporaryDirectory(prefix="bnexp-bench-") as tmp:
         run_dir = os.path.join(tmp, "run")
         t0 = time.perf_counter()
-        proc = subprocess.run(bnexp_command(data_dir, run_dir, epochs), cwd=REPO,
+        proc = subprocess.run(bnexp_command(data_dir, run_dir, epochs, overrides), cwd=REPO,
                               capture_output=True, text=True)
         process_seconds = time.perf_counter() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"bnexp train exited {proc.returncode}:\n{proc.stderr[-3000:]}")
         summary = json.loads(Path(run_dir, "summary.json").read_text())
     return {
-        "seconds_per_epoch": summary["seconds_per_epoch"],
-        "epoch_seconds": summary.get("epoch_seconds"),
+        "seconds_per_epoch": after_first(summary["epoch_seconds"]),
+        "summary_seconds_per_epoch": summary["seconds_per_epoch"],  # bnexp's own: median of all epochs
+        "epoch_seconds": summary["epoch_seconds"],
         "wall_seconds": summary["wall_seconds"],
-        "compile_seconds": summary.get("compile_seconds"),
+        # Estimated as for Keras: the first epoch's excess over a steady one.
+        "compile_seconds": summary["epoch_seconds"][0] - after_first(summary["epoch_seconds"]),
         "test_accuracy": summary.get("test_accuracy"),
         "peak_rss_mb": peak_rss_mb(resource.RUSAGE_CHILDREN),
         "process_seconds": process_seconds,  # includes Python and TensorFlow import
+        "overrides": overrides,
+        "overrides_skipped": skipped,
     }
 
 
@@ -311,6 +380,7 @@ ARMS = {
     "keras_default": arm_keras_default,
     "keras_tuned": arm_keras_tuned,
     "floor": arm_floor,
+    "floor_graph": arm_floor_graph,
     "bnexp": arm_bnexp,
 }
 
@@ -415,7 +485,7 @@ def print_report(summary: dict, startup: dict, epochs: int, notes: list[str]) ->
                      fmt(s["compile_seconds"]), acc, fmt(s["max_peak_rss_mb"], ".0f"), str(s["reps"]))
     console.print(arms)
 
-    ratios = Table(title="Issue 5 targets (ratio of medians)")
+    ratios = Table(title="Targets of issues 5 and 15 (ratio of medians)")
     for col in ("target", "ratio", "limit", "result"):
         ratios.add_column(col, justify="left" if col == "target" else "right")
     for r in summary["ratios"]:
@@ -431,6 +501,16 @@ def print_report(summary: dict, startup: dict, epochs: int, notes: list[str]) ->
     for note in notes + [f"start-up {k}: skipped, {v['skipped']}" for k, v in startup.items()
                          if "skipped" in v]:
         console.print(f"[yellow]note:[/yellow] {note}")
+
+
+def run_sweeps(names: str, reps: int) -> list[dict]:
+    """bench/sweep_speed.py's sweeps named in `names` (comma-separated; "" for none)."""
+    import sweep_speed
+
+    results = [sweep_speed.bench_sweep(name, reps, ["baseline", "sweep"])
+               for name in filter(None, names.split(","))]
+    sweep_speed.print_results(results)
+    return results
 
 
 def machine_info() -> dict:
@@ -465,15 +545,20 @@ def run_benchmark(args) -> None:
             else:
                 print(f"{r['seconds_per_epoch']:.2f} s/epoch, wall {r['wall_seconds']:.1f} s, "
                       f"acc {fmt(r['test_accuracy'], '.4f')}")
+                for skipped in r.get("overrides_skipped", []):
+                    note = f"bnexp ran without --set {skipped}: this bnexp's config does not know the key"
+                    notes += [] if note in notes else [note]
             results.append(r)
     startup = startup_benchmarks() if not args.no_startup else {}
     summary = summarise(results, arms)
     print_report(summary, startup, args.epochs, notes)
+    sweeps = run_sweeps(args.sweeps, args.sweep_reps)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(
             {"machine": machine_info(), "epochs": args.epochs, "reps": args.reps,
-             "results": results, "startup": startup, "summary": summary, "notes": notes},
+             "results": results, "startup": startup, "summary": summary, "notes": notes,
+             "sweeps": sweeps},
             indent=2))
         print(f"raw results written to {args.json}")
 
@@ -486,6 +571,8 @@ def main() -> None:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     p.add_argument("--json", help="write all raw results to this file")
     p.add_argument("--no-startup", action="store_true", help="skip the start-up timings")
+    p.add_argument("--sweeps", default="", help="also the sweep bench (bench/sweep_speed.py): small, large or small,large")
+    p.add_argument("--sweep-reps", type=int, default=3, help="alternating repetitions of each sweep bench")
     p.add_argument("--arm", choices=list(ARMS), help=argparse.SUPPRESS)  # child mode
     p.add_argument("--json-out", help=argparse.SUPPRESS)
     args = p.parse_args()

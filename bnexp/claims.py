@@ -3,8 +3,8 @@
 A sweep file's `expect:` list holds claims such as "BN reaches 95% test accuracy in
 fewer steps" (Ioffe & Szegedy 2015, Figure 1). Each names a metric, the grid point of
 each side (`better`, `than`) and a direction; its verdict is `holds`, `contradicted` or
-`inconclusive`, from bnexp.stats' tests over the seeds, with the claims of one file as
-one Holm family.
+`inconclusive`, from bnexp.stats' tests over the seeds (t-tests; Fisher's exact test for
+the 0/1 metric `diverged`), with the claims of one file as one Holm family.
 
 This module is the core only: the schema and its checks (`validate_claims`, run before
 anything trains), the per-run metric (`run_metric`), the verdicts (`judge`), the exit
@@ -28,21 +28,26 @@ from pydantic import Field, ValidationError, model_validator
 from bnexp import config as config_module
 from bnexp.config import Schema
 from bnexp.errors import ConfigError, UsageError
+from bnexp.rundir import table_file
 
-# The diagnostics files a claim can read: name → (file in the run directory, its columns).
-# The run-directory owner writes these files; keep this table in step with theirs.
-DIAGNOSTICS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "activations": ("diag_activations.csv", ("step", "layer", "unit", "p15", "p50", "p85")),
-    "bn": ("diag_bn.csv", ("step", "layer", "mean_gap", "variance_gap")),
-    "gradients": ("diag_gradients.csv", ("step", "variable", "grad_norm")),
-    "ics": ("diag_ics.csv", ("step", "layer", "ics_l2", "ics_cosine")),
-    "landscape": ("diag_landscape.csv", ("step", "loss_min", "loss_max", "grad_change_max", "beta_smoothness")),
+# The diagnostics tables a claim can read (name → columns), in bnexp.rundir's names and
+# columns: a test checks them against bnexp.rundir.tables for every table it declares.
+DIAGNOSTICS: dict[str, tuple[str, ...]] = {
+    "activations": ("step", "layer", "unit", "p15", "p50", "p85"),
+    "bn": ("step", "layer", "mean_gap", "variance_gap"),
+    "gradients": ("step", "variable", "grad_norm"),
+    "ics": ("step", "layer", "ics_l2", "ics_cosine"),
+    "landscape": ("step", "loss_min", "loss_max", "grad_change_max", "beta_smoothness"),
 }
+# The config switch that makes a run record each table: the one place that says so.
+RECORDED_BY = {"activations": "diagnostics.enabled", "bn": "diagnostics.enabled",
+               "gradients": "diagnostics.enabled", "ics": "diagnostics.ics",
+               "landscape": "diagnostics.landscape"}
 # Diagnostics columns that pick rows rather than hold values: an entry names the one its file has.
 ROW_KEYS = ("layer", "unit", "variable")
 RUN_METRICS = ("final_accuracy", "best_accuracy", "final_loss", "steps_to_threshold",
                "generalization_gap", "diverged")
-DIAGNOSTIC_METRICS = tuple(f"{diag}.{column}" for diag, (_, columns) in DIAGNOSTICS.items()
+DIAGNOSTIC_METRICS = tuple(f"{diag}.{column}" for diag, columns in DIAGNOSTICS.items()
                            for column in columns if column != "step" and column not in ROW_KEYS)
 METRICS = RUN_METRICS + DIAGNOSTIC_METRICS
 AVERAGED = ("final_accuracy", "final_loss", *DIAGNOSTIC_METRICS)  # the metrics `last` applies to
@@ -89,6 +94,9 @@ class Expect(Schema):
         if self.direction == "equivalent" and self.margin is None:
             raise ValueError("margin is required for direction equivalent: the largest difference"
                              " that still counts as equal, > 0, in the metric's units")
+        if self.metric == "diverged" and self.direction == "equivalent":
+            raise ValueError("direction equivalent is not available for metric diverged, which is"
+                             " judged by Fisher's exact test: use higher or lower")
         if self.direction != "equivalent" and self.margin is not None:
             raise ValueError(f"margin is only for direction equivalent, not {self.direction}")
         if "last" in self.model_fields_set and self.metric not in AVERAGED:
@@ -111,10 +119,10 @@ class Expect(Schema):
 class RunRecord:
     """What a claim reads of one run; the caller builds it from the run directory."""
 
-    status: str  # summary.json's: completed, diverged, running, interrupted, failed
+    status: str  # the run summary's: completed, diverged, running, interrupted, failed
     total_steps: int
-    metrics: list[dict]  # metrics.csv rows in step order: step, test_accuracy, test_loss, ...
-    generalization_gap: float | None = None  # summary.json's, when the run recorded one
+    metrics: list[dict]  # the run's metrics rows in step order: step, test_accuracy, test_loss, ...
+    generalization_gap: float | None = None  # the run summary's, when the run recorded one
     diagnostics: dict[str, list[dict]] = field(default_factory=dict)  # DIAGNOSTICS name → rows
 
 
@@ -160,6 +168,26 @@ def validate_claims(raw_entries: Any, grid: Mapping[str, Sequence[Any]], seeds: 
                               f" ({_spell(better, canonical)}): a claim compares two")
         entries.append(entry.model_copy(update={"better": better, "than": than}))
     return entries
+
+
+def check_recorded(entries: Sequence[Expect], configs_at: Callable[[dict[str, Any]], Sequence[Any]],
+                   where: str) -> None:
+    """Refuse, before anything trains, a claim on a diagnostics column that the runs of one
+    of its sides will not record. `configs_at(point)` gives the grid point's configs (one
+    per seed); the switch each table needs is RECORDED_BY's. A switch the config schema
+    does not know (yet) counts as off.
+    """
+    for index, entry in enumerate(entries):
+        kind = diagnostics_kind(entry.metric)
+        if kind is None:
+            continue
+        switch = RECORDED_BY[kind]
+        for side in ("better", "than"):
+            point = getattr(entry, side)
+            if not all(config_module.flatten(c.model_dump(mode="json")).get(switch) is True for c in configs_at(point)):
+                raise ConfigError(f"{where}: {_label(index, entry.name)}: metric {entry.metric} reads"
+                                  f" {table_file(kind)}, which the runs of {side} do not record:"
+                                  f" set {switch}: true (in the base config, set or grid)")
 
 
 def _validate_entry(raw: Any, index: int, where: str) -> Expect:
@@ -220,18 +248,22 @@ def _did_you_mean(word: str, allowed: Sequence[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def diagnostics_kind(metric: str) -> str | None:
+    """The diagnostics table a metric reads (a DIAGNOSTICS name), or None for a run metric."""
+    return metric.partition(".")[0] if metric in DIAGNOSTIC_METRICS else None
+
+
 def diagnostics_file(metric: str) -> str | None:
-    """The diagnostics file a metric reads, or None for a run metric: the caller can check
-    that the sweep's configs record it before anything trains."""
-    diag = metric.partition(".")[0] if metric in DIAGNOSTIC_METRICS else None
-    return DIAGNOSTICS[diag][0] if diag else None
+    """The run file a metric reads, or None for a run metric."""
+    kind = diagnostics_kind(metric)
+    return table_file(kind) if kind else None
 
 
 def _row_keys(metric: str) -> list[str]:
     """The row-picking columns (layer, unit, variable) of a metric's diagnostics file."""
     if metric not in DIAGNOSTIC_METRICS:
         return []
-    columns = DIAGNOSTICS[metric.partition(".")[0]][1]
+    columns = DIAGNOSTICS[metric.partition(".")[0]]
     return [k for k in ROW_KEYS if k in columns]
 
 
@@ -280,7 +312,7 @@ def _steps_to_threshold(rows: list[dict], threshold: float, total_steps: int) ->
 
 
 def _generalization_gap(run: RunRecord) -> MetricValue:
-    """summary.json's gap, else the last evaluation's train_set_accuracy − test_accuracy."""
+    """The summary's gap, else the last evaluation's train_set_accuracy − test_accuracy."""
     if run.generalization_gap is not None:
         return MetricValue(float(run.generalization_gap))
     last = run.metrics[-1] if run.metrics else {}
@@ -296,7 +328,7 @@ def _diagnostic(entry: Expect, run: RunRecord) -> MetricValue:
     rows = [r for r in run.diagnostics.get(diag, []) if all(str(r[k]) == v for k, v in wanted.items())]
     if not rows:
         chosen = "".join(f" for {k} {v}" for k, v in wanted.items())
-        return MetricValue(None, f"it has no {DIAGNOSTICS[diag][0]} rows{chosen}")
+        return MetricValue(None, f"it has no {table_file(diag)} rows{chosen}")
     kept = set(sorted({int(r["step"]) for r in rows})[-entry.last:])
     return MetricValue(_mean(float(r[column]) for r in rows if int(r["step"]) in kept))
 
@@ -336,8 +368,8 @@ def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mappin
              for e in entries]
     testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS]
     tested = dict(zip(testable, stats.judge_claims(
-        [stats.Claim(sides[i][0].values, sides[i][1].values, entries[i].direction, entries[i].margin)
-         for i in testable])))
+        [stats.Claim(sides[i][0].values, sides[i][1].values, entries[i].direction, entries[i].margin,
+                     binary=entries[i].metric == "diverged") for i in testable])))
     return [_result(e, b, t, tested.get(i), family) for i, (e, (b, t)) in enumerate(zip(entries, sides))]
 
 
@@ -381,6 +413,8 @@ def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> d
         numbers = {k: getattr(tested, k) for k in numbers}
         if tested.note:
             notes.append(tested.note)
+        if tested.test == "fisher" and verdict == "inconclusive":
+            notes.append("no seed estimate: the seed advisor plans t-tests, not Fisher's exact test")
         if entry.direction == "equivalent" and tested.ci_low is not None:
             notes.append(f"the CI is {tested.ci_level:.0%}: the interval a 5% TOST"
                          f" with margin {entry.margin:g} corresponds to")

@@ -224,7 +224,8 @@ def compare(
     """Show what changed between runs (config diff), how their results differ, and whether it is seed noise.
 
     Runs whose configs differ only in seed form a group (mean ± std); with two groups a
-    Welch t-test says whether their final accuracies differ beyond seed noise.
+    Welch t-test says whether their final accuracies differ beyond seed noise. A sweep
+    directory with claims (`expect:`) gets its verdicts judged again from its runs.
     """
     from bnexp import compare as analysis
     from bnexp.errors import UsageError
@@ -235,9 +236,11 @@ def compare(
         raise UsageError(f"--threshold is a test accuracy in (0, 1], not {threshold}")
     if plot is not None and plot.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise UsageError(f"--plot {plot}: name a .png, .pdf or .svg file")
+    from bnexp.sweep import claims_for
+
     loaded = analysis.load_runs([str(r) for r in runs])
     report = analysis.compare(loaded, threshold=threshold, last=last, all_keys=all_keys)
-    show(report, fmt.value, console(), write_plot(loaded, plot) if plot else None)
+    show(report, fmt.value, console(), write_plot(loaded, plot) if plot else None, claims_for(runs))
 
 
 def write_plot(runs, path: Path) -> str:
@@ -261,23 +264,48 @@ def sweep(
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the dataset files, for every point; overrides data.dir."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only failures and the sweep directory."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the points, their run directories and status; run nothing."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Replace the file's seeds: [cyan]100-104[/], [cyan]1,5,9[/] or [cyan]1,3-5[/]. With --out of an existing sweep, these seeds' points are added to those it holds, and the claims are judged over all of them."),
+    check: bool = typer.Option(False, "--check", help="Exit 1 unless every claim of the file's expect block holds (also when every point already has a result and nothing trains)."),
 ) -> None:
     """Train every point of a grid of configs × seeds, each in its own run directory under one sweep directory.
 
+    The file's claims (`expect:`) are checked before anything trains and judged at the
+    end: a verdict table, and a `claims` list in sweep.json.
+
     Exit status: 0 every point completed (or diverged: a result); 1 a point failed (the
-    others still run); 2 sweep file or config error; 130/143 interrupted by SIGINT/SIGTERM
-    (running points checkpoint: run the same command with --out to resume).
+    others still run), or with --check a claim that does not hold; 2 sweep file, claim or
+    config error; 130/143 interrupted by SIGINT/SIGTERM (running points checkpoint: run
+    the same command with --out to resume).
     """
+    from bnexp.claims import check_exit_code, parse_seeds
     from bnexp.present import console
     from bnexp.present.sweeping import SweepDisplay, points_table
     from bnexp.sweep import load_sweep, make_executor, run_sweep
 
+    chosen = parse_seeds(seeds) if seeds is not None else None
     runner = make_executor(executor.value, workers, address, data_dir)
-    plan = load_sweep(sweep_file, out)
+    plan = load_sweep(sweep_file, out, chosen)
     if dry_run:
         console().print(points_table(plan))
         return
     display = SweepDisplay(console(), quiet)
     run_sweep(plan, runner, display)
     display.summary(plan)
-    raise typer.Exit(plan.exit_code)
+    code = plan.exit_code
+    raise typer.Exit(check_exit_code(plan.verdicts) if check and code == 0 else code)
+
+
+@app.command("claims-report")
+@reports_errors
+def claims_report(
+    sweeps: List[Path] = typer.Argument(..., help="Sweep directories, or folders holding them (such as runs/claims).", show_default=False),
+    out: Path = typer.Option(Path("docs/claims.md"), "--out", help="The Markdown file to write; the figures go to the folder beside it of the same name (docs/claims/)."),
+) -> None:
+    """Write one Markdown report of every claim of the sweeps: source, setup, verdict, difference with its CI, p and adjusted p, and learning-curve figures.
+
+    Each claim is judged again from the sweep directory's runs, so partial results are
+    reported as they are (a claim still missing runs is inconclusive, and says which).
+    """
+    from bnexp.claims_report import write_report
+
+    print(write_report(sweeps, out))

@@ -164,3 +164,23 @@ def _draw_santurkar(axes, runs: list[Run], groups, colours, labels) -> None:
         if ax.lines:
             ax.set_yscale("log")
             ax.legend(fontsize="small")
+
+
+def plot_claim(sides: list[tuple[str, list[Run]]], key: str, title: str, path: str | Path,
+               threshold: float | None = None) -> Path:
+    """One claim's two sides, `key` (test accuracy or loss) against step: each side's mean
+    and min–max band over its seeds, and the threshold a steps-to-threshold claim names."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
+    for colour, (label, runs) in zip(_colours(len(sides)), sides):
+        _draw_group(ax, runs, key, colour, f"{_wrap(label)} (n={len(runs)})")
+    if threshold is not None:
+        ax.axhline(threshold, color="grey", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
+    _label(ax, dict(CURVES)[key], _wrap(title, 80))
+    ax.legend(fontsize="small")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    return out

@@ -487,7 +487,7 @@ def _rows(run: dict, kind: str) -> list[dict]:
     return (run.get("diagnostics") or {}).get(kind) or []
 
 
-def _diag_layer(i: int, styles, bands: list[Band] = (), lines: list[Line] = ()) -> Layer:
+def _diagnostics_layer(i: int, styles, bands: list[Band] = (), lines: list[Line] = ()) -> Layer:
     _, _, g = styles[i]
     attrs = {"class": "run", "data-run": str(i)} | ({"data-group": str(g)} if g is not None else {})
     return Layer(attrs, list(bands), list(lines))
@@ -518,7 +518,7 @@ def _activation_charts(runs, styles, shown) -> str:
         band = Band(steps, _floats(r["p15"] for r in picked), _floats(r["p85"] for r in picked), colour, 0.25)
         line = Line(steps, _floats(r["p50"] for r in picked), colour, 1.8, dash=dash, title="50th percentile")
         title = f"{runs[i].get('label', '')}: layer {layer}, unit {unit}"
-        charts.append(render(Chart(title, "step", "15th, 50th, 85th pct", [_diag_layer(i, styles, [band], [line])], y_range=y_range)))
+        charts.append(render(Chart(title, "step", "15th, 50th, 85th pct", [_diagnostics_layer(i, styles, [band], [line])], y_range=y_range)))
     return "".join(charts)
 
 
@@ -541,7 +541,7 @@ def _per_run_chart(runs, styles, shown, kind: str, column: str, title: str, ylab
         steps, values = _mean_over_layers(rows, column)
         if steps:
             colour, dash, _ = styles[i]
-            layers.append(_diag_layer(i, styles, lines=[Line(steps, values, colour, 1.5, dash=dash, title=runs[i].get("label", ""))]))
+            layers.append(_diagnostics_layer(i, styles, lines=[Line(steps, values, colour, 1.5, dash=dash, title=runs[i].get("label", ""))]))
     return render(Chart(title, "step", ylabel, layers)) if layers else ""
 
 
@@ -567,7 +567,7 @@ def _landscape_charts(runs, styles, shown) -> str:
         if rows:
             colour, _, _ = styles[i]
             steps = [float(r["step"]) for r in rows]
-            layers.append(_diag_layer(i, styles, [Band(steps, _floats(r["loss_min"] for r in rows),
+            layers.append(_diagnostics_layer(i, styles, [Band(steps, _floats(r["loss_min"] for r in rows),
                                                        _floats(r["loss_max"] for r in rows), colour, 0.3)]))
     loss_range = render(Chart("loss range along the gradient", "step", "loss", layers)) if layers else ""
     return (loss_range

@@ -24,6 +24,10 @@ The rules, in the order they apply:
   no interval and no effect size. The verdict is `not_distinguishable`: the
   data cannot show the difference to be larger than a noise they cannot
   measure. `test` is `none` exactly when there is no p-value.
+- A claim on a 0/1 metric (`diverged`) uses Fisher's exact test
+  (`scipy.stats.fisher_exact`) on the two sides' counts instead: two constant sides
+  (every run diverged, or none) have zero variance and would get no t-test, yet
+  5 of 5 against 0 of 5 is strong evidence. See `fisher`.
 - Several comparisons against one baseline form a family; their p-values are
   Holm-adjusted and the verdict and sentence use only the adjusted p.
 
@@ -78,15 +82,15 @@ class Design:
 class Estimate:
     """What the data say about b − a before any verdict or multiple-testing correction."""
 
-    test: str  # "paired", "welch", or "none" when there is no p-value
+    test: str  # "paired", "welch", "fisher", or "none" when there is no p-value
     n_a: int
     n_b: int
     difference: float
     ci_low: float | None
     ci_high: float | None
     p: float | None  # two-sided
-    effect_size: float | None
-    noise_sd: float | None  # the seed-to-seed SD the seed advisor plans with
+    effect_size: float | None  # d_z, Cohen's d, or for fisher the difference of proportions
+    noise_sd: float | None  # the seed-to-seed SD the seed advisor plans with (t-tests only)
     note: str | None
 
 
@@ -136,6 +140,7 @@ class Claim:
     than: Mapping[int, float]
     direction: str  # higher | lower | equivalent
     margin: float | None = None  # equivalent only: the largest |difference| that counts as equal
+    binary: bool = False  # values are 0/1 (diverged or not): Fisher's exact test, not a t-test
 
 
 @dataclass(frozen=True)
@@ -174,7 +179,7 @@ class ClaimResult:
         line = _evidence(self.difference, (self.ci_low, self.ci_high), self.ci_level, None,
                          test, _seeds_text(self.test, self.n_better, self.n_than), self.note,
                          self.p_adjusted, self.family_size)
-        if self.verdict != "inconclusive":
+        if self.verdict != "inconclusive" or self.test == "fisher":  # no advice for Fisher's test
             return f"{self.verdict}: {line}"
         return f"{self.verdict}: {line}{_advice(self.seeds_needed, 'settle it')}"
 
@@ -223,6 +228,39 @@ def estimate(d: Design, ci_level: float = CI_LEVEL) -> Estimate:
     sd = _noise_sd(d)
     return Estimate(d.test, d.n_a, d.n_b, difference, float(ci.low), float(ci.high),
                     float(result.pvalue), _effect_size(d), sd, d.note)
+
+
+def fisher(a: Mapping[int, float], b: Mapping[int, float], ci_level: float = CI_LEVEL) -> Estimate:
+    """Fisher's exact test of two groups of 0/1 values: is the proportion of ones different?
+
+    The difference is that of the proportions, p_b − p_a, and so is the effect size (an
+    odds ratio would be infinite whenever one side is all zeros, the common case for
+    divergence). The interval is Newcombe's (1998, method 10) hybrid score interval:
+    each side's Wilson score interval (`binomtest(...).proportion_ci(method="wilson")`)
+    combined as L = d − √((p_b − l_b)² + (u_a − p_a)²), U = d + √((u_b − p_b)² + (p_a − l_a)²);
+    unlike the Wald interval it stays inside [−1, 1] and is not empty at 0 of n.
+    Runs are counted as independent even when both sides share seeds: shared seeds can
+    only correlate the sides positively, which makes the test conservative.
+    """
+    values = _array([*a.values(), *b.values()])
+    if not np.all((values == 0) | (values == 1)):
+        raise ValueError("Fisher's exact test takes 0/1 values")
+    n_a, n_b = len(a), len(b)
+    k_a, k_b = int(sum(a.values())), int(sum(b.values()))
+    difference = k_b / n_b - k_a / n_a
+    if min(n_a, n_b) < MIN_SEEDS:
+        return Estimate("none", n_a, n_b, difference, None, None, None, None, None, TOO_FEW.format(n=min(n_a, n_b)))
+    p = float(stats.fisher_exact([[k_b, n_b - k_b], [k_a, n_a - k_a]]).pvalue)
+    (p_a, l_a, u_a), (p_b, l_b, u_b) = _wilson(k_a, n_a, ci_level), _wilson(k_b, n_b, ci_level)
+    low = difference - math.hypot(p_b - l_b, u_a - p_a)
+    high = difference + math.hypot(u_b - p_b, p_a - l_a)
+    return Estimate("fisher", n_a, n_b, difference, low, high, p, difference, None, None)
+
+
+def _wilson(k: int, n: int, ci_level: float) -> tuple[float, float, float]:
+    """The proportion k/n and its Wilson score interval."""
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=ci_level, method="wilson")
+    return k / n, float(ci.low), float(ci.high)
 
 
 def _untestable(d: Design) -> str | None:
@@ -344,6 +382,9 @@ def claim_verdict(better: Mapping[int, float], than: Mapping[int, float], direct
 def _test_claim(c: Claim) -> tuple[Estimate, float | None]:
     """The claim's estimate (90% interval for equivalent) and its p, once it is checked."""
     _check_claim(c)
+    if c.binary:
+        e = fisher(c.than, c.better)
+        return e, e.p
     d = design(c.than, c.better)
     if c.direction != "equivalent":
         e = estimate(d)
@@ -367,6 +408,8 @@ def _check_claim(c: Claim) -> None:
         raise ValueError("an equivalent claim needs a margin > 0")
     if c.direction != "equivalent" and c.margin is not None:
         raise ValueError("margin is only for equivalent claims")
+    if c.binary and c.direction == "equivalent":
+        raise ValueError("a claim on a 0/1 metric is higher or lower, not equivalent")
     n = min(len(c.better), len(c.than))
     if n < MIN_SEEDS:
         raise ValueError(f"a claim needs at least {MIN_SEEDS} seeds per side, got n = {n}")
@@ -382,7 +425,7 @@ def _judge_claim(c: Claim, e: Estimate, p: float | None, p_adjusted: float | Non
         went_higher = e.difference > 0
         verdict = "holds" if went_higher == (c.direction == "higher") else "contradicted"
     needed = None
-    if verdict == "inconclusive" and e.test != "none":
+    if verdict == "inconclusive" and e.test in ("paired", "welch"):  # it plans t-tests only
         needed = seeds_for_power(_claim_power(c, e, alpha / family_size))
     level = 1 - 2 * ALPHA if c.direction == "equivalent" else CI_LEVEL
     return ClaimResult(verdict, e.difference, e.ci_low, e.ci_high, level, p, p_adjusted,
@@ -468,10 +511,12 @@ def _evidence(difference: float, ci: tuple[float, float], ci_level: float,
 
 
 def _test_name(test: str) -> str:
-    return "paired t-test" if test == "paired" else "Welch t-test"
+    return {"paired": "paired t-test", "welch": "Welch t-test", "fisher": "Fisher's exact test"}[test]
 
 
 def _seeds_text(test: str, n_a: int, n_b: int) -> str:
+    if test == "fisher":
+        return f"{n_a} and {n_b} runs"
     return f"{n_a} seeds" if test == "paired" else f"{n_a} and {n_b} seeds"
 
 

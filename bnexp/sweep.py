@@ -11,6 +11,13 @@ same command runs unchanged inside a Ray task on another machine. Rerunning a sw
 skips the points that have a result, resumes the rest from their checkpoints, and starts
 again those that stopped before their first checkpoint.
 
+A sweep file's `expect:` claims (bnexp.claims) are checked with the points, before
+anything trains, and judged from the run directories once the points have run.
+sweep.json keeps the validated claims, the grid and the seeds, so `bnexp compare
+SWEEP_DIR` judges them again from the directory alone (`claims_for`). A sweep
+directory's seeds only grow: rerunning it with other seeds (`--seeds`) adds their
+points, and the claims are judged over every seed it holds.
+
 Like train, this module never prints: it tells a SweepReporter (bnexp.present.sweeping
 draws one). No TensorFlow here either; only the child processes import it.
 """
@@ -38,9 +45,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from bnexp import config as config_module, rundir
+from bnexp import claims as claims_module, config as config_module, rundir
+from bnexp.claims import Expect
 from bnexp.config import Config, Schema
-from bnexp.errors import BnexpError, ConfigError, RunDirError, UsageError, signal_exit_code
+from bnexp.errors import BnexpError, ConfigError, RunDirError, RunFileError, UsageError, signal_exit_code
+from bnexp.raycluster import connect_ray
 
 MANIFEST = "sweep.json"
 # A diverged run is a finding (this setting does not train), not an accident: keep it.
@@ -52,13 +61,15 @@ MAX_LABEL = 200  # bytes of one directory name; file systems allow 255
 
 class SweepFile(Schema):
     """The sweep file: `base` config (a path relative to the sweep file, or inline),
-    `set` overrides for every point, the `grid` of values to cross, and the `seeds`."""
+    `set` overrides for every point, the `grid` of values to cross, the `seeds`, and the
+    claims it `expect`s (checked by bnexp.claims.validate_claims)."""
 
     name: Annotated[str, Field(pattern=NAME)]
     base: str | dict[str, Any]
     set: dict[Annotated[str, Field(pattern=DOTTED_KEY)], Any] = {}
     grid: dict[Annotated[str, Field(pattern=DOTTED_KEY)], Annotated[list[Any], Field(min_length=1)]] = {}
     seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1)] = [0]
+    expect: Any = []
 
 
 @dataclass(eq=False)
@@ -81,6 +92,10 @@ class Sweep:
     file: Path
     out: Path
     points: list[Point]
+    grid: dict[str, list[Any]]
+    seeds: list[int]  # the file's (or --seeds), after those the directory already held
+    claims: list[Expect]  # validated: `better` and `than` are whole grid points
+    verdicts: list[dict] | None = None  # bnexp.claims.judge's, once the points have run
     stopped_by: str | None = None  # the signal that interrupted the sweep
 
     @property
@@ -94,21 +109,26 @@ class Sweep:
 # --- reading the sweep file -----------------------------------------------------------
 
 
-def load_sweep(path: str | Path, out: str | Path | None) -> Sweep:
-    """Read and validate the sweep file and every point's config; create nothing.
+def load_sweep(path: str | Path, out: str | Path | None, seeds: list[int] | None = None) -> Sweep:
+    """Read and validate the sweep file, every point's config and every claim; create nothing.
 
-    With an existing `out` of the same sweep, each point takes its status from its run
-    directory, and a run made from a different config is refused, so an edited sweep
-    never mixes old and new results in one directory.
+    `seeds` (from --seeds) replaces the file's. With an existing `out` of the same sweep,
+    the seeds it already holds come first, so its points stay in sweep.json and in the
+    claims; each point takes its status from its run directory, and a run made from a
+    different config is refused, so an edited sweep never mixes old and new results in
+    one directory.
     """
     path = Path(path)
     spec = read_sweep_file(path)
-    points = expand(spec, base_config(spec, path), str(path))
     out = Path(out) if out is not None else default_out(spec.name)
     check_out(out, spec.name)
+    spec = spec.model_copy(update={"seeds": list(dict.fromkeys([*seeds_in(out), *(seeds or spec.seeds)]))})
+    points = expand(spec, base_config(spec, path), str(path))
+    claims = claims_module.validate_claims(spec.expect, spec.grid, spec.seeds, str(path), canonical=flow)
+    claims_module.check_recorded(claims, lambda point: [p.config for p in points_at(points, point)], str(path))
     for point in points:
         read_status(point, out / point.run_dir)
-    return Sweep(spec.name, path, out, points)
+    return Sweep(spec.name, path, out, points, spec.grid, spec.seeds, claims)
 
 
 def read_sweep_file(path: Path) -> SweepFile:
@@ -212,6 +232,14 @@ def default_out(name: str) -> Path:
     return rundir.runs_root() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def seeds_in(out: Path) -> list[int]:
+    """The seeds of the points an existing sweep directory records, in their order."""
+    manifest = out / MANIFEST
+    if not manifest.exists():
+        return []
+    return list(dict.fromkeys(p["overrides"]["seed"] for p in rundir.read_json(manifest).get("points", [])))
+
+
 def check_out(out: Path, name: str) -> None:
     """`out` may be new, empty, or a directory of this same sweep (which is then continued)."""
     if not out.exists():
@@ -254,10 +282,102 @@ def write_manifest(sweep: Sweep) -> None:
         "name": sweep.name,
         "sweep_file": str(sweep.file.resolve()),
         "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "grid": sweep.grid,
+        "seeds": sweep.seeds,
+        "expect": [e.model_dump(mode="json", exclude_unset=True) for e in sweep.claims],
+        "claims": sweep.verdicts,
         "points": [{"run_dir": p.run_dir, "overrides": p.overrides, "status": p.status,
                     "message": p.message, "test_accuracy": p.test_accuracy} for p in sweep.points],
     }
     rundir.write_atomic(sweep.out / MANIFEST, json.dumps(manifest, indent=2, default=str) + "\n")
+
+
+# --- claims ------------------------------------------------------------------------------
+
+
+def grid_values(overrides: dict[str, Any]) -> dict[str, Any]:
+    """A point's grid values: its overrides without the seed."""
+    return {k: v for k, v in overrides.items() if k != "seed"}
+
+
+def points_at(points: list[Point], grid_point: dict[str, Any]) -> list[Point]:
+    """The points (one per seed) of one grid point, values compared as the grid compares them."""
+    return [p for p in points if flow(grid_values(p.overrides)) == flow(grid_point)]
+
+
+def run_dirs_at(recorded: list[dict], grid_point: dict[str, Any]) -> dict[int, str]:
+    """Seed → run directory (relative) of one grid point, from sweep.json's `points`."""
+    return {p["overrides"]["seed"]: p["run_dir"] for p in recorded
+            if flow(grid_values(p["overrides"])) == flow(grid_point)}
+
+
+def judge_claims(name: str, entries: list[Expect], seeds: list[int], out: Path, recorded: list[dict]) -> list[dict]:
+    """The claims' verdicts from the run directories under `out` (`recorded`: sweep.json's
+    points); the claims of one sweep are one Holm family, named after the sweep."""
+    if not entries:
+        return []
+    kinds = {claims_module.diagnostics_kind(e.metric) for e in entries} - {None}
+
+    def runs_for(grid_point: dict[str, Any]) -> dict[int, claims_module.RunRecord]:
+        found = {seed: run_record(out / run_dir, kinds) for seed, run_dir in run_dirs_at(recorded, grid_point).items()}
+        return {seed: record for seed, record in found.items() if record is not None}
+
+    return claims_module.judge(entries, runs_for, seeds, f"sweep {name}")
+
+
+def run_record(path: Path, kinds: set[str]) -> claims_module.RunRecord | None:
+    """What a claim reads of one run directory; None when the run has not started."""
+    run = rundir.RunDir(path)
+    if not run.has_summary():
+        return None
+    summary = run.read_summary()
+    return claims_module.RunRecord(
+        status=summary.status or "unknown", total_steps=summary.total_steps or 0, metrics=run.read_metrics(),
+        generalization_gap=summary.to_json().get("generalization_gap"),  # a field of newer runs only
+        diagnostics={kind: run.read_diagnostics(kind) for kind in kinds if kind in rundir.DIAGNOSTICS})
+
+
+def judge_sweep(sweep: Sweep) -> list[dict]:
+    """The sweep's claims judged from its run directories as they are now."""
+    recorded = [{"overrides": p.overrides, "run_dir": p.run_dir} for p in sweep.points]
+    return judge_claims(sweep.name, sweep.claims, sweep.seeds, sweep.out, recorded)
+
+
+@dataclass
+class Recorded:
+    """A sweep directory as its sweep.json records it: what `bnexp compare` and the
+    claims report need when the sweep file may have moved or changed."""
+
+    out: Path
+    name: str
+    seeds: list[int]
+    claims: list[Expect]
+    points: list[dict]  # sweep.json's: run_dir, overrides, status, ...
+
+
+def read_recorded(out: Path) -> Recorded | None:
+    """The sweep recorded in `out`, or None when `out` holds no sweep.json."""
+    path = Path(out) / MANIFEST
+    if not path.is_file():
+        return None
+    manifest = rundir.read_json(path)
+    try:
+        claims = [Expect.model_validate(e) for e in manifest.get("expect") or []]
+        seeds = manifest.get("seeds") or list(dict.fromkeys(p["overrides"]["seed"] for p in manifest["points"]))
+        return Recorded(Path(out), manifest["name"], seeds, claims, manifest["points"])
+    except (ValidationError, KeyError, TypeError) as e:
+        raise RunFileError(f"{path} is corrupt: {' '.join(str(e).split())}") from None
+
+
+def claims_for(paths: list[str | Path]) -> list[dict] | None:
+    """`bnexp compare`'s hook: the claims of each named sweep directory, judged again from
+    its runs; None when no path is a sweep directory with claims."""
+    results = []
+    for path in paths:
+        recorded = read_recorded(Path(path))
+        if recorded is not None:
+            results += judge_claims(recorded.name, recorded.claims, recorded.seeds, recorded.out, recorded.points)
+    return results or None
 
 
 def prepare(run: Path) -> bool:
@@ -401,7 +521,7 @@ class RayExecutor:
 
         options = {"logging_level": logging.ERROR}
         if self.address:
-            self.ray.init(address=self.address, **options)
+            connect_ray(self.address, **options)
         else:
             self.ray.init(num_cpus=available_cores(), include_dashboard=False, log_to_driver=False, **options)
         # A retry would rerun `bnexp train --run-dir` on a directory that is no longer empty.
@@ -460,7 +580,8 @@ class Stop:
 
 
 def run_sweep(sweep: Sweep, executor, reporter: SweepReporter) -> None:
-    """Run every point without a result, `executor.slots` at a time, keeping sweep.json current.
+    """Run every point without a result, `executor.slots` at a time, keeping sweep.json
+    current; then judge the claims, into `sweep.verdicts` and sweep.json.
 
     A signal is forwarded to the running points, which checkpoint and end as interrupted;
     `sweep.stopped_by` then names it. A second signal stops them at once, as in bnexp train.
@@ -487,6 +608,8 @@ def run_sweep(sweep: Sweep, executor, reporter: SweepReporter) -> None:
                         collect(sweep, executor, reporter)
                     except KeyboardInterrupt:
                         executor.interrupt(signal.SIGINT)
+        sweep.verdicts = judge_sweep(sweep)
+        write_manifest(sweep)
     finally:
         executor.close()
         reporter.stop()

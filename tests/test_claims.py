@@ -399,3 +399,36 @@ def test_runs_of_seeds_outside_the_sweeps_seeds_are_ignored():
     extra = PLANTED | {99: run(0.5)}
     [result] = judged([entry()], groups_of(THAN, extra))
     assert result["n_better"] == 5 and result["difference"] == pytest.approx(0.011)
+
+
+# --- what claims take from elsewhere ------------------------------------------------------
+
+
+def test_claims_read_the_diagnostics_tables_the_run_directory_declares():
+    from bnexp.rundir import tables
+
+    for kind, columns in tables.TABLES.items():  # every table the owner declares is a claim's metric source
+        assert C.DIAGNOSTICS[kind] == tuple(name for name, _ in columns), kind
+    assert set(C.RECORDED_BY) == set(C.DIAGNOSTICS)
+    assert C.diagnostics_file("bn.mean_gap") == "diag_bn.csv" and C.diagnostics_file("final_accuracy") is None
+
+
+def test_a_diverged_claim_is_judged_by_fishers_exact_test():
+    never, always = by_seed([0.95] * 5), by_seed([0.5] * 5, status="diverged")
+    [result] = judged([entry(metric="diverged", direction="lower")], groups_of(always, never))
+    assert result["verdict"] == "holds" and result["p"] == pytest.approx(2 / 252)
+    assert (result["difference"], result["n_better"], result["n_than"]) == (-1.0, 5, 5)
+    with pytest.raises(ConfigError, match="equivalent is not available for metric diverged"):
+        validated(entry(metric="diverged", direction="equivalent", margin=0.1))
+
+
+def test_a_diagnostics_claim_needs_its_table_switched_on_for_both_sides():
+    from bnexp.config import Config
+
+    [e] = validated(entry(metric="bn.mean_gap", layer=1))
+    on, off = Config.model_validate({"diagnostics": {"enabled": True}}), Config()
+    C.check_recorded([e], lambda point: [on] * 5, WHERE)  # recorded: no error
+    with pytest.raises(ConfigError) as info:
+        C.check_recorded([e], lambda point: [on if point == e.better else off] * 5, WHERE)
+    assert str(info.value) == (f"{WHERE}: expect[0] 'bn-ends-higher': metric bn.mean_gap reads diag_bn.csv, which the"
+                               " runs of than do not record: set diagnostics.enabled: true (in the base config, set or grid)")

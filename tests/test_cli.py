@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
     (["train", "--bogus"], "--bogus"),
     (["eval", "RUN", "--stats", "nonsense"], "nonsense"),
     (["eval", "RUN", "--split", "validation"], "validation"),
-    (["sweep", str(REPO / "configs" / "sweeps" / "ioffe2015.yaml"), "--workers", "0"], "--workers"),
+    (["sweep", str(REPO / "configs" / "claims" / "ioffe2015_figure1.yaml"), "--workers", "0"], "--workers"),
     (["compare", "a", "b", "--format", "html"], "html"),
     (["compare", "a", "b", "--last", "0"], "--last"),
     (["eval"], "Missing argument"),

@@ -11,7 +11,7 @@ from bnexp.config import Config, load_config, parse_yaml, to_yaml
 from bnexp.errors import BnexpError, ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SHIPPED = sorted(p for p in CONFIGS.rglob("*.yaml") if "sweeps" not in p.relative_to(CONFIGS).parts)
+SHIPPED = sorted(p for p in CONFIGS.rglob("*.yaml") if not {"sweeps", "claims"} & set(p.relative_to(CONFIGS).parts))
 
 
 def write(tmp_path: Path, content: str | bytes, name: str = "c.yaml") -> Path:

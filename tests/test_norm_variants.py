@@ -19,7 +19,7 @@ from bnexp.model import build_model, moving_stat_layers, norm_layers
 from bnexp.norm import BatchNorm, BatchRenorm, GhostBatchNorm, GroupNorm, LayerNorm
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
-SHIPPED = sorted(p for p in CONFIGS.rglob("*.yaml") if "sweeps" not in p.relative_to(CONFIGS).parts)
+SHIPPED = sorted(p for p in CONFIGS.rglob("*.yaml") if not {"sweeps", "claims"} & set(p.relative_to(CONFIGS).parts))
 NEW_KINDS = ["batch_renorm", "ghost_batch", "layer", "group"]
 NO_RAMP = dict(warmup_steps=0, r_max_ramp_steps=0, d_max_ramp_steps=0)  # the final limits from step 0
 

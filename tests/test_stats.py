@@ -376,3 +376,83 @@ def test_claim_json_fields():
     d = S.claim_verdict(*planted(rng, 0.01), "higher").to_dict()
     assert list(d) == ["verdict", "difference", "ci_low", "ci_high", "ci_level", "p",
                        "p_adjusted", "n_better", "n_than", "seeds_needed", "test", "note"]
+
+
+# --- Fisher's exact test: the 0/1 metric `diverged` ----------------------------------------
+
+
+def fisher_p_by_hand(k_b: int, n_b: int, k_a: int, n_a: int) -> float:
+    """Two-sided Fisher p from the hypergeometric law, written out: the sum of the
+    probabilities of every table with the same margins no likelier than the observed one."""
+    ones, n = k_a + k_b, n_a + n_b
+
+    def prob(k: int) -> float:
+        return math.comb(n_b, k) * math.comb(n_a, ones - k) / math.comb(n, ones)
+
+    observed = prob(k_b)
+    return sum(prob(k) for k in range(max(0, ones - n_a), min(ones, n_b) + 1) if prob(k) <= observed * (1 + 1e-7))
+
+
+def wilson_by_hand(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
+    """Wilson's score interval (Wilson 1927), from its closed form."""
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return centre - half, centre + half
+
+
+def newcombe_by_hand(k_b: int, n_b: int, k_a: int, n_a: int) -> tuple[float, float]:
+    """Newcombe (1998), method 10, for p_b − p_a."""
+    (l_b, u_b), (l_a, u_a) = wilson_by_hand(k_b, n_b), wilson_by_hand(k_a, n_a)
+    p_b, p_a = k_b / n_b, k_a / n_a
+    d = p_b - p_a
+    return d - math.sqrt((p_b - l_b) ** 2 + (u_a - p_a) ** 2), d + math.sqrt((u_b - p_b) ** 2 + (p_a - l_a) ** 2)
+
+
+def zero_one(ones: int, n: int, first_seed: int = 0) -> dict[int, float]:
+    return {first_seed + i: float(i < ones) for i in range(n)}
+
+
+def test_fisher_all_against_none_matches_the_hand_computed_values():
+    # 0 of 5 BN runs diverge, 5 of 5 without: the only tables as extreme are this one and
+    # its mirror, each 1 / C(10, 5), so p = 2/252.
+    e = S.fisher(zero_one(5, 5), zero_one(0, 5))
+    assert e.test == "fisher" and e.p == pytest.approx(2 / 252, rel=1e-12)
+    assert e.difference == -1.0 and e.effect_size == -1.0
+    # Wilson for 0/5 is [0, z²/(5 + z²)] = [0, 0.43448]; Newcombe: U = −1 + √2 · 0.43448.
+    assert e.ci_low == pytest.approx(-1.0, abs=1e-12)
+    assert e.ci_high == pytest.approx(-1 + math.sqrt(2) * 0.4344824647831748, rel=1e-9)
+
+
+@pytest.mark.parametrize("k_b, n_b, k_a, n_a", [(1, 5, 4, 6), (0, 3, 3, 3), (2, 7, 2, 7), (6, 8, 1, 5)])
+def test_fisher_matches_the_hypergeometric_law_and_newcombes_interval(k_b, n_b, k_a, n_a):
+    e = S.fisher(zero_one(k_a, n_a), zero_one(k_b, n_b, first_seed=100))
+    assert e.p == pytest.approx(fisher_p_by_hand(k_b, n_b, k_a, n_a), rel=1e-9)
+    assert (e.ci_low, e.ci_high) == pytest.approx(newcombe_by_hand(k_b, n_b, k_a, n_a), rel=1e-9, abs=1e-12)
+    assert e.difference == pytest.approx(k_b / n_b - k_a / n_a) and (e.n_a, e.n_b) == (n_a, n_b)
+
+
+def binary_claim(better, than, direction):
+    """A claim on a 0/1 metric, as bnexp.claims builds one for `diverged`."""
+    return S.judge_claims([S.Claim(better, than, direction, binary=True)])[0]
+
+
+def test_a_diverged_claim_uses_fisher_where_a_t_test_has_no_variance():
+    # Every run without BN diverges, none with: constant sides, which a t-test cannot judge.
+    holds = binary_claim(zero_one(0, 5), zero_one(5, 5), "lower")
+    assert (holds.test, holds.verdict) == ("fisher", "holds") and holds.p == pytest.approx(2 / 252)
+    assert "Fisher's exact test over 5 and 5 runs" in holds.sentence()
+    assert binary_claim(zero_one(0, 5), zero_one(5, 5), "higher").verdict == "contradicted"
+    # Three against three cannot reach 5% (p = 2/20): inconclusive, and no seed advice.
+    few = binary_claim(zero_one(0, 3), zero_one(3, 3), "lower")
+    assert (few.verdict, few.p, few.seeds_needed) == ("inconclusive", pytest.approx(0.1), None)
+    assert "seeds per group" not in few.sentence()
+    same = binary_claim(zero_one(0, 5), zero_one(0, 5), "lower")
+    assert (same.verdict, same.p, same.difference) == ("inconclusive", 1.0, 0.0)
+
+
+def test_fisher_refuses_values_other_than_zero_and_one_and_equivalence():
+    with pytest.raises(ValueError, match="0/1"):
+        S.fisher({0: 0.0, 1: 0.5, 2: 1.0}, zero_one(1, 3))
+    with pytest.raises(ValueError, match="not equivalent"):
+        S.judge_claims([S.Claim(zero_one(0, 5), zero_one(1, 5), "equivalent", 0.1, binary=True)])

@@ -248,8 +248,8 @@ def test_ray_executor_runs_points_as_tasks_on_a_local_instance(tmp_path):
     assert summary(tmp_path / "out" / "seed=1")["seed"] == 1
 
 
-def test_paper_reproduction_is_bn_against_none_over_five_seeds(tmp_path):
-    sweep_ = load_sweep(REPO / "configs" / "sweeps" / "ioffe2015.yaml", tmp_path / "out")
+def test_paper_reproduction_is_bn_against_none_over_five_seeds_with_the_papers_claims(tmp_path):
+    sweep_ = load_sweep(REPO / "configs" / "claims" / "ioffe2015_figure1.yaml", tmp_path / "out")
     assert {(p.config.model.norm.kind, p.config.seed) for p in sweep_.points} == {
         (k, s) for k in ("batch", "none") for s in range(5)}
     for p in sweep_.points:
@@ -257,3 +257,10 @@ def test_paper_reproduction_is_bn_against_none_over_five_seeds(tmp_path):
         assert (c.model.hidden, c.model.activation, c.train.batch_size, c.train.steps, c.train.optimizer) == (
             [100, 100, 100], "sigmoid", 60, 50_000, "sgd")
         assert c.model.norm.placement == "before_activation" and c.diagnostics.enabled
+    assert [(e.name, e.metric, e.direction, e.better, e.than) for e in sweep_.claims] == [
+        ("bn-reaches-95-sooner", "steps_to_threshold", "lower", {"model.norm.kind": "batch"}, {"model.norm.kind": "none"}),
+        ("bn-ends-higher", "final_accuracy", "higher", {"model.norm.kind": "batch"}, {"model.norm.kind": "none"}),
+        ("bn-smaller-generalization-gap", "generalization_gap", "lower", {"model.norm.kind": "batch"},
+         {"model.norm.kind": "none"}),
+    ]
+    assert sweep_.claims[0].threshold == 0.95

@@ -17,8 +17,10 @@ from rich.text import Text
 
 WIDE = 240  # a pipe or file has no width: wide enough that no table cell needs cutting
 MISSING = "—"
+# A run's or point's status, and a claim's verdict (bnexp.claims): one map, one look.
 STATUS_STYLE = {"completed": "green", "running": "cyan", "interrupted": "yellow", "pending": "dim",
-                "diverged": "magenta", "failed": "red"}
+                "diverged": "magenta", "failed": "red",
+                "holds": "green", "contradicted": "red", "inconclusive": "yellow"}
 FORMATS = {  # kind of number -> format
     "fraction": "{:.4f}", "loss": "{:.4f}", "count": "{:.0f}", "seconds": "{:.2f}", "rate": "{:,.0f}",
     "epochs": "{:.2f}", "class": "{:.3f}",
@@ -59,7 +61,7 @@ def number(value, kind: str = "fraction") -> str:
 
 
 def status(name: str | None, width: int = 0) -> Text:
-    """A run's or point's status in its colour (an unknown one in red), padded to `width`."""
+    """A run's or point's status, or a claim's verdict, in its colour (an unknown one in red), padded to `width`."""
     text = name or "unknown"
     return Text(text.ljust(width), style=STATUS_STYLE.get(text, "red"))
 
@@ -82,3 +84,11 @@ def sparkline(values: list[float], lo: float, hi: float, width: int = 24) -> str
         else SPARK[round((v - lo) / span * top) if span else top // 2]
         for v in values
     )
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    """A pipe table; a `|` inside a cell is escaped so it stays one cell."""
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    return "\n".join([line(header), "|" + "---|" * len(header)] + [line(r) for r in rows])

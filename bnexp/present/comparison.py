@@ -16,26 +16,35 @@ from rich.table import Table
 from rich.text import Text
 
 from bnexp.compare import ALPHA, COLUMNS, Column, Comparison, Delta, Group, Row, TTest, column, finite
-from bnexp.present import number, sparklines, status
+from bnexp.present import markdown_table, number, sparklines, status
+from bnexp.present.claims import claims_markdown, claims_tables
 
 VERDICT_STYLE = {1: "green", -1: "red", 0: ""}
 # Off a terminal no screen limits the width, and a cut cell loses data.
 UNLIMITED_WIDTH = 100_000
 
 
-def show(comp: Comparison, fmt: str, console: Console, plot: str | None = None) -> None:
+def show(comp: Comparison, fmt: str, console: Console, plot: str | None = None,
+         claims: list[dict] | None = None) -> None:
     """Write the report in `fmt` (table, json, csv or markdown); `plot` names the
-    learning-curves figure, when one was written."""
+    learning-curves figure, when one was written; `claims` are a sweep's verdicts
+    (bnexp.sweep.claims_for), shown apart from the comparisons (not in CSV, which is
+    the metrics table)."""
     if fmt == "json":
-        console.out(to_json(comp, plot), highlight=False)
+        doc = json.loads(to_json(comp, plot))
+        console.out(json.dumps(doc | {"claims": claims}, indent=2, ensure_ascii=False), highlight=False)
     elif fmt == "csv":
         console.out(to_csv(comp), end="", highlight=False)
         if plot:  # CSV on stdout has no place for a note; say where the figure went on stderr
             Console(stderr=True).print(Text(f"Learning curves written to {plot}"))
     elif fmt == "markdown":
         console.out(to_markdown(comp, with_curves=plot is None, plot=plot), end="", highlight=False)
+        if claims:
+            console.out("\n" + claims_markdown(claims), highlight=False)
     else:
         render(comp, console, plot)
+        for table in claims_tables(claims or []):
+            _print(console, table)
 
 
 # --- text cells, shared by every format ---------------------------------------------------
@@ -240,20 +249,14 @@ def _cell(x) -> str:
 def to_markdown(comp: Comparison, *, with_curves: bool = True, plot: str | None = None) -> str:
     """Pipe tables for the diff, the metrics and the groups, to paste into an issue."""
     labels = [r.label for r in comp.rows]
-    parts = [f"### Config diff\n\n{_md_table(['key'] + labels, [[k] + vs for k, vs in comp.diff])}"
+    parts = [f"### Config diff\n\n{markdown_table(['key'] + labels, [[k] + vs for k, vs in comp.diff])}"
              if comp.diff else "### Config diff\n\nThe configs are identical."]
-    parts.append("### Metrics (baseline: first run)\n\n" + _md_table(*metrics_table(comp, with_curves)))
+    parts.append("### Metrics (baseline: first run)\n\n" + markdown_table(*metrics_table(comp, with_curves)))
     if comp.groups:
-        parts.append("### Seed groups\n\n" + _md_table(*groups_table(comp)))
+        parts.append("### Seed groups\n\n" + markdown_table(*groups_table(comp)))
     if comp.ttest:
         parts.append(ttest_line(comp.ttest))
     if plot:
         parts.append(f"![learning curves]({plot})")
     return "\n\n".join(parts) + "\n"
 
-
-def _md_table(header: list[str], rows: list[list[str]]) -> str:
-    def line(cells):
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    return "\n".join([line(header), "|" + "---|" * len(header)] + [line(r) for r in rows])

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from bnexp.config import yaml_flow
 from bnexp.present import number, progress_bar, status
+from bnexp.present.claims import claims_tables
 from bnexp.sweep import Point, Sweep, SweepReporter
 
 
@@ -62,11 +63,13 @@ class SweepDisplay(SweepReporter):
             self.bar = None
 
     def summary(self, sweep: Sweep) -> None:
-        """The end: a table of every point, what to do next, and the sweep directory."""
+        """The end: a table of every point, the claims' verdicts, what to do next, and the sweep directory."""
         if self.quiet:
             print(sweep.out)
             return
         self.out.print(results_table(sweep))
+        for table in claims_tables(sweep.verdicts or []):
+            self.out.print(table)
         if sweep.stopped_by:
             self.out.print(f"[yellow]interrupted by {sweep.stopped_by}[/]: continue with "
                            f"bnexp sweep {escape(str(sweep.file))} --out {escape(str(sweep.out))}", highlight=False)

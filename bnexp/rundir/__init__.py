@@ -34,7 +34,7 @@ DIAGNOSTICS = tuple(tables.TABLES)
 __all__ = [
     "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "TENSORBOARD",
     "Checkpoint", "RunDir", "Scalars", "Summary", "create", "find_runs", "model_variables", "open_run", "read_json",
-    "runs_root", "write_atomic",
+    "runs_root", "table_file", "write_atomic",
 ]
 
 
@@ -185,6 +185,12 @@ class RunDir:
             write_json(path, results)
         except OSError as e:
             record["notes"].append(f"could not record the result in {path}: {e.strerror}")
+
+
+def table_file(kind: str) -> str:
+    """The file name of a diagnostics table (a kind of DIAGNOSTICS, or one still to come),
+    for code outside this package that must name it, in a message say."""
+    return diag_file(kind)
 
 
 def runs_root() -> Path:

@@ -1,0 +1,79 @@
+"""Claims' verdicts on screen and in Markdown: `bnexp sweep`, `bnexp compare` and the claims report.
+
+Each result is a dict from bnexp.claims.judge (name, verdict, difference, ci_low, ci_high,
+p, p_adjusted, n_better, n_than, seeds_needed, direction, family, notes, ...). One table
+per Holm family, so that an adjusted p is always read beside the claims it was adjusted
+over; the verdict is coloured by the one status map (holds green, contradicted red,
+inconclusive amber).
+"""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from bnexp.present import MISSING, markdown_table, status
+
+HEADER = ["claim", "verdict", "difference [CI]", "p", "adjusted p", "n better/than", "seeds needed", "notes"]
+
+
+def signed(x: float | None) -> str:
+    """A difference in the metric's own units, to 4 significant digits: +0.003456, -2100."""
+    return MISSING if x is None else f"{x:+.4g}"
+
+
+def p_value(p: float | None) -> str:
+    """`0.0031`, or `< 0.0001`: a p-value printed as 0 would claim certainty."""
+    if p is None:
+        return MISSING
+    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
+
+
+def difference_with_ci(result: dict) -> str:
+    """`+0.0034 [95% CI +0.0021, +0.0047]`; an equivalence claim's interval is 90%, the one
+    a 5% TOST corresponds to."""
+    text = signed(result["difference"])
+    if result.get("ci_low") is None:
+        return text
+    level = "90%" if result.get("direction") == "equivalent" else "95%"
+    return f"{text} [{level} CI {signed(result['ci_low'])}, {signed(result['ci_high'])}]"
+
+
+def cells(result: dict) -> list[str]:
+    """The text of one row, in HEADER's order."""
+    needed = result.get("seeds_needed")
+    return [result["name"], result["verdict"], difference_with_ci(result), p_value(result["p"]),
+            p_value(result["p_adjusted"]), f"{result['n_better']}/{result['n_than']}",
+            MISSING if needed is None else str(needed), "; ".join(result.get("notes") or [])]
+
+
+def families(results: list[dict]) -> dict[str, list[dict]]:
+    """The results by Holm family, in order of first sight."""
+    grouped: dict[str, list[dict]] = {}
+    for result in results:
+        grouped.setdefault(result.get("family") or "claims", []).append(result)
+    return grouped
+
+
+def claims_tables(results: list[dict]) -> list[Table]:
+    """One Rich table per Holm family, the verdict in its colour."""
+    tables = []
+    for family, members in families(results).items():
+        table = Table(title=f"Claims (one Holm family: {family})", title_justify="left")
+        for name in HEADER:
+            table.add_column(name, overflow="fold", justify="right" if name in ("p", "adjusted p", "seeds needed") else "left")
+        for result in members:
+            row = [Text(c) for c in cells(result)]
+            row[1] = status(result["verdict"])
+            table.add_row(*row)
+        tables.append(table)
+    return tables
+
+
+def claims_markdown(results: list[dict]) -> str:
+    """The same tables as Markdown, each under its family's heading."""
+    parts = []
+    for family, members in families(results).items():
+        parts.append(f"### Claims (one Holm family: {family})\n\n" + markdown_table(HEADER, [cells(r) for r in members]))
+    return "\n\n".join(parts)
+
