@@ -44,8 +44,8 @@ class Diagnostics:
         import keras
 
         self.model, self.settings, self.run, self.objective = model, settings, run, objective
-        self.kinds = (["activations", "bn", "gradients"] if settings.enabled else []) + \
-            [kind for kind in ("ics", "landscape") if getattr(settings, kind)]
+        bn = ["activations", "bn", "gradients"] if settings.enabled else []
+        self.kinds = bn + [kind for kind in ("ics", "landscape") if getattr(settings, kind)]
         if settings.enabled:
             self.images = tf.constant(test_images[: settings.examples])
             activations = [layer for layer in model.layers if isinstance(layer, keras.layers.Activation)]

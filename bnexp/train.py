@@ -673,8 +673,9 @@ def check_length_keys(lengths: list[str]) -> None:
 def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: State, train_examples: int) -> Config:
     """`config` with the new length `lengths` set, if the run can end exactly as a run
     planned that long from the start: UsageError (one line) for a schedule that depends on
-    the total (cosine), a length it has already trained, and an old end whose metrics row
-    cannot be reopened (a checkpoint of an older bnexp)."""
+    the total (cosine), a length it has already trained, an old end whose last steps ran as
+    other compiled programs than the longer run's, and an old end whose metrics row cannot
+    be reopened (a checkpoint of an older bnexp)."""
     from bnexp.errors import UsageError
 
     raw = config.model_dump(mode="json")
