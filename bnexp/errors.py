@@ -52,7 +52,7 @@ class DataError(BnexpError):
 
 
 class DivergedError(BnexpError):
-    """Training produced a NaN or infinite loss."""
+    """Training produced a NaN or infinite loss, or one above train.divergence_loss."""
 
     exit_code = 1
 

@@ -56,7 +56,7 @@ from bnexp.config import Config, Schema
 from bnexp.errors import BnexpError, ConfigError, RunDirError, RunFileError, UsageError, signal_exit_code
 from bnexp.raycluster import connect_ray
 
-MANIFEST = "sweep.json"
+MANIFEST = rundir.SWEEP_MANIFEST
 # A diverged run is a finding (this setting does not train), not an accident: keep it.
 RESULTS = ("completed", "diverged")
 DOTTED_KEY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"

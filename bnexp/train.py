@@ -40,7 +40,9 @@ PROGRESS_EVERY = 200  # steps between progress updates (and so between interrupt
 TENSORBOARD_TAGS = {
     "train_loss": "train/loss", "train_accuracy": "train/accuracy",
     "test_loss": "test/loss", "test_accuracy": "test/accuracy", "learning_rate": "learning_rate",
+    "train_set_loss": "train_set/loss", "train_set_accuracy": "train_set/accuracy",
 }
+TRAIN_SUBSET_SEED = 0  # fixed, not the run's seed: every run of a dataset evaluates the same examples
 
 
 class Reporter:
@@ -70,9 +72,16 @@ class Plan:
         total = t.steps if t.steps is not None else t.epochs * steps_per_epoch
         return cls(steps_per_epoch, total, t.eval_every or steps_per_epoch, t.checkpoint_every, t.batch_size)
 
+    def periods(self) -> list[int]:
+        """Every interval of boundaries but the end: progress, evaluation, epoch, checkpoint."""
+        return [PROGRESS_EVERY, self.eval_every, self.steps_per_epoch] + ([self.checkpoint_every] if self.checkpoint_every else [])
+
     def next_boundary(self, step: int) -> int:
-        every = [PROGRESS_EVERY, self.eval_every, self.steps_per_epoch] + ([self.checkpoint_every] if self.checkpoint_every else [])
-        return min([(step // k + 1) * k for k in every] + [self.total_steps])
+        return min([(step // k + 1) * k for k in self.periods()] + [self.total_steps])
+
+    def previous_boundary(self, step: int) -> int:
+        """The last boundary before `step` (0: the start)."""
+        return max((step - 1) // k * k for k in self.periods())
 
     def is_eval(self, step: int) -> bool:
         return step % self.eval_every == 0 or step % self.steps_per_epoch == 0 or step == self.total_steps
@@ -87,6 +96,18 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
 
 
+def train_subset(n_train: int, wanted: int) -> np.ndarray:
+    """Indices of the training examples evaluated for the train-test gap, in ascending order.
+
+    The first `wanted` of one permutation drawn with a fixed seed, independent of the
+    run's seed: every run of a dataset measures the same examples (so gaps compare
+    across runs), a smaller subset is part of a larger one, and a dataset stored in
+    class order would still give a subset of every class.
+    """
+    order = np.random.default_rng(TRAIN_SUBSET_SEED).permutation(n_train)
+    return np.sort(order[:min(wanted, n_train)])
+
+
 @dataclass
 class State:
     """Everything besides TensorFlow variables that a checkpoint must restore."""
@@ -99,6 +120,8 @@ class State:
     best_step: int | None = None
     last_eval: dict | None = None
     row_start_step: int = 0  # the step of the previous metrics row: the running means start there
+    previous_row_step: int = 0  # the step of the row before it, and the sums that row was made of:
+    row_totals: list | None = None  # a longer run's extension takes a row at the old end back with them
     sessions: int = 1
 
     @classmethod
@@ -146,42 +169,52 @@ class Trainer:
 
         from bnexp.evaluate import Evaluator
         from bnexp.model import build_model
+        from bnexp.regularize import Objective
 
         self.tf, self.config, self.plan = tf, config, plan
         keras.utils.set_random_seed(config.seed)
         tf.config.experimental.enable_op_determinism()
         self.model = build_model(config.model, config.seed)
+        self.objective = Objective.of(self.model, config.train, config.seed)  # trained variables, masks, weight decay
         self.schedule = learning_rate_schedule(config.train, plan.total_steps)
         self.optimizer = make_optimizer(config.train, self.schedule)
-        self.optimizer.build(self.model.trainable_variables)
+        self.optimizer.build(self.objective.variables)
         self._fresh_optimizer = [v.numpy() for v in self.optimizer.variables]
         self.evaluator = Evaluator(self.model)
         self.images = tf.constant(data.x_train)
         self.labels = tf.constant(data.y_train.astype(np.int32))
-        # [loss sum, correct count] since the last metrics row, and divergence tracking.
+        # [loss sum, correct count] since the last metrics row, and divergence tracking:
+        # the first step whose loss is NaN, infinite or above train.divergence_loss, and
+        # the last finite loss up to it.
         self.totals = tf.Variable(tf.zeros(2, tf.float64), trainable=False)
         self.last_finite_loss = tf.Variable(float("nan"), trainable=False)
         self.first_bad_step = tf.Variable(tf.constant(-1, tf.int64), trainable=False)
+        self.divergence_loss = tf.Variable(config.train.divergence_loss, dtype=tf.float32, trainable=False)  # an input
         self._compile()
 
     def _compile(self):
         from bnexp.model import forward, predicted_class
 
         tf, unroll, batch = self.tf, self.config.train.unroll, self.plan.batch_size
-        variables = self.model.trainable_variables
+        limit = self.divergence_loss
+        objective = self.objective
+        variables = objective.variables
 
         def one_step(indices):
             y = tf.gather(self.labels, indices)
             with tf.GradientTape() as tape:
                 logits, losses = forward(self.model, tf.gather(self.images, indices), y, training=True)
-                loss = tf.reduce_mean(losses)
+                loss = tf.reduce_mean(losses)  # recorded as train_loss: the cross-entropy, without the penalty
+                total = objective.penalized(loss)
             step = self.optimizer.iterations
-            self.optimizer.apply(tape.gradient(loss, variables), variables)
+            self.optimizer.apply(objective.masked(tape.gradient(total, variables)), variables)
             correct = tf.reduce_sum(tf.cast(tf.equal(predicted_class(logits), y), tf.float64))
             self.totals.assign_add(tf.stack([tf.cast(loss, tf.float64), correct]))
             finite = tf.math.is_finite(loss)
-            self.last_finite_loss.assign(tf.where(finite, loss, self.last_finite_loss))
-            first_bad = tf.logical_and(tf.logical_not(finite), self.first_bad_step < 0)
+            before_bad = self.first_bad_step < 0
+            self.last_finite_loss.assign(tf.where(tf.logical_and(finite, before_bad), loss, self.last_finite_loss))
+            healthy = tf.logical_and(finite, loss <= limit)
+            first_bad = tf.logical_and(tf.logical_not(healthy), before_bad)
             self.first_bad_step.assign(tf.where(first_bad, tf.cast(step, tf.int64) + 1, self.first_bad_step))
 
         # one_step is traced once and called `unroll` times; XLA inlines the calls into one
@@ -221,11 +254,19 @@ class Trainer:
         fresh = build_model(config.model, config.seed)
         for variable, value in zip(self.model.weights, fresh.weights, strict=True):
             variable.assign(value)
+        for variable, value in zip(program_inputs(self.model), program_inputs(fresh), strict=True):
+            variable.assign(value)  # dropout and noise seeds, the noise scale
         for variable, value in zip(self.optimizer.variables, self._fresh_optimizer, strict=True):
             variable.assign(value)
         self.schedule = learning_rate_schedule(config.train, plan.total_steps)
         if not callable(self.schedule):  # the rate is an input: a variable of the optimizer's
             self.optimizer.learning_rate = self.schedule
+        if hasattr(self.optimizer, "momentum_input"):
+            self.optimizer.momentum_input.assign(config.train.momentum)
+        if self.objective.weight_decay_input is not None:
+            self.objective.weight_decay_input.assign(config.train.weight_decay)
+        self.objective.weight_decay = config.train.weight_decay
+        self.divergence_loss.assign(config.train.divergence_loss)
         self.totals.assign(self.tf.zeros(2, self.tf.float64))
         self.last_finite_loss.assign(float("nan"))
         self.first_bad_step.assign(-1)
@@ -258,10 +299,16 @@ class Trainer:
         return named
 
 
+def program_inputs(model) -> list:
+    """The program-input variables of `model`'s layers (their seeds and settings), in order."""
+    return [v for layer in model.layers if hasattr(layer, "program_inputs") for v in layer.program_inputs()]
+
+
 class Programs:
     """Trainers kept from run to run in one process (a warm worker), by program key: a run
-    whose config differs from an earlier one's only in program inputs (the seed, a constant
-    learning rate: bnexp.config.program_inputs) trains on that run's compiled programs.
+    whose config differs from an earlier one's only in program inputs (bnexp.config.program_inputs:
+    seed, learning rate, momentum, weight decay, noise scale, divergence threshold) trains on
+    that run's compiled programs.
     `reused` counts the runs that did."""
 
     def __init__(self, keep: int = 4):
@@ -299,8 +346,39 @@ def make_optimizer(train, learning_rate):
 
     if train.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate)
-    momentum = train.momentum if train.optimizer == "momentum" else 0.0
-    return keras.optimizers.SGD(learning_rate, momentum=momentum)
+    if train.optimizer == "momentum" and train.momentum != 0:
+        return momentum_sgd(learning_rate, train.momentum)
+    return keras.optimizers.SGD(learning_rate)
+
+
+def momentum_sgd(learning_rate, momentum: float):
+    """Keras' SGD with (non-Nesterov) momentum μ, μ a variable the step reads (a program
+    input, bnexp.config.program_inputs) where Keras bakes in a constant; the same update,
+    m ← μ·m − η·g, w ← w + m, in the same operations as Keras' SGD.update_step. The
+    variable is no optimizer variable, so checkpoints keep the keys they had."""
+    import keras
+    from keras import ops
+
+    class MomentumSGD(keras.optimizers.SGD):
+        def __init__(self):
+            super().__init__(learning_rate, momentum=momentum)
+            self.momentum_input = self.tf_variable(momentum)
+
+        @staticmethod
+        def tf_variable(value):
+            from bnexp.backend import tensorflow
+
+            return tensorflow().Variable(value, dtype="float32", trainable=False)
+
+        def update_step(self, gradient, variable, learning_rate):
+            learning_rate = ops.cast(learning_rate, variable.dtype)
+            gradient = ops.cast(gradient, variable.dtype)
+            m = self.momentums[self._get_variable_index(variable)]
+            mu = ops.cast(self.momentum_input, variable.dtype)
+            self.assign(m, ops.subtract(ops.multiply(m, mu), ops.multiply(gradient, learning_rate)))
+            self.assign_add(variable, m)
+
+    return MomentumSGD()
 
 
 # --- the session's jobs: its log, its summary, its metrics and events, its loop ----------
@@ -360,19 +438,26 @@ def fresh_summary(config: Config, data: Dataset, plan: Plan, env: dict) -> Summa
     )
 
 
-def resumed_summary(earlier: Summary, env: dict) -> Summary:
-    """Status `running` again; the earlier results stay until there are new ones."""
-    return dataclasses.replace(earlier, status="running", message=None, ended_at=None, signal=None, **env)
+def resumed_summary(earlier: Summary, plan: Plan, env: dict) -> Summary:
+    """Status `running` again, towards the plan's end; the earlier results stay until there are new ones."""
+    return dataclasses.replace(earlier, status="running", message=None, ended_at=None, signal=None,
+                               total_steps=plan.total_steps, **env)
 
 
 def results(summary: Summary, state: State, plan: Plan) -> Summary:
     """The summary with what `state` has reached: accuracies, steps, timing."""
     last = state.last_eval or {}
+    gap = None
+    if last.get("train_set_accuracy") is not None:
+        gap = last["train_set_accuracy"] - last["test_accuracy"]
     per_epoch = statistics.median(state.epoch_seconds) if state.epoch_seconds else None
     return dataclasses.replace(
         summary,
         test_accuracy=last.get("test_accuracy"),
         test_loss=last.get("test_loss"),
+        train_set_accuracy=last.get("train_set_accuracy"),
+        train_set_loss=last.get("train_set_loss"),
+        generalization_gap=gap,
         best_test_accuracy=state.best_accuracy,
         best_step=state.best_step,
         steps=state.step,
@@ -396,10 +481,13 @@ class Metrics:
     def add(self, row: dict, extra_tags: dict[str, float]) -> None:
         self.run.append_metrics(row)
         self.reporter.evaluated(row)
-        self.events.add(row["step"], {tag: row[name] for name, tag in TENSORBOARD_TAGS.items()} | extra_tags)
+        self.events.add(row["step"], {tag: row[name] for name, tag in TENSORBOARD_TAGS.items()
+                                      if row.get(name) is not None} | extra_tags)
         self.log.note(
             f"step {row['step']} epoch {row['epoch']:.2f}: train loss {row['train_loss']:.4f} acc {row['train_accuracy']:.4f}, "
             f"test loss {row['test_loss']:.4f} acc {row['test_accuracy']:.4f}, lr {row['learning_rate']:.4g}"
+            + ("" if row["train_set_accuracy"] is None else
+               f", train set loss {row['train_set_loss']:.4f} acc {row['train_set_accuracy']:.4f}")
         )
 
     def close(self) -> None:
@@ -414,10 +502,12 @@ class Loop:
                  metrics: Metrics, diagnostics, reporter: Reporter):
         self.config, self.data, self.plan, self.trainer, self.run = config, data, plan, trainer, run
         self.metrics, self.diagnostics, self.reporter = metrics, diagnostics, reporter
+        subset = train_subset(len(data.x_train), config.train.eval_train_examples)
+        self.train_set = (data.x_train[subset], data.y_train[subset])
 
     def run_to_end(self, state: State, stop, started: float) -> str:
         """Train until the last step ('completed') or a stop request ('interrupted');
-        DivergedError at a NaN or infinite loss."""
+        DivergedError at a NaN or infinite loss, or one above train.divergence_loss."""
         plan, order_epoch, order = self.plan, None, None
         # The session's clock starts with train_run: model build and compile count too.
         elapsed_before = state.elapsed
@@ -459,10 +549,14 @@ class Loop:
         self.run.save_checkpoint(self.trainer.variables(), dataclasses.asdict(state))
 
     def _divergence_message(self, bad_step: int) -> str:
+        # last_finite_loss stops at the first bad step: it is that step's loss when the
+        # loss passed the limit, and the loss before it when the loss became NaN or infinite.
         last = float(self.trainer.last_finite_loss.numpy())
-        lr = self.config.train.learning_rate
-        return (f"training diverged at step {bad_step}: the loss became NaN or infinite (last finite loss {last:.4g}); "
-                f"try a lower train.learning_rate (now {lr:g}), e.g. --set train.learning_rate={lr / 10:g}")
+        t = self.config.train
+        what = (f"the training loss reached {last:.4g}, above train.divergence_loss = {t.divergence_loss:g}"
+                if last > t.divergence_loss else f"the loss became NaN or infinite (last finite loss {last:.4g})")
+        return (f"training diverged at step {bad_step}: {what}; try a lower train.learning_rate "
+                f"(now {t.learning_rate:g}), e.g. --set train.learning_rate={t.learning_rate / 10:g}")
 
     def _report_progress(self, state: State, call_start: float, steps: int) -> None:
         loss_sum, correct = (float(v) for v in self.trainer.totals.numpy())
@@ -475,23 +569,31 @@ class Loop:
         loss_sum, correct = self.trainer.take_totals()
         seen = state.step - state.row_start_step
         test = self.trainer.evaluator.evaluate(self.data.x_test, self.data.y_test)
+        # The same inference-mode pass on training examples: train_accuracy above is a
+        # running mean in training mode while the weights moved, so no gap can be read from it.
+        on_train = self.trainer.evaluator.evaluate(*self.train_set) if len(self.train_set[1]) else None
+        train_set_loss, train_set_accuracy = (on_train.loss, on_train.accuracy) if on_train else (None, None)
         row = {
             "step": state.step,
             "epoch": round(state.step / self.plan.steps_per_epoch, 6),
             "train_loss": loss_sum / seen,
             "train_accuracy": correct / (seen * self.plan.batch_size),
+            "train_set_loss": train_set_loss,
+            "train_set_accuracy": train_set_accuracy,
             "test_loss": test.loss,
             "test_accuracy": test.accuracy,
             "learning_rate": self.trainer.learning_rate(state.step - 1),
             "elapsed_s": round(state.elapsed, 3),
         }
+        state.previous_row_step, state.row_totals = state.row_start_step, [loss_sum, correct]
         state.row_start_step = state.step
-        state.last_eval = {"step": state.step, "test_loss": test.loss, "test_accuracy": test.accuracy}
+        state.last_eval = {"step": state.step, "test_loss": test.loss, "test_accuracy": test.accuracy,
+                           "train_set_loss": train_set_loss, "train_set_accuracy": train_set_accuracy}
         if state.best_accuracy is None or test.accuracy > state.best_accuracy:
             state.best_accuracy, state.best_step = test.accuracy, state.step
         tags = {}
         if self.diagnostics:
-            tags = self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch])
+            tags = self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch], row["learning_rate"])
         self.metrics.add(row, tags)
 
 
@@ -501,23 +603,47 @@ def fresh_state(run: rundir.RunDir) -> State:
 
 
 def resume_state(trainer: Trainer, run: rundir.RunDir, log: Log) -> State:
-    """Load the checkpoint into `trainer`; drop metrics rows written after it (e.g. before a kill -9)."""
+    """Load the checkpoint into `trainer`; drop metrics rows written after it (e.g. before a kill -9).
+
+    A run extended past its old end reopens the row written there when its new plan has no
+    evaluation at that step (see reopen_last_row)."""
     saved = run.load_checkpoint()
     saved.restore(trainer.variables())
     state = State.from_checkpoint(saved.state)
     state.sessions += 1
-    run.rewrite_metrics([r for r in run.read_metrics() if r["step"] <= state.step])
+    rows = [r for r in run.read_metrics() if r["step"] <= state.step]
+    if not trainer.plan.is_eval(state.row_start_step):
+        rows = reopen_last_row(state, rows, trainer)
+    run.rewrite_metrics(rows)
     log.say(f"resumed from the checkpoint at step {state.step}")
     return state
 
 
+def reopen_last_row(state: State, rows: list[dict], trainer: Trainer) -> list[dict]:
+    """Take back the metrics row of the old end, which a run planned this long from the start
+    would not have written: its loss and accuracy sums go back into the loop's running totals
+    (so the next row's means cover its steps too, summed in the same order), and the best and
+    last evaluation are those of the rows before it. Returns the rows kept."""
+    trainer.totals.assign(state.row_totals)
+    state.row_start_step = state.previous_row_step
+    kept = [r for r in rows if r["step"] <= state.row_start_step]
+    best = None
+    for row in kept:  # the first of the best, as the loop keeps it
+        if best is None or row["test_accuracy"] > best["test_accuracy"]:
+            best = row
+    state.best_accuracy, state.best_step = (best["test_accuracy"], best["step"]) if best else (None, None)
+    state.last_eval = {k: kept[-1][k] for k in ("step", "test_loss", "test_accuracy")} if kept else None
+    return kept
+
+
 def start_diagnostics(config: Config, trainer: Trainer, data: Dataset, run: rundir.RunDir, resumed_at: int | None):
     """The run's Diagnostics, started, or None when the config does not ask for them."""
-    if not config.diagnostics.enabled:
+    settings = config.diagnostics
+    if not (settings.enabled or settings.ics or settings.landscape):
         return None
     from bnexp.diagnostics import Diagnostics
 
-    diagnostics = Diagnostics(trainer.model, config.diagnostics, data.x_test, run)
+    diagnostics = Diagnostics(trainer.model, settings, data.x_test, run, trainer.objective)
     diagnostics.start(resumed_at)
     return diagnostics
 
@@ -538,14 +664,14 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
     log = Log(run, reporter)
     keeper = SummaryKeeper(run, plan, log, started)
     env = environment()
-    keeper.begin(resumed_summary(run.read_summary(), env) if resume else fresh_summary(config, data, plan, env))
+    keeper.begin(resumed_summary(run.read_summary(), plan, env) if resume else fresh_summary(config, data, plan, env))
     log.say(f"{'resuming' if resume else 'starting'} {config.name}: {data.name} from {data.source}, "
             f"{len(data.x_train)} train / {len(data.x_test)} test, {plan.total_steps} steps")
     metrics = Metrics(run, log, reporter)
     try:
         trainer = programs.trainer(config, data, plan, log) if programs else Trainer(config, data, plan)
         state = keeper.state = resume_state(trainer, run, log) if resume else fresh_state(run)
-        diagnostics = start_diagnostics(config, trainer, data, run, state.step if resume else None)
+        diagnostics = start_diagnostics(config, trainer, data, run, state.row_start_step if resume else None)
         loop = Loop(config, data, plan, trainer, run, metrics, diagnostics, reporter)
         status = loop.run_to_end(state, stop, started)
         if status == "interrupted":
@@ -667,24 +793,79 @@ def train_config(config: Config, run_dir: str | None, data_dir: str | None, repo
         run.unlock()
 
 
-def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, warm: "Warm | None" = None):
-    """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config
-    (`warm` as in train_config)."""
+def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths: list[str] = (),
+                 warm: "Warm | None" = None):
+    """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config.
+
+    `lengths` (`--set train.epochs=N` or `train.steps=N`) extend the run: it goes on to
+    the new end and finishes as a run planned that long from the start would have.
+    `warm` as in train_config.
+    """
     from bnexp import data as data_module
 
+    check_length_keys(lengths)
     run = rundir.open_run(run_dir)
     run.lock()  # before reading its state: another process may be finishing it
     try:
         config = run.read_config()
-        if run.read_summary().status == "completed":
-            raise RunDirError(f"{run.path} has already completed; nothing to resume")
+        if run.read_summary().status == "completed" and not lengths:
+            raise RunDirError(f"{run.path} has already completed; nothing to resume "
+                              "(to train it longer: --set train.epochs=N or train.steps=N)")
         if not run.has_checkpoint():
             raise RunDirError(f"{run.path} has no checkpoint yet (it stopped before its first); start it again instead")
-        run.load_checkpoint()  # a corrupt one fails here, before the summary changes
+        saved = run.load_checkpoint()  # a corrupt one fails here, before the summary changes
         data = (warm.load if warm else data_module.load)(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
+        if lengths:
+            config = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
+            run.write_config(config)
         with StopRequest() as stop:
             return run.path, train_run(config, run, data, reporter, stop, resume=True, programs=warm and warm.programs)
     finally:
         reporter.stop()
         run.unlock()
+
+
+LENGTH_KEYS = ("train.epochs", "train.steps")
+
+
+def check_length_keys(lengths: list[str]) -> None:
+    """Resuming changes nothing but the length: UsageError for any other --set."""
+    from bnexp.errors import UsageError
+
+    for assignment in lengths:
+        key = assignment.partition("=")[0].strip()
+        if key not in LENGTH_KEYS:
+            raise UsageError(f"--resume takes only --set train.epochs=N or train.steps=N (the run's length), not {key!r}")
+
+
+def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: State, train_examples: int) -> Config:
+    """`config` with the new length `lengths` set, if the run can end exactly as a run
+    planned that long from the start: UsageError (one line) for a schedule that depends on
+    the total (cosine), a length it has already trained, an old end whose last steps ran as
+    other compiled programs than the longer run's, and an old end whose metrics row cannot
+    be reopened (a checkpoint of an older bnexp)."""
+    from bnexp.errors import UsageError
+
+    raw = config.model_dump(mode="json")
+    for assignment in lengths:
+        config_module.apply_override(raw, assignment)
+    longer = config_module.validate(raw, f"--set {' '.join(lengths)}")
+    old, new = Plan.of(config, train_examples), Plan.of(longer, train_examples)
+    if new.total_steps <= state.step:
+        raise UsageError(f"{run.path} has trained {state.step} steps; {' '.join(lengths)} gives {new.total_steps}: "
+                         f"extending needs more than {state.step}")
+    if config.train.schedule.kind == "cosine" and new.total_steps != old.total_steps:
+        raise UsageError(f"{run.path} cannot be extended: train.schedule.kind=cosine depends on the total number of steps, "
+                         f"so its first {state.step} steps differ from those of a run planned {new.total_steps} steps long")
+    start = new.previous_boundary(state.step)
+    if new.next_boundary(start) != state.step and (state.step - start) % config.train.unroll:
+        # Steps left over from whole unrolled calls run as single-step programs, which XLA may
+        # fuse differently: the BN moving averages then differ in the last bit.
+        raise UsageError(f"{run.path} cannot be extended: it ended at step {state.step}, {state.step - start} steps after "
+                         f"the boundary at {start}, not a multiple of train.unroll={config.train.unroll}, so its last steps ran as "
+                         f"other compiled programs than a run of {new.total_steps} steps runs them (train.unroll=1 runs extend from any step)")
+    if not new.is_eval(state.row_start_step) and state.row_totals is None:
+        raise UsageError(f"{run.path} cannot be extended: its checkpoint (of an older bnexp) lacks the sums of its last metrics row, "
+                         f"at step {state.row_start_step}, which a run of {new.total_steps} steps would not have written")
+    return longer

@@ -38,7 +38,7 @@ def run_task(task: dict, warm: Warm) -> tuple[int, str]:
     """Train one task; (exit code, one-line error) as `bnexp train --quiet` would end."""
     try:
         if task["config"] is None:
-            _, summary = train_resume(task["run_dir"], task["data_dir"], Reporter(), warm)
+            _, summary = train_resume(task["run_dir"], task["data_dir"], Reporter(), warm=warm)
         else:
             where = f"config of {task['run_dir']}"
             config = config_module.validate(config_module.parse_yaml(task["config"], where), where)

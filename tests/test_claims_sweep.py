@@ -135,7 +135,8 @@ def test_compare_judges_the_claims_again_under_their_own_key_without_the_sweep_f
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
     assert doc["claims"] == manifest(finished)["claims"]
-    assert all("verdict" not in c for c in doc.get("comparisons") or [])
+    # claims stay under their own key: the comparisons are seed groups against the baseline
+    assert all("name" not in c and c["metric"] == "final_test_accuracy" for c in doc["comparisons"])
     markdown = bnexp("compare", out, "--format", "markdown").output
     assert "### Claims (one Holm family: claims in sweep tiny)" in markdown and "| same | holds |" in markdown
     assert "holds" in bnexp("compare", out).output

@@ -22,7 +22,7 @@ from bnexp import compare as cmp, rundir
 from bnexp.config import apply_override, validate
 from bnexp.errors import RunDirError, RunFileError
 from bnexp.present import sparkline, sparklines
-from bnexp.present.comparison import format_delta, groups_table, metrics_table, show, ttest_sentence
+from bnexp.present.comparison import format_delta, groups_table, metrics_table, pivot_table, show, show_groups
 from bnexp.rundir import Summary
 
 HEADER = ",".join(rundir.METRICS_COLUMNS)
@@ -126,7 +126,7 @@ def test_all_keys_shows_every_key_with_lists_in_flow_style(tmp_path):
     diff = dict(report([a, b], all_keys=True).diff)
     assert diff["model.hidden"] == ["[100, 100, 100]"] * 2
     assert diff["data.dir"] == ["data/mnist"] * 2
-    assert len(diff) == len(cmp.load_run(a).config) == 38  # every leaf of the schema
+    assert len(diff) == len(cmp.load_run(a).config) == 51  # every leaf of the schema (38, issue 12's 2, issue 13's 11)
 
 
 # --- metrics and deltas -----------------------------------------------------------------
@@ -150,6 +150,7 @@ def test_deltas_and_ratios_against_the_first_run(tmp_path):
     assert d["steps_to_threshold"].value == -500  # 500 - 1000
     verdicts = {k: v.verdict for k, v in d.items()}
     assert verdicts == {"final_test_accuracy": 1, "best_test_accuracy": 1, "final_test_loss": 1,
+                        "final_train_set_accuracy": 0, "generalization_gap": 0,
                         "steps": 0, "seconds_per_epoch": 1, "examples_per_second": -1,
                         "steps_to_threshold": 1}
     column = cmp.column("seconds_per_epoch")
@@ -248,32 +249,47 @@ def test_grouping_ignores_the_order_of_config_keys(tmp_path):
 def test_no_group_table_when_every_config_is_unique(tmp_path):
     b = make_run(tmp_path, "b", seed=1, set={"train.batch_size": 8})
     comp = report([make_run(tmp_path, "a"), b])
-    assert comp.groups == [] and comp.ttest is None
+    assert [len(g.rows) for g in comp.groups] == [1, 1] and not show_groups(comp)
+    [c] = comp.comparisons
+    assert (c.verdict, c.result.p, c.result.n_a) == ("too_few_seeds", None, 1)
 
 
-def test_welch_t_test_matches_the_textbook_formula(tmp_path):
-    comp = report(two_arms(tmp_path))
-    a, b = np.array(BN), np.array(PLAIN)
-    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
-    t = (a.mean() - b.mean()) / np.sqrt(va + vb)
-    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
-    # two-sided p: integrate Student's t density from |t| outward (substituting x = |t| / u)
+def student_t_sf2(t: float, df: float) -> float:
+    """Two-sided p by integrating Student's t density from |t| outward (substituting x = |t| / u)."""
     u = np.linspace(1e-9, 1, 2_000_001)
     x = abs(t) / u
     density = (math.gamma((df + 1) / 2) / (math.sqrt(df * math.pi) * math.gamma(df / 2))
                * (1 + x**2 / df) ** (-(df + 1) / 2))
-    p = 2 * np.trapezoid(density * abs(t) / u**2, u)
-    assert comp.ttest.t == pytest.approx(t, rel=1e-9)
-    assert comp.ttest.p == pytest.approx(p, rel=1e-4)
-    assert comp.ttest.p < 0.05
-    assert ttest_sentence(comp.ttest).startswith("distinguishable from seed noise (p = ")
+    return 2 * np.trapezoid(density * abs(t) / u**2, u)
 
 
-def test_ttest_sentence_says_whether_the_difference_is_seed_noise():
-    assert ttest_sentence(cmp.TTest("a", "b", 4.1, 0.003)) == \
-        "distinguishable from seed noise (p = 0.003 < 0.05)"
-    assert ttest_sentence(cmp.TTest("a", "b", 0.9, 0.41)) == \
-        "not distinguishable from seed noise (p = 0.41 ≥ 0.05)"
+def test_welch_t_test_on_unmatched_seeds_matches_the_textbook_formula(tmp_path):
+    bn = [make_run(tmp_path, f"bn{s}", seed=s, acc=[0.9, a]) for s, a in enumerate(BN)]
+    plain = [make_run(tmp_path, f"plain{s}", seed=s + 3, acc=[0.8, a], set={"model.norm.kind": "none"})
+             for s, a in enumerate(PLAIN)]
+    [c] = report(bn + plain).comparisons
+    a, b = np.array(BN), np.array(PLAIN)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    t = (b.mean() - a.mean()) / np.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    assert c.result.test == "welch"
+    assert c.result.p == pytest.approx(student_t_sf2(t, df), rel=1e-4)
+    assert c.result.p_adjusted == c.result.p  # a family of one
+    assert c.result.difference == pytest.approx(b.mean() - a.mean())
+    assert c.verdict == "distinguishable"
+    assert "Welch t-test over 3 and 3 seeds, p = " in c.sentence()
+
+
+def test_matched_seeds_get_a_paired_t_test(tmp_path):
+    [c] = report(two_arms(tmp_path)).comparisons
+    diff = np.array(PLAIN) - np.array(BN)
+    t = diff.mean() / (diff.std(ddof=1) / math.sqrt(3))
+    assert c.result.test == "paired"
+    assert c.result.p == pytest.approx(student_t_sf2(t, 2), rel=1e-4)
+    assert c.result.effect_size == pytest.approx(diff.mean() / diff.std(ddof=1))
+    half = 4.302652729749464 * diff.std(ddof=1) / math.sqrt(3)  # t(0.975, df=2)
+    assert (c.result.ci_low, c.result.ci_high) == pytest.approx((diff.mean() - half, diff.mean() + half))
+    assert "paired t-test over 3 seeds" in c.sentence()
 
 
 def test_sweep_directory_groups_every_grid_point_without_a_t_test(tmp_path):
@@ -288,7 +304,7 @@ def test_sweep_directory_groups_every_grid_point_without_a_t_test(tmp_path):
                                             "bs600/s0", "bs600/s1"]  # by path, numbers as numbers
     assert [g.label for g in comp.groups] == ["train.batch_size=8", "train.batch_size=60",
                                               "train.batch_size=600"]
-    assert comp.ttest is None
+    assert [(c.verdict, c.result.p) for c in comp.comparisons] == [("too_few_seeds", None)] * 2
 
 
 # --- output formats ------------------------------------------------------------------------
@@ -302,19 +318,28 @@ def test_table_off_a_terminal_never_truncates_cells(tmp_path):
     assert "Config diff" in text and "steps to 0.97" in text
 
 
-def test_table_shows_groups_and_the_t_test_verdict(tmp_path):
+def test_table_shows_groups_and_the_verdict(tmp_path):
     text = output(two_arms(tmp_path))
     assert "Seed groups" in text
-    assert "distinguishable from seed noise" in text
+    assert "Final accuracy, model.norm.kind=none vs model.norm.kind=batch: difference -0.009 [95% CI" in text
+    assert "not distinguishable from seed noise; about" in text  # the seed advisor
 
 
-def test_json_has_runs_diff_groups_and_ttest(tmp_path):
+def test_json_has_runs_diff_groups_and_comparisons(tmp_path):
     doc = json.loads(output(two_arms(tmp_path), fmt="json"))
-    assert {"runs", "diff", "groups", "ttest"} <= doc.keys()
+    assert {"runs", "diff", "groups", "comparisons", "not_comparable", "pivot"} <= doc.keys()
     assert len(doc["runs"]) == 6 and len(doc["groups"]) == 2
     assert doc["diff"]["model.norm.kind"]["plain0"] == "none"
-    assert doc["ttest"]["p"] < 0.05
+    assert doc["runs"][3]["settings"] == {"name": "plain0", "seed": "0", "model.norm.kind": "none"}
     assert doc["runs"][1]["deltas"]["final_test_accuracy"]["value"] == pytest.approx(0.978 - 0.981)
+    [c] = doc["comparisons"]
+    assert (c["a"], c["b"], c["test"], c["n_a"], c["n_b"]) == ("model.norm.kind=batch", "model.norm.kind=none",
+                                                               "paired", 3, 3)
+    assert c["p"] == c["p_adjusted"] and 0.05 < c["p"] < 0.2
+    assert c["verdict"] == "not_distinguishable" and c["seeds_needed"] > 3
+    assert c["difference"] == pytest.approx(np.mean(PLAIN) - np.mean(BN))
+    assert c["ci_low"] < c["difference"] < c["ci_high"] and c["effect_size"] < 0
+    assert c["excluded"] == [] and doc["not_comparable"] == []
 
 
 def test_csv_has_one_row_per_run_with_raw_values_and_deltas(tmp_path):
@@ -322,6 +347,7 @@ def test_csv_has_one_row_per_run_with_raw_values_and_deltas(tmp_path):
     b = make_run(tmp_path, "b", acc=[0.9, 0.97], summary={"seconds_per_epoch": 5.0})
     rows = list(csv.DictReader(io.StringIO(output([a, b], fmt="csv"))))
     assert [r["run"] for r in rows] == ["a", "b"]
+    assert [r["name"] for r in rows] == ["a", "b"]  # every differing config key is a column
     assert float(rows[1]["final_test_accuracy"]) == 0.97
     assert float(rows[1]["final_test_accuracy_delta"]) == pytest.approx(0.01)
     assert float(rows[1]["seconds_per_epoch_ratio"]) == 0.5
@@ -382,7 +408,7 @@ def test_a_single_run_is_a_run_dir_error(tmp_path):
 
 @pytest.mark.parametrize("content", [
     "step,epoch\n1,2\n",
-    HEADER + "\n500,1,0.1,0.9,0.1,oops,0.5,1.0\n",
+    HEADER + "\n500,1,0.1,0.9,,,0.1,oops,0.5,1.0\n",
     HEADER + "\n500,1,0.1,0.9\n",
 ])
 def test_corrupt_metrics_is_a_run_file_error_naming_the_file(tmp_path, content):
@@ -441,3 +467,289 @@ def test_a_torn_last_metrics_row_from_a_killed_run_is_not_an_error(tmp_path):
     comp = report([a, b])
     assert [r.run.status for r in comp.rows] == ["completed", "running"]
     assert all(m["step"] != 999 for m in comp.rows[1].run.metrics)
+
+
+# --- how compare decides (issue 12) ---------------------------------------------------------
+
+
+def delta_styles(comp: cmp.Comparison) -> list[str]:
+    """The style of each row's final-accuracy delta in the Rich metrics table ('' for no colour)."""
+    from bnexp.present.comparison import rich_metrics_table
+
+    table = rich_metrics_table(comp, with_curves=False)
+    cells = table.columns[[c.header for c in table.columns].index("final acc")]._cells
+    return [",".join(str(span.style) for span in cell.spans) for cell in cells]
+
+
+def test_copies_of_two_runs_give_no_p_value_no_colour_and_show_duplicates(tmp_path):
+    """Issue 12, reproduction 1: a run copied twice and another config copied twice."""
+    import shutil
+
+    a = make_run(tmp_path, "a", acc=[0.9, 0.95])
+    b = make_run(tmp_path, "b", acc=[0.9, 0.97], set={"model.norm.kind": "none"})
+    paths = [a, shutil.copytree(a, tmp_path / "a_copy"), b, shutil.copytree(b, tmp_path / "b_copy")]
+    comp = report(paths)
+    assert [(g.n, len(g.duplicates)) for g in comp.groups] == [(1, 1), (1, 1)]
+    assert comp.groups[0].duplicates[0].why == "duplicate of seed 0 (a): counted once"
+    [c] = comp.comparisons
+    assert c.verdict == "too_few_seeds" and c.result.p is None and c.result.test == "none"
+    assert c.sentence() == "difference +0.02, too few seeds (n = 1): run at least 3"
+    assert delta_styles(comp) == ["", "", "", ""]  # deltas shown, none coloured
+    assert "duplicate of seed 0" in output(paths)
+    doc = json.loads(output(paths, fmt="json"))
+    assert [g["duplicates"] for g in doc["groups"]] == [
+        [{"run": "a_copy", "why": "duplicate of seed 0 (a): counted once"}],
+        [{"run": "b_copy", "why": "duplicate of seed 0 (b): counted once"}]]
+    assert [g["n"] for g in doc["groups"]] == [1, 1]
+    entry = doc["comparisons"][0]
+    assert entry["p"] is None and entry["p_adjusted"] is None and entry["verdict"] == "too_few_seeds"
+    assert {e["path"] for e in entry["excluded"]} == {str(tmp_path / "a_copy"), str(tmp_path / "b_copy")}
+
+
+def sample_and_full(root: Path, seeds=(0, 1, 2)) -> list[Path]:
+    sample = {"dataset": "mnist-sample", "source": "bundled", "train_examples": 5000, "test_examples": 1000}
+    full = {"dataset": "mnist", "source": "x", "train_examples": 60000, "test_examples": 10000}
+    return ([make_run(root, f"sample{s}", seed=s, acc=[0.9, 0.90 + s / 1000], set={"data.dataset": "mnist-sample"},
+                      summary={"data": sample}) for s in seeds]
+            + [make_run(root, f"full{s}", seed=s, acc=[0.9, 0.97 + s / 1000], summary={"data": full})
+               for s in seeds])
+
+
+def test_runs_on_different_test_sets_get_no_delta_and_no_test(tmp_path):
+    """Issue 12, reproduction 2: mnist-sample (1,000 test images) against mnist (10,000)."""
+    paths = sample_and_full(tmp_path)
+    comp = report(paths)
+    assert comp.comparisons == []
+    assert comp.not_comparable == [
+        "full0, full1, full2: tested on mnist (10,000 test examples), not the baseline's mnist-sample "
+        "(1,000 test examples); no delta or test against runs of another test set"]
+    full0, full1 = row_of(comp, "full0"), row_of(comp, "full1")
+    assert full0.deltas == {}  # the first run of its test set: a baseline, not a delta to sample0
+    assert full1.deltas["final_test_accuracy"].value == pytest.approx(0.001)  # against full0
+    assert [g.label for g in comp.groups] == ["data.dataset=mnist-sample", "data.dataset=mnist"]
+    assert "Not comparable: full0, full1, full2: tested on mnist" in output(paths)
+    doc = json.loads(output(paths, fmt="json"))
+    assert doc["comparisons"] == [] and len(doc["not_comparable"]) == 1
+
+
+def test_each_test_set_is_its_own_family_with_its_own_baseline(tmp_path):
+    """The same dataset with another number of test examples is another test set too."""
+    def arm(name, seed, acc, n_test, kind="batch"):
+        data = {"dataset": "mnist", "test_examples": n_test}
+        return make_run(tmp_path, name, seed=seed, acc=[0.5, acc], summary={"data": data},
+                        set={"model.norm.kind": kind})
+
+    paths = [arm(f"a{s}", s, 0.95 + s / 100, 10000) for s in range(3)]
+    paths += [arm(f"b{s}", s, 0.90 + s / 100, 5000) for s in range(3)]
+    paths += [arm(f"c{s}", s, 0.80 + s / 100, 5000, "none") for s in range(3)]
+    comp = report(paths)
+    [c] = comp.comparisons  # only b against c: a's test set holds one group
+    assert (c.baseline.label, c.group.label) == ("model.norm.kind=batch, test set=mnist (5,000 test examples)",
+                                                 "model.norm.kind=none, test set=mnist (5,000 test examples)")
+    assert c.result.difference == pytest.approx(-0.10)
+    assert len(comp.not_comparable) == 1 and "b0, b1, b2, c0, c1, c2" in comp.not_comparable[0]
+
+
+def test_two_seeds_give_no_p_value_whatever_the_spread(tmp_path):
+    paths = [make_run(tmp_path, f"a{s}", seed=s, acc=[0.5, 0.95 + s / 1000]) for s in range(2)]
+    paths += [make_run(tmp_path, f"b{s}", seed=s, acc=[0.5, 0.80 + s / 1000], set={"model.norm.kind": "none"})
+              for s in range(2)]
+    [c] = report(paths).comparisons
+    assert (c.verdict, c.result.p, c.result.ci_low, c.result.effect_size) == ("too_few_seeds", None, None, None)
+    assert "too few seeds (n = 2): run at least 3" in c.sentence()
+    entry = json.loads(output(paths, fmt="json"))["comparisons"][0]
+    assert {k: entry[k] for k in ("test", "p", "p_adjusted", "ci_low", "ci_high", "effect_size", "seeds_needed")} == {
+        "test": "none", "p": None, "p_adjusted": None, "ci_low": None, "ci_high": None, "effect_size": None,
+        "seeds_needed": None}
+    assert entry["difference"] == pytest.approx(-0.15)
+
+
+def test_zero_variance_is_reported_as_such_never_as_p_zero(tmp_path):
+    paths = [make_run(tmp_path, f"a{s}", seed=s, acc=[0.5, 0.95]) for s in range(3)]
+    paths += [make_run(tmp_path, f"b{s}", seed=s + 3, acc=[0.5, 0.96], set={"model.norm.kind": "none"})
+              for s in range(3)]
+    [c] = report(paths).comparisons
+    assert (c.verdict, c.result.test, c.result.p) == ("not_distinguishable", "none", None)
+    assert c.sentence() == ("difference +0.01, zero variance: seed noise cannot be estimated, "
+                            "so there is no p-value")
+    assert "p = 0" not in output(paths)
+
+
+def three_arms(root: Path) -> tuple[list[Path], dict[str, list[float]]]:
+    accs = {"batch": [0.981, 0.978, 0.983, 0.980], "none": [0.971, 0.969, 0.972, 0.971],
+            "layer": [0.979, 0.980, 0.978, 0.982]}
+    paths = [make_run(root, f"{kind}{s}", seed=s, acc=[0.5, a], set={"model.norm.kind": kind})
+             for kind, values in accs.items() for s, a in enumerate(values)]
+    return paths, accs
+
+
+def test_three_groups_are_each_tested_against_the_baseline_with_holm(tmp_path):
+    from scipy import stats
+
+    paths, accs = three_arms(tmp_path)
+    comp = report(paths)
+    raw = [stats.ttest_rel(accs[k], accs["batch"]).pvalue for k in ("none", "layer")]
+    m = len(raw)
+    order = np.argsort(raw)
+    holm = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):  # Holm (1979): the i-th smallest times (m − i + 1), kept monotone
+        running = max(running, (m - rank) * raw[i])
+        holm[i] = min(running, 1.0)
+    assert [c.group.label for c in comp.comparisons] == ["model.norm.kind=none", "model.norm.kind=layer"]
+    assert [c.result.p for c in comp.comparisons] == pytest.approx(raw)
+    assert [c.result.p_adjusted for c in comp.comparisons] == pytest.approx(list(holm))
+    assert all("Holm-adjusted p" in c.sentence() for c in comp.comparisons)
+    assert comp.comparisons[0].verdict == "distinguishable"
+    assert delta_styles(comp).count("red") == 4 and "green" not in delta_styles(comp)  # none is worse; layer untested
+
+
+def test_json_comparison_entries_have_every_field(tmp_path):
+    paths, _ = three_arms(tmp_path)
+    doc = json.loads(output(paths, fmt="json"))
+    assert len(doc["comparisons"]) == 2
+    for entry in doc["comparisons"]:
+        assert set(entry) == {"a", "b", "metric", "test", "p", "p_adjusted", "difference", "ci_low", "ci_high",
+                              "effect_size", "n_a", "n_b", "verdict", "seeds_needed", "note", "sentence", "excluded"}
+        assert entry["a"] == "model.norm.kind=batch" and entry["metric"] == "final_test_accuracy"
+        assert entry["test"] == "paired" and (entry["n_a"], entry["n_b"]) == (4, 4)
+        assert entry["p"] <= entry["p_adjusted"]
+        assert "Holm-adjusted p" in entry["sentence"]
+    assert doc["groups"][0] | {"final_test_accuracy": None} == doc["groups"][0] | {"final_test_accuracy": None}
+    assert (doc["groups"][0]["n"], doc["groups"][0]["mean"]) == (4, pytest.approx(0.9805))
+    assert doc["groups"][0]["std"] == pytest.approx(np.std([0.981, 0.978, 0.983, 0.980], ddof=1))
+
+
+def test_runs_that_did_not_complete_are_excluded_with_why(tmp_path):
+    paths = [make_run(tmp_path, f"a{s}", seed=s, acc=[0.5, 0.95 + s / 1000]) for s in range(3)]
+    paths.append(make_run(tmp_path, "a3", seed=3, acc=[0.1], summary={"status": "diverged", "steps": 34}))
+    paths.append(make_run(tmp_path, "a4", seed=4, acc=[0.5], summary={"status": "interrupted", "steps": 500}))
+    paths += [make_run(tmp_path, f"b{s}", seed=s, acc=[0.5, 0.90 + s * s / 1000], set={"model.norm.kind": "none"})
+              for s in range(3)]
+    comp = report(paths)
+    assert [(e.row.label, e.why) for e in comp.groups[0].excluded] == [("a3", "diverged"),
+                                                                        ("a4", "interrupted at step 500")]
+    [c] = comp.comparisons
+    assert (c.result.n_a, c.result.test) == (3, "paired")
+    assert [e["why"] for e in json.loads(output(paths, fmt="json"))["comparisons"][0]["excluded"]] == [
+        "diverged", "interrupted at step 500"]
+
+
+def grid(root: Path, seeds=(0, 1, 2)) -> list[Path]:
+    """A sweep-like folder: norm kind × learning rate, with a manifest in grid order."""
+    points = []
+    noise = iter([(0, 1, 2), (2, 1, 0), (1, 0, 2), (0, 2, 1)])  # each mean 1, std 1 (thousandths), not parallel
+    for kind in ("none", "batch"):  # not alphabetical: the grid's order is the file's
+        for lr in (0.1, 1.0):
+            seed_noise = next(noise)
+            for s in seeds:
+                acc = {"none": 0.90, "batch": 0.95}[kind] + (0.01 if lr == 1.0 else 0) + seed_noise[s] / 1000
+                run_dir = f"kind={kind},lr={lr}/seed{s}"
+                make_run(root / f"kind={kind},lr={lr}", f"seed{s}", seed=s, acc=[0.5, acc],
+                         set={"model.norm.kind": kind, "train.learning_rate": lr})
+                points.append({"run_dir": run_dir})
+    rundir.write_atomic(root / rundir.SWEEP_MANIFEST, json.dumps({"name": "g", "points": points}))
+    return [root]
+
+
+def test_a_sweeps_baseline_is_its_first_point_in_grid_order(tmp_path):
+    comp = report(grid(tmp_path / "sweep"))
+    assert comp.rows[0].label == "kind=none,lr=0.1/seed0"
+    assert [g.label for g in comp.groups] == [
+        "model.norm.kind=none, train.learning_rate=0.1", "model.norm.kind=none, train.learning_rate=1.0",
+        "model.norm.kind=batch, train.learning_rate=0.1", "model.norm.kind=batch, train.learning_rate=1.0"]
+
+
+def test_the_baseline_is_the_first_run_named(tmp_path):
+    a = make_run(tmp_path, "a", acc=[0.5, 0.95])
+    b = make_run(tmp_path, "b", acc=[0.5, 0.97], set={"model.norm.kind": "none"})
+    comp = report([b, a])
+    assert [r.label for r in comp.rows] == ["b", "a"]
+    assert comp.rows[1].deltas["final_test_accuracy"].value == pytest.approx(-0.02)
+    assert comp.comparisons[0].baseline.label == "model.norm.kind=none"
+
+
+def test_pivot_lays_out_mean_std_n_by_grid_values(tmp_path):
+    paths = grid(tmp_path / "sweep")
+    comp = report(paths, pivot_rows="model.norm.kind", pivot_columns="train.learning_rate")
+    header, rows = pivot_table(comp.pivot)
+    assert header == ["model.norm.kind", "train.learning_rate=0.1", "train.learning_rate=1.0"]
+    assert rows == [["none", "0.9010 ± 0.0010 (3)", "0.9110 ± 0.0010 (3)"],
+                    ["batch", "0.9510 ± 0.0010 (3)", "0.9610 ± 0.0010 (3)"]]
+    options = {"pivot_rows": "model.norm.kind", "pivot_columns": "train.learning_rate"}
+    assert "| none | 0.9010 ± 0.0010 (3) | 0.9110 ± 0.0010 (3) |" in output(paths, fmt="markdown", **options)
+    table = output(paths, **options)
+    assert "Final test accuracy, mean ± std (n seeds)" in table and "0.9610 ± 0.0010 (3)" in table
+    assert "Holm-adjusted p" in table
+    pivot = json.loads(output(paths, fmt="json", **options))["pivot"]
+    assert (pivot["row_keys"], pivot["column_key"], pivot["columns"]) == (
+        ["model.norm.kind"], "train.learning_rate", ["0.1", "1.0"])
+    assert pivot["rows"][1]["values"] == {"model.norm.kind": "batch"}
+    assert pivot["rows"][1]["cells"][1]["mean"] == pytest.approx(0.961) and pivot["rows"][1]["cells"][1]["n"] == 3
+    lines = list(csv.reader(io.StringIO(output(paths, fmt="csv", **options))))
+    assert lines[0] == ["model.norm.kind", "train.learning_rate=0.1 mean", "train.learning_rate=0.1 std",
+                        "train.learning_rate=0.1 n", "train.learning_rate=1.0 mean", "train.learning_rate=1.0 std",
+                        "train.learning_rate=1.0 n"]
+    assert lines[2][0] == "batch" and float(lines[2][4]) == pytest.approx(0.961) and lines[2][6] == "3"
+
+
+def test_pivot_without_columns_keeps_other_differing_keys_in_its_rows(tmp_path):
+    comp = report(grid(tmp_path / "sweep"), pivot_rows="train.learning_rate")
+    header, rows = pivot_table(comp.pivot)
+    assert header == ["train.learning_rate", "model.norm.kind", "final acc"]  # no cell mixes two configs
+    assert [r[:2] for r in rows] == [["0.1", "none"], ["1.0", "none"], ["0.1", "batch"], ["1.0", "batch"]]
+
+
+def test_pivot_on_an_unknown_key_is_one_line_naming_the_allowed_keys(tmp_path):
+    [sweep] = grid(tmp_path / "sweep")
+    result = compare_cli(sweep, "--pivot", "model.norm.kinds")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "error: --pivot model.norm.kinds: not a config key that differs between these runs' groups "
+        "(allowed: model.norm.kind, train.learning_rate)"]
+    assert compare_cli(sweep, "--columns", "model.norm.kind").exit_code == 2
+
+
+def test_csv_gives_every_differing_config_key_its_own_column(tmp_path):
+    rows = list(csv.DictReader(io.StringIO(output(grid(tmp_path / "sweep"), fmt="csv"))))
+    assert len(rows) == 12
+    assert (rows[0]["model.norm.kind"], rows[0]["train.learning_rate"], rows[0]["seed"]) == ("none", "0.1", "0")
+    assert (rows[-1]["model.norm.kind"], rows[-1]["train.learning_rate"], rows[-1]["seed"]) == ("batch", "1.0", "2")
+    assert rows[-1]["group"] == "model.norm.kind=batch, train.learning_rate=1.0"
+    assert float(rows[-1]["final_test_accuracy"]) == pytest.approx(0.961)
+
+
+def test_train_set_accuracy_and_the_gap_are_columns(tmp_path):
+    def with_train_set(name, seed, test, on_train):
+        path = make_run(tmp_path, name, seed=seed, acc=[0.5, test])
+        run = rundir.RunDir(path)
+        rows = run.read_metrics()
+        run.rewrite_metrics([r | {"train_set_accuracy": on_train, "train_set_loss": 0.1} for r in rows])
+        return path
+
+    comp = report([with_train_set("a", 0, 0.95, 0.99), with_train_set("b", 1, 0.96, 0.97)])
+    assert comp.rows[1].values["final_train_set_accuracy"] == 0.97
+    assert comp.rows[1].values["generalization_gap"] == pytest.approx(0.01)
+    assert comp.rows[1].deltas["generalization_gap"].value == pytest.approx(-0.03)
+    header, _ = metrics_table(comp, with_curves=False)
+    assert {"train-set acc", "train−test gap"} <= set(header)
+
+
+def test_plot_draws_ics_and_the_landscape_from_their_tables(tmp_path):
+    from bnexp.plots import learning_curves_figure
+
+    paths = [make_run(tmp_path, "a"), make_run(tmp_path, "b", seed=1, set={"model.norm.kind": "none"})]
+    for path, scale in zip(paths, (1.0, 3.0)):
+        run = rundir.RunDir(path)
+        run.start_diagnostics(["ics", "landscape"], None)
+        run.append_diagnostics({
+            "ics": [{"step": s, "layer": layer, "ics_l2": scale * (layer + s / 500), "ics_cosine": 0.9} for s in (500, 1000) for layer in (0, 1, 2)],
+            "landscape": [{"step": s, "loss_min": 0.1, "loss_max": 0.5, "grad_change_max": scale * s / 100, "beta_smoothness": scale * s}
+                          for s in (500, 1000)],
+        })
+    fig = learning_curves_figure(cmp.load_runs([str(p) for p in paths]))
+    ics, landscape = fig.axes[2], fig.axes[3]  # the row below the curves: no BN diagnostics here
+    assert "internal covariate shift" in ics.get_title() and "β-smoothness" in landscape.get_title()
+    # Mean over the layers after the first (1 and 2) of scale · (layer + step/500).
+    assert [list(line.get_ydata()) for line in ics.lines] == [[2.5, 3.5], [7.5, 10.5]]
+    assert [list(line.get_ydata()) for line in landscape.lines] == [[500, 1000], [5, 10], [1500, 3000], [15, 30]]

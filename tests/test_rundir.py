@@ -76,7 +76,11 @@ def test_resume_continues_a_release_run_to_the_uninterrupted_result(tmp_path):
     assert result.exit_code == 0, result.output
     summary = rundir.RunDir(run).read_summary()
     assert (summary.status, summary.steps, summary.sessions, summary.signal) == ("completed", 400, 2, None)
-    assert rows_without_timing(run) == rows_without_timing(RELEASE / "completed")
+    resumed, release = rows_without_timing(run), rows_without_timing(RELEASE / "completed")
+    subset = ("train_set_loss", "train_set_accuracy")  # measured only by the sessions of this version
+    assert [{k: v for k, v in r.items() if k not in subset} for r in resumed] == [
+        {k: v for k, v in r.items() if k not in subset} for r in release]
+    assert [r["step"] for r in resumed if r["train_set_accuracy"] is not None] == [300, 400]
     assert summary.test_accuracy == old_summary(RELEASE / "completed")["test_accuracy"]
 
 
@@ -108,14 +112,28 @@ def test_summary_with_a_number_that_is_not_one_is_corrupt(tmp_path):
 def test_metrics_of_an_older_format_read_none_in_the_columns_they_lack(tmp_path, monkeypatch):
     """As when the next version adds a column: today's files become its older format."""
     old_header = ",".join(metrics.NAMES)
-    (tmp_path / "metrics.csv").write_text(old_header + "\n100,1.0,0.5,0.8,0.4,0.85,0.1,2.5\n")
-    newer = metrics.COLUMNS + (metrics.Column("train_set_loss", float, since=2),)
+    assert old_header == "step,epoch,train_loss,train_accuracy,train_set_loss,train_set_accuracy,test_loss," \
+                         "test_accuracy,learning_rate,elapsed_s"
+    (tmp_path / "metrics.csv").write_text(old_header + "\n100,1.0,0.5,0.8,0.3,0.9,0.4,0.85,0.1,2.5\n")
+    newest = max(c.since for c in metrics.COLUMNS)
+    newer = metrics.COLUMNS + (metrics.Column("next_column", float, since=newest + 1),)
     monkeypatch.setattr(metrics, "COLUMNS", newer)
     monkeypatch.setattr(metrics, "NAMES", tuple(c.name for c in newer))
     monkeypatch.setattr(metrics, "HEADERS", metrics.known_headers(newer))
     run = rundir.RunDir(tmp_path)
     [row] = run.read_metrics()
-    assert row["step"] == 100 and row["test_accuracy"] == 0.85 and row["train_set_loss"] is None
+    assert row["step"] == 100 and row["test_accuracy"] == 0.85 and row["next_column"] is None
     run.rewrite_metrics([row])  # as resume does: the current format, the missing cell empty
-    assert (tmp_path / "metrics.csv").read_text() == old_header + ",train_set_loss\n100,1.0,0.5,0.8,0.4,0.85,0.1,2.5,\n"
+    assert (tmp_path / "metrics.csv").read_text() == old_header + ",next_column\n100,1.0,0.5,0.8,0.3,0.9,0.4,0.85,0.1,2.5,\n"
     assert run.read_metrics() == [row]
+
+
+def test_release_runs_read_none_for_the_training_subset(tmp_path):
+    completed, interrupted = copy("completed", tmp_path), copy("interrupted", tmp_path)
+    rows = rundir.RunDir(completed).read_metrics()
+    assert [(r["train_set_accuracy"], r["train_set_loss"]) for r in rows] == [(None, None)] * 4
+    summary = rundir.RunDir(completed).read_summary()
+    assert (summary.train_set_accuracy, summary.generalization_gap) == (None, None)
+    comp = compare.compare(compare.load_runs([str(completed), str(interrupted)]))
+    assert comp.rows[0].values["final_train_set_accuracy"] is None and comp.rows[0].values["generalization_gap"] is None
+    assert comp.groups[0].test_set == "mnist-sample (1,000 test examples)"

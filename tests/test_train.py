@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -317,3 +318,84 @@ def test_corrupt_dataset_file_exits_1_naming_it_and_creates_nothing(tmp_path, mo
     result = train(write_config(tmp_path, {"data.dataset": "mnist"}), "--data-dir", data)
     assert result.exit_code == 1 and "mnist.npz" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "runs").exists()
+
+
+# --- the train-test gap, and divergence above train.divergence_loss (issue 12) ----------------
+
+
+def test_train_subset_depends_on_the_dataset_size_only():
+    from bnexp.train import train_subset
+
+    subset = train_subset(60_000, 10_000)
+    assert len(subset) == len(set(subset)) == 10_000 and list(subset) == sorted(subset)
+    assert subset.max() < 60_000 and (subset == train_subset(60_000, 10_000)).all()  # no seed in it
+    assert set(train_subset(60_000, 1_000)) <= set(subset)  # a smaller subset is part of a larger one
+    assert list(train_subset(5_000, 10_000)) == list(range(5_000))  # more than there are: all of them
+    assert len(train_subset(5_000, 0)) == 0
+
+
+def test_train_set_columns_are_the_inference_mode_result_on_the_fixed_subset(tmp_path):
+    """metrics.csv and summary.json against a NumPy re-computation from the saved weights."""
+    import numpy as np
+
+    from bnexp.data import load
+    from bnexp.evaluate import load_model
+    from bnexp.model import pixels
+    from bnexp.train import train_subset
+
+    config = write_config(tmp_path, {"train.steps": 100, "train.eval_train_examples": 1000})
+    assert train(config, "--run-dir", tmp_path / "r").exit_code == 0
+    run = rundir.RunDir(tmp_path / "r")
+    assert {"train_set_loss", "train_set_accuracy"} <= set((tmp_path / "r" / "metrics.csv").read_text().split("\n")[0].split(","))
+    [row] = run.read_metrics()
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    model, _ = load_model(run, run.read_config())
+    data = load("mnist-sample", None)
+    subset = train_subset(len(data.x_train), 1000)
+    logits = np.asarray(model(pixels(data.x_train[subset]), training=False), dtype=np.float64)
+    labels = data.y_train[subset]
+    accuracy = float(np.mean(logits.argmax(axis=1) == labels))
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    loss = float(np.mean(np.log(np.exp(shifted).sum(axis=1)) - shifted[np.arange(len(labels)), labels]))
+    assert row["train_set_accuracy"] == summary["train_set_accuracy"] == accuracy
+    assert row["train_set_loss"] == pytest.approx(loss, rel=1e-5) and summary["train_set_loss"] == row["train_set_loss"]
+    assert summary["generalization_gap"] == summary["train_set_accuracy"] - summary["test_accuracy"]
+    assert row["train_accuracy"] != row["train_set_accuracy"]  # the running training-mode mean is another number
+
+
+def test_eval_train_examples_zero_leaves_the_train_set_empty(tmp_path):
+    config = write_config(tmp_path, {"train.steps": 100, "train.eval_train_examples": 0})
+    assert train(config, "--run-dir", tmp_path / "r").exit_code == 0
+    [row] = rundir.RunDir(tmp_path / "r").read_metrics()
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert row["train_set_accuracy"] is None and row["train_set_loss"] is None
+    assert summary["generalization_gap"] is None and summary["test_accuracy"] is not None
+
+
+QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
+
+
+@pytest.mark.parametrize("learning_rate", [3, 10])
+def test_the_no_bn_quickstart_diverges_at_learning_rates_3_and_10(tmp_path, learning_rate):
+    """Its loss explodes (to 1.5e7 and 5.6e11, README) without ever becoming NaN: the limit catches it."""
+    result = train(QUICKSTART, "--set", "model.norm.kind=none", "--set", f"train.learning_rate={learning_rate}",
+                   "--run-dir", tmp_path / "r")
+    assert result.exit_code == 1
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "diverged"
+    assert re.fullmatch(r"training diverged at step \d+: the training loss reached [0-9.e+]+, above "
+                        r"train.divergence_loss = 100; try a lower train.learning_rate \(now \d+\), "
+                        rf"e.g. --set train.learning_rate={learning_rate / 10:g}", summary["message"])
+    assert summary["steps"] <= 200  # stopped at the first boundary after the blow-up, not after 800 steps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["batch", "none"])
+@pytest.mark.parametrize("learning_rate", [0.1, 1.0])
+def test_the_quickstart_completes_at_learning_rates_0_1_and_1_with_and_without_bn(tmp_path, kind, learning_rate):
+    result = train(QUICKSTART, "--set", f"model.norm.kind={kind}", "--set", f"train.learning_rate={learning_rate}",
+                   "--run-dir", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == 800
+    assert summary["test_accuracy"] > 0.8

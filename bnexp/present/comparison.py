@@ -1,7 +1,8 @@
 """`bnexp compare` on screen and in files: Rich tables, JSON, CSV and Markdown of a Comparison.
 
-bnexp.compare builds the Comparison (rows, deltas, groups, the t-test); this module only
-formats it: values and deltas as text, deltas coloured green (better) or red (worse).
+bnexp.compare builds the Comparison (rows, deltas, groups, their statistics, the pivot);
+this module only formats it: values and deltas as text, deltas coloured green (better)
+or red (worse) only where the run's seed group is distinguishable from the baseline's.
 """
 
 from __future__ import annotations
@@ -15,13 +16,15 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from bnexp.compare import ALPHA, COLUMNS, Column, Comparison, Delta, Group, Row, TTest, column, finite
+from bnexp.compare import COLUMNS, METRIC, Column, Comparison, Delta, Group, GroupComparison, Pivot, Row, column, finite
 from bnexp.present import markdown_table, number, sparklines, status
 from bnexp.present.claims import claims_markdown, claims_tables
 
 VERDICT_STYLE = {1: "green", -1: "red", 0: ""}
 # Off a terminal no screen limits the width, and a cut cell loses data.
 UNLIMITED_WIDTH = 100_000
+GROUP_KEYS = ("final_test_accuracy", "best_test_accuracy", "final_train_set_accuracy", "generalization_gap",
+              "steps_to_threshold")
 
 
 def show(comp: Comparison, fmt: str, console: Console, plot: str | None = None,
@@ -29,12 +32,12 @@ def show(comp: Comparison, fmt: str, console: Console, plot: str | None = None,
     """Write the report in `fmt` (table, json, csv or markdown); `plot` names the
     learning-curves figure, when one was written; `claims` are a sweep's verdicts
     (bnexp.sweep.claims_for), shown apart from the comparisons (not in CSV, which is
-    the metrics table)."""
+    the metrics table, or with a pivot the pivot)."""
     if fmt == "json":
         doc = json.loads(to_json(comp, plot))
         console.out(json.dumps(doc | {"claims": claims}, indent=2, ensure_ascii=False), highlight=False)
     elif fmt == "csv":
-        console.out(to_csv(comp), end="", highlight=False)
+        console.out(pivot_csv(comp.pivot) if comp.pivot else to_csv(comp), end="", highlight=False)
         if plot:  # CSV on stdout has no place for a note; say where the figure went on stderr
             Console(stderr=True).print(Text(f"Learning curves written to {plot}"))
     elif fmt == "markdown":
@@ -72,21 +75,26 @@ def format_group_stat(group: Group, key: str) -> str:
     return text if std is None else f"{text} ± {format_value(column(key), std)}"
 
 
-def ttest_sentence(t: TTest) -> str:
-    if t.distinguishable is None:
-        return "cannot be tested: neither group varies across seeds"
-    if t.distinguishable:
-        return f"distinguishable from seed noise (p = {t.p:.2g} < {ALPHA:g})"
-    return f"not distinguishable from seed noise (p = {t.p:.2g} ≥ {ALPHA:g})"
+def comparison_line(c: GroupComparison) -> str:
+    """`Final accuracy, B vs A: difference …, Holm-adjusted p = …: distinguishable from seed noise.`"""
+    return f"Final accuracy, {c.group.label} vs {c.baseline.label}: {c.sentence()}."
 
 
-def ttest_line(t: TTest) -> str:
-    return f"Final accuracy, {t.a} vs {t.b} (Welch t = {t.t:.3g}): {ttest_sentence(t)}."
+def comparison_lines(comp: Comparison) -> list[str]:
+    return [comparison_line(c) for c in comp.comparisons]
+
+
+def not_comparable_lines(comp: Comparison) -> list[str]:
+    return [f"Not comparable: {line}." for line in comp.not_comparable]
 
 
 def curves(comp: Comparison) -> list[str]:
     """A test-accuracy sparkline per run, on one scale."""
     return sparklines([[m["test_accuracy"] for m in r.run.metrics] for r in comp.rows])
+
+
+def metrics_title(comp: Comparison) -> str:
+    return "Metrics (baseline: first run" + (" of each test set)" if comp.families > 1 else ")")
 
 
 def metrics_table(comp: Comparison, with_curves: bool) -> tuple[list[str], list[list[str]]]:
@@ -106,11 +114,17 @@ def _with_delta(col: Column, value: float | None, d: Delta | None) -> str:
     return f"{text} ({delta_text})" if delta_text else text
 
 
+def show_groups(comp: Comparison) -> bool:
+    """The group table says something only when some group holds more than one run."""
+    return any(len(g.rows) > 1 for g in comp.groups)
+
+
 def groups_table(comp: Comparison) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of the seed-group table: mean ± sample std per group."""
-    header = ["group", "n", "final acc", "best acc", f"steps to {comp.threshold:g}"]
-    rows = [[g.label, str(len(g.rows)), format_group_stat(g, "final_test_accuracy"),
-             format_group_stat(g, "best_test_accuracy"), _reached(g)]
+    """Header and cells of the seed-group table: n distinct seeds, mean ± sample std, what was left out."""
+    header = ["group", "n", "final acc", "best acc", "train-set acc", "train−test gap",
+              f"steps to {comp.threshold:g}", "not counted"]
+    rows = [[g.label, str(g.n), *(format_group_stat(g, k) for k in GROUP_KEYS[:4]), _reached(g),
+             "; ".join(f"{e.row.label} ({e.why})" for e in g.excluded)]
             for g in comp.groups]
     return header, rows
 
@@ -119,23 +133,46 @@ def _reached(g: Group) -> str:
     """Mean steps to threshold over the runs that reached it, and how many did."""
     reached = len(g.numbers("steps_to_threshold"))
     text = format_value(column("steps_to_threshold"), g.mean("steps_to_threshold"))
-    return text if reached in (0, len(g.rows)) else f"{text} ({reached}/{len(g.rows)} reached)"
+    return text if reached in (0, g.n) else f"{text} ({reached}/{g.n} reached)"
+
+
+def pivot_table(p: Pivot) -> tuple[list[str], list[list[str]]]:
+    """Header and cells: 'mean ± std (n)' of final accuracy per grid cell, '—' where none ran."""
+    header = [*p.row_keys, *([f"{p.column_key}={v}" for v in p.column_values] if p.column_key else ["final acc"])]
+    rows = [[*values, *(_pivot_cell(g) for g in cells)] for values, cells in zip(p.row_values, p.cells)]
+    return header, rows
+
+
+def _pivot_cell(g: Group | None) -> str:
+    if g is None or not g.n:
+        return "—"
+    return f"{format_group_stat(g, METRIC)} ({g.n})"
+
+
+PIVOT_TITLE = "Final test accuracy, mean ± std (n seeds)"
 
 
 # --- Rich tables ----------------------------------------------------------------------
 
 
 def render(comp: Comparison, console: Console, plot: str | None = None) -> None:
-    """The report as Rich tables: diff, metrics, seed groups, t-test verdict."""
-    if comp.diff:
-        _print(console, diff_table(comp))
+    """The report as Rich tables: diff, metrics, seed groups, comparisons; or, with a pivot,
+    the pivot and the comparisons."""
+    if comp.pivot:
+        _print(console, _table(PIVOT_TITLE, *pivot_table(comp.pivot)))
     else:
-        console.print(Text("The configs are identical."))
-    _print(console, rich_metrics_table(comp, with_curves=plot is None))
-    if comp.groups:
-        _print(console, _table("Seed groups (mean ± std)", *groups_table(comp)))
-    if comp.ttest:
-        console.print(Text(ttest_line(comp.ttest)))
+        if comp.diff:
+            _print(console, diff_table(comp))
+        else:
+            console.print(Text("The configs are identical."))
+        _print(console, rich_metrics_table(comp, with_curves=plot is None))
+        if show_groups(comp):
+            _print(console, _table("Seed groups (mean ± std over distinct seeds)", *groups_table(comp)))
+    # One line each, never wrapped by us: readers copy these sentences whole.
+    for line in not_comparable_lines(comp):
+        console.print(Text(line, style="yellow"), soft_wrap=True)
+    for line in comparison_lines(comp):
+        console.print(Text(line), soft_wrap=True)
     if plot:
         console.print(Text(f"Learning curves written to {plot}"))
 
@@ -165,21 +202,22 @@ def diff_table(comp: Comparison) -> Table:
 
 
 def rich_metrics_table(comp: Comparison, with_curves: bool) -> Table:
-    """Metrics per run, each with its delta to the first run in green (better) or red (worse)."""
+    """Metrics per run with their deltas, coloured where the run's group is distinguishable."""
     header, _ = metrics_table(comp, with_curves)
     lines = curves(comp) if with_curves else [None] * len(comp.rows)
     rows = []
     for row, curve in zip(comp.rows, lines):
-        cells = [_value_cell(c, row.values[c.key], row.deltas.get(c.key)) for c in COLUMNS]
+        cells = [_value_cell(c, row) for c in COLUMNS]
         rows.append([Text(row.label), status(row.run.status)] + cells + ([Text(curve, style="cyan")] if with_curves else []))
-    return _table("Metrics (baseline: first run)", header, rows)
+    return _table(metrics_title(comp), header, rows)
 
 
-def _value_cell(col: Column, value: float | None, d: Delta | None) -> Text:
-    text = Text(format_value(col, value))
+def _value_cell(col: Column, row: Row) -> Text:
+    d = row.deltas.get(col.key)
+    text = Text(format_value(col, row.values[col.key]))
     delta_text = format_delta(col, d)
     if delta_text:
-        text.append(f" {delta_text}", style=VERDICT_STYLE[d.verdict])
+        text.append(f" {delta_text}", style=VERDICT_STYLE[d.verdict] if row.distinguishable else "")
     return text
 
 
@@ -187,14 +225,17 @@ def _value_cell(col: Column, value: float | None, d: Delta | None) -> Text:
 
 
 def to_json(comp: Comparison, plot: str | None = None) -> str:
-    """One JSON object: runs, diff, groups, ttest; non-finite numbers become null."""
+    """One JSON object (README: "How compare decides"); non-finite numbers become null."""
     doc = {
         "threshold": comp.threshold,
         "last": comp.last,
-        "runs": [_run_json(r) for r in comp.rows],
+        "baseline": comp.rows[0].label,
+        "runs": [_run_json(i, r, comp) for i, r in enumerate(comp.rows)],
         "diff": {key: dict(zip((r.label for r in comp.rows), vs)) for key, vs in comp.diff},
         "groups": [_group_json(g) for g in comp.groups],
-        "ttest": _ttest_json(comp.ttest),
+        "comparisons": [_clean(c.to_dict()) for c in comp.comparisons],
+        "not_comparable": comp.not_comparable,
+        "pivot": _pivot_json(comp.pivot) if comp.pivot else None,
         "plot": plot,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
@@ -204,11 +245,18 @@ def _num(x):
     return x if finite(x) else None
 
 
-def _run_json(row: Row) -> dict:
+def _clean(entry: dict) -> dict:
+    return {k: _num(v) if isinstance(v, float) else v for k, v in entry.items()}
+
+
+def _run_json(index: int, row: Row, comp: Comparison) -> dict:
     return {
         "label": row.label,
         "path": str(row.run.path),
         "status": row.run.status,
+        "group": row.group,
+        "test_set": row.run.test_set,
+        "settings": {key: values[index] for key, values in comp.diff},  # the differing config keys
         "values": {k: _num(v) for k, v in row.values.items()},
         "deltas": {k: {"kind": column(k).delta, "value": _num(d.value), "verdict": d.verdict}
                    for k, d in row.deltas.items()},
@@ -217,28 +265,48 @@ def _run_json(row: Row) -> dict:
 
 
 def _group_json(g: Group) -> dict:
-    stats = {k: {"mean": _num(g.mean(k)), "std": _num(g.std(k)), "n": len(g.numbers(k))}
-             for k in ("final_test_accuracy", "best_test_accuracy", "steps_to_threshold")}
-    return {"label": g.label, "n": len(g.rows), "runs": [r.label for r in g.rows], **stats}
+    stats = {k: {"mean": _num(g.mean(k)), "std": _num(g.std(k)), "n": len(g.numbers(k))} for k in GROUP_KEYS}
+    return {"label": g.label, "test_set": g.test_set, "runs": [r.label for r in g.used], "n": g.n,
+            "mean": _num(g.mean(METRIC)), "std": _num(g.std(METRIC)),
+            "duplicates": [{"run": e.row.label, "why": e.why} for e in g.duplicates],
+            "excluded": [{"run": e.row.label, "path": str(e.row.run.path), "why": e.why} for e in g.excluded],
+            **stats}
 
 
-def _ttest_json(t: TTest | None) -> dict | None:
-    if t is None:
-        return None
-    return {"groups": [t.a, t.b], "metric": "final_test_accuracy", "t": _num(t.t),
-            "p": _num(t.p), "alpha": ALPHA, "verdict": ttest_sentence(t)}
+def _pivot_json(p: Pivot) -> dict:
+    def cell(g: Group | None) -> dict | None:
+        return None if g is None else {"group": g.label, "mean": _num(g.mean(METRIC)), "std": _num(g.std(METRIC)),
+                                       "n": g.n}
+
+    return {"metric": METRIC, "row_keys": p.row_keys, "column_key": p.column_key,
+            "columns": p.column_values if p.column_key else [],
+            "rows": [{"values": dict(zip(p.row_keys, values)), "cells": [cell(g) for g in cells]}
+                     for values, cells in zip(p.row_values, p.cells)]}
 
 
 def to_csv(comp: Comparison) -> str:
-    """The metrics table, one row per run: raw values, then deltas (`_delta`/`_ratio`)."""
+    """One row per run: its group, the differing config keys, raw values, then deltas (`_delta`/`_ratio`)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["run", "path", "status"] + [c.key for c in COLUMNS]
+    keys = [key for key, _ in comp.diff]
+    writer.writerow(["run", "path", "status", "group"] + keys + [c.key for c in COLUMNS]
                     + [f"{c.key}_{c.delta if c.delta == 'ratio' else 'delta'}" for c in COLUMNS])
-    for row in comp.rows:
+    for i, row in enumerate(comp.rows):
         d = [row.deltas[c.key].value if row.deltas else None for c in COLUMNS]
-        writer.writerow([row.label, row.run.path, row.run.status]
+        writer.writerow([row.label, row.run.path, row.run.status, row.group] + [vs[i] for _, vs in comp.diff]
                         + [_cell(row.values[c.key]) for c in COLUMNS] + [_cell(x) for x in d])
+    return out.getvalue()
+
+
+def pivot_csv(p: Pivot) -> str:
+    """The pivot, one line per row of grid values: mean, std and n per column value."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    names = [f"{p.column_key}={v}" if p.column_key else METRIC for v in p.column_values]
+    writer.writerow(p.row_keys + [f"{name} {stat}" for name in names for stat in ("mean", "std", "n")])
+    for values, cells in zip(p.row_values, p.cells):
+        stats = [x for g in cells for x in ((_cell(g.mean(METRIC)), _cell(g.std(METRIC)), g.n) if g else ("", "", 0))]
+        writer.writerow([*values, *stats])
     return out.getvalue()
 
 
@@ -247,15 +315,19 @@ def _cell(x) -> str:
 
 
 def to_markdown(comp: Comparison, *, with_curves: bool = True, plot: str | None = None) -> str:
-    """Pipe tables for the diff, the metrics and the groups, to paste into an issue."""
-    labels = [r.label for r in comp.rows]
-    parts = [f"### Config diff\n\n{markdown_table(['key'] + labels, [[k] + vs for k, vs in comp.diff])}"
-             if comp.diff else "### Config diff\n\nThe configs are identical."]
-    parts.append("### Metrics (baseline: first run)\n\n" + markdown_table(*metrics_table(comp, with_curves)))
-    if comp.groups:
-        parts.append("### Seed groups\n\n" + markdown_table(*groups_table(comp)))
-    if comp.ttest:
-        parts.append(ttest_line(comp.ttest))
+    """Pipe tables for the diff, the metrics and the groups (or the pivot), to paste into an issue."""
+    if comp.pivot:
+        parts = [f"### {PIVOT_TITLE}\n\n" + markdown_table(*pivot_table(comp.pivot))]
+    else:
+        labels = [r.label for r in comp.rows]
+        parts = [f"### Config diff\n\n{markdown_table(['key'] + labels, [[k] + vs for k, vs in comp.diff])}"
+                 if comp.diff else "### Config diff\n\nThe configs are identical."]
+        parts.append(f"### {metrics_title(comp)}\n\n" + markdown_table(*metrics_table(comp, with_curves)))
+        if show_groups(comp):
+            parts.append("### Seed groups\n\n" + markdown_table(*groups_table(comp)))
+    lines = not_comparable_lines(comp) + comparison_lines(comp)
+    if lines:
+        parts.append("\n".join(f"- {line}" for line in lines))
     if plot:
         parts.append(f"![learning curves]({plot})")
     return "\n\n".join(parts) + "\n"

@@ -23,7 +23,8 @@ from bnexp.errors import ConfigError, RunDirError, RunFileError
 from bnexp.rundir import checkpoint, metrics, tables
 from bnexp.rundir.checkpoint import Checkpoint, model_variables
 from bnexp.rundir.files import (
-    CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, TENSORBOARD, diag_file, read_json, write_atomic, write_json,
+    CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, SWEEP_MANIFEST, TENSORBOARD, diag_file, read_json,
+    write_atomic, write_json,
 )
 from bnexp.rundir.summary import Summary
 from bnexp.rundir.tensorboard import Scalars
@@ -32,7 +33,8 @@ METRICS_COLUMNS = metrics.NAMES
 DIAGNOSTICS = tuple(tables.TABLES)
 
 __all__ = [
-    "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "TENSORBOARD",
+    "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "SWEEP_MANIFEST",
+    "TENSORBOARD",
     "Checkpoint", "RunDir", "Scalars", "Summary", "create", "find_runs", "model_variables", "open_run", "read_json",
     "runs_root", "table_file", "write_atomic",
 ]
@@ -85,13 +87,17 @@ class RunDir:
         write_atomic(self._file(CONFIG), config_module.to_yaml(config))
 
     def read_config(self) -> config_module.Config:
-        """The run's validated config: RunFileError if the file is unreadable, ConfigError if it breaks the schema."""
+        """The run's validated config: RunFileError if the file is unreadable, ConfigError if it breaks the schema.
+
+        A key the file lacks because an older bnexp wrote it means the behaviour that
+        version had, not today's default (config.as_recorded).
+        """
         path = self._file(CONFIG)
         try:
             raw = config_module.read_yaml_file(path)
         except ConfigError as e:
             raise RunFileError(str(e)) from None
-        return config_module.validate(raw, str(path))
+        return config_module.validate(config_module.as_recorded(raw), str(path))
 
     # --- summary.json ---
 
@@ -141,10 +147,10 @@ class RunDir:
 
     # --- diag_<kind>.csv ---
 
-    def start_diagnostics(self, resumed_at: int | None) -> None:
-        """Fresh tables with headers; a resumed run keeps its rows up to the checkpoint's step
-        (it redoes the later ones)."""
-        for kind in tables.TABLES:
+    def start_diagnostics(self, kinds: list[str], resumed_at: int | None) -> None:
+        """Fresh tables of `kinds` (of DIAGNOSTICS) with headers; a resumed run keeps its rows
+        up to the step `resumed_at` (it redoes the later ones)."""
+        for kind in kinds:
             path = self._file(diag_file(kind))
             kept = tables.rows_up_to(path.read_text(), resumed_at) if resumed_at is not None and path.exists() else ""
             write_atomic(path, tables.header(kind) + kept)
@@ -251,11 +257,12 @@ def open_run(path: str | Path) -> RunDir:
 
 
 def find_runs(paths: list[str | Path]) -> list[Path]:
-    """Run directories named by `paths`, each either a run or a directory of runs, in natural order.
+    """Run directories named by `paths`, in the order named; within a directory of runs,
+    a sweep's runs in grid order, others in natural order.
 
     A directory holding summary.json is a run and is not searched further (its
     checkpoints are not runs); any other directory is searched at any depth. A run
-    named twice counts once.
+    named twice counts once. The order matters: compare's baseline is the first run.
     """
     found: dict[Path, Path] = {}  # resolved -> as spelled
     for name in paths:
@@ -278,9 +285,21 @@ def _natural_key(path: Path) -> list:
 
 
 def _runs_under(root: Path) -> list[Path]:
-    runs = []
+    runs, grid_rank = [], {}
     for dirpath, dirnames, filenames in os.walk(root):
         if SUMMARY in filenames:
             runs.append(Path(dirpath))
             dirnames.clear()
-    return sorted(runs, key=_natural_key)
+        elif SWEEP_MANIFEST in filenames:
+            grid_rank.update(_grid_rank(Path(dirpath)))
+    return sorted(runs, key=lambda run: grid_rank.get(run) or _natural_key(run))
+
+
+def _grid_rank(sweep: Path) -> dict[Path, list]:
+    """Sort keys that put a sweep's runs in its manifest's point order (the grid's order),
+    right where the sweep directory sorts; none when the manifest cannot be read."""
+    try:
+        points = read_json(sweep / SWEEP_MANIFEST).get("points")
+        return {sweep / p["run_dir"]: _natural_key(sweep) + [(-1, i, "")] for i, p in enumerate(points)}
+    except (RunFileError, TypeError, KeyError, AttributeError):
+        return {}

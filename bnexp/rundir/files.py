@@ -17,6 +17,7 @@ from bnexp.errors import RunFileError
 CONFIG, METRICS, SUMMARY, LOG, CHECKPOINT, EVAL, TENSORBOARD, LOCK = (
     "config.yaml", "metrics.csv", "summary.json", "log.txt", "checkpoint.npz", "eval.json", "tb", ".lock",
 )
+SWEEP_MANIFEST = "sweep.json"  # in a sweep directory: its points in grid order (bnexp.sweep writes it)
 
 
 def diag_file(kind: str) -> str:

@@ -26,8 +26,12 @@ class Column:
 COLUMNS = (
     Column("step", int),
     Column("epoch", float),
-    Column("train_loss", float),  # running mean over the steps since the previous row
-    Column("train_accuracy", float),
+    Column("train_loss", float),  # running mean over the steps since the previous row, in training mode
+    Column("train_accuracy", float),  # the same running mean, of batch accuracy
+    # A fixed subset of the training set, evaluated in inference mode like the test set
+    # (empty with train.eval_train_examples = 0).
+    Column("train_set_loss", float, since=2),
+    Column("train_set_accuracy", float, since=2),
     Column("test_loss", float),
     Column("test_accuracy", float),
     Column("learning_rate", float),

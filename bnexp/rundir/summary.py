@@ -24,6 +24,9 @@ class Summary:
     message: str | None = None
     test_accuracy: float | None = None  # at the last evaluation
     test_loss: float | None = None
+    train_set_accuracy: float | None = None  # the fixed training subset, inference mode, last evaluation
+    train_set_loss: float | None = None
+    generalization_gap: float | None = None  # train_set_accuracy − test_accuracy
     best_test_accuracy: float | None = None
     best_step: int | None = None
     steps: int | None = None  # steps trained so far
