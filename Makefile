@@ -42,7 +42,7 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
 
 # Issue 5's speed benchmark: bnexp train against Keras fit and a hand-written floor.
 bench: $(VENV)/.installed
-	$(BIN)/python bench/speed.py --data-dir $(MNIST) --json bench/out/speed.json
+	$(BIN)/python bench/speed.py --data-dir $(MNIST) --sweeps small,large --json bench/out/speed.json
 
 # Ioffe & Szegedy (2015), Figure 1: BN against no BN, 5 seeds each, 50,000 steps (about 15 min on 2 cores).
 # Its runs are the claims pack's (runs/claims/ioffe2015_figure1): whichever target runs

@@ -98,13 +98,62 @@ def test_kill_9_of_a_worker_fails_its_point_replaces_the_worker_and_the_rerun_co
     assert metrics_without_timing(first) == metrics_without_timing(alone)
 
 
-def test_points_trained_one_after_another_on_one_worker_equal_bnexp_train_alone(tmp_path):
-    path, out = write_sweep(tmp_path, grid={"train.learning_rate": [0.05, 0.2]}, seeds=[3]), tmp_path / "out"
+REUSED = "reusing compiled programs"  # the log line of a run trained on an earlier run's programs
+FEATURES = {"model": {"hidden": [16], "norm": {"kind": "batch", "momentum": 0.9, "noise": {"scale": 0.2}},
+                      "dropout": {"rate": 0.1}},
+            "train": {**TINY["train"], "weight_decay": 0.001, "eval_train_examples": 500}}
+
+
+def worker_tasks(tasks: list[dict]) -> list[dict]:
+    """Replies of one `python -m bnexp.worker` to `tasks`, in order."""
+    lines = "".join(json.dumps(task) + "\n" for task in tasks)
+    done = subprocess.run([sys.executable, "-m", "bnexp.worker"], input=lines, env=env(), capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_a_point_on_reused_programs_equals_bnexp_train_alone(tmp_path):
+    """Two points that differ in every program input at once (seed, and with it the weights and
+    the dropout and noise seeds; learning rate, momentum, weight decay, noise scale, divergence
+    threshold): the second trains on the first's programs with every input reassigned, and
+    ends byte for byte as `bnexp train` alone ends it."""
+    first = {**TINY, **FEATURES, "seed": 3}
+    second = {**first, "seed": 4,
+              "model": {**first["model"], "norm": {**first["model"]["norm"], "noise": {"scale": 0.5}}},
+              "train": {**first["train"], "learning_rate": 0.2, "momentum": 0.5, "weight_decay": 0.01,
+                        "divergence_loss": 50.0}}
+    runs = [tmp_path / "first", tmp_path / "second"]
+    replies = worker_tasks([{"config": yaml.safe_dump(c), "run_dir": str(r), "data_dir": None}
+                            for c, r in zip((first, second), runs)])
+    assert replies == [{"code": 0, "message": ""}] * 2
+    assert REUSED not in (runs[0] / rundir.LOG).read_text() and REUSED in (runs[1] / rundir.LOG).read_text()
+    assert metrics_without_timing(runs[1]) == metrics_without_timing(train_alone(runs[1], tmp_path / "alone"))
+    assert metrics_without_timing(runs[1]) != metrics_without_timing(runs[0])
+
+
+def test_a_sweep_reuses_programs_across_learning_rates_and_seeds_equal_to_bnexp_train_alone(tmp_path):
+    path, out = write_sweep(tmp_path, grid={"train.learning_rate": [0.05, 0.2]}, seeds=[3, 4]), tmp_path / "out"
     done = subprocess.run(sweep_command(path, out, "--workers", "1"), env=env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert manifest(out)["threads"] == int(THREADS)
-    second = out / manifest(out)["points"][1]["run_dir"]  # trained after the first, in the same worker
-    assert metrics_without_timing(second) == metrics_without_timing(train_alone(second, tmp_path / "alone"))
+    runs = [out / p["run_dir"] for p in manifest(out)["points"]]
+    assert [REUSED in (run / rundir.LOG).read_text() for run in runs] == [False, True, True, True]
+    last = runs[-1]  # learning rate and seed both differ from the point that compiled its programs
+    assert metrics_without_timing(last) == metrics_without_timing(train_alone(last, tmp_path / "alone"))
+
+
+def test_a_feature_turned_off_is_another_program():
+    from bnexp.config import program_key, validate
+
+    def key(**train):
+        return program_key(validate({**TINY, "train": {**TINY["train"], **train}}, "test"))
+
+    assert key(learning_rate=0.05) == key(learning_rate=0.2)  # an input
+    assert key(momentum=0.9) == key(momentum=0.5) != key(momentum=0.0)  # 0: plain SGD, no momentum slots
+    assert key(weight_decay=0.01) == key(weight_decay=0.1) != key(weight_decay=0.0)  # 0: no penalty term
+    assert key(eval_every=10) == key(eval_every=20)  # the loop's, not the program's
+    assert key(batch_size=50) != key(batch_size=25) and key(unroll=4) != key(unroll=2)
+    assert key(schedule={"kind": "cosine"}, steps=300) != key(schedule={"kind": "cosine"}, steps=400)
 
 
 def test_ray_actors_train_points_as_bnexp_train_alone(tmp_path):
