@@ -269,8 +269,8 @@ def write_plot(runs, path: Path) -> str:
 def sweep(
     sweep_file: Path = typer.Argument(..., help="Sweep file (YAML): base config, grid of overrides, seeds.", show_default=False),
     out: Optional[Path] = typer.Option(None, "--out", help="Sweep directory (default runs/NAME-TIMESTAMP). One of the same sweep is continued: points with a result are skipped, the others resumed."),
-    executor: Executor = typer.Option(Executor.local, "--executor", help="[cyan]local[/] (child processes here) or [cyan]ray[/] (Ray tasks; pip install -e .\\[ray])."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Points at once; TensorFlow's threads are divided among them. With ray, each point asks for cores/N CPUs."),
+    executor: Executor = typer.Option(Executor.local, "--executor", help="[cyan]local[/] (warm worker processes here) or [cyan]ray[/] (long-lived Ray actors, each a warm worker; pip install -e .\\[ray])."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Points at once, each on a warm worker; TensorFlow's threads are divided among them ($BNEXP_THREADS if set), one count for the whole sweep, reruns included (sweep.json records it). With ray, each worker asks for that many CPUs."),
     address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: a running Ray cluster (ray start --head); default: a local Ray instance for this sweep."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the dataset files, for every point; overrides data.dir."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only failures and the sweep directory."),
