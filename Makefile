@@ -61,7 +61,7 @@ study: $(VENV)/.installed
 # does not stop the others or the report (make still fails at the end); Ctrl-C stops all.
 claims: $(VENV)/.installed
 	@failed=0; for file in configs/claims/*.yaml; do \
-	  $(BIN)/bnexp sweep $$file --data-dir $(MNIST) --out runs/claims/$$(basename $$file .yaml) || \
+	  $(BIN)/bnexp sweep $$file --workers 2 --data-dir $(MNIST) --out runs/claims/$$(basename $$file .yaml) || \
 	    { code=$$?; [ $$code -lt 128 ] || exit $$code; failed=1; }; \
 	done; \
 	$(BIN)/bnexp claims-report runs/claims --out docs/claims.md || failed=1; \
