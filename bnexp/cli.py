@@ -28,6 +28,7 @@ class Stats(str, Enum):
     moving = "moving"
     batch = "batch"
     precise = "precise"
+    all = "all"
 
 
 class Split(str, Enum):
@@ -154,7 +155,7 @@ def train(
     set_: List[str] = typer.Option([], "--set", help="Override a config key with a YAML value, e.g. [cyan]--set model.hidden=[100,100][/]. Repeatable.", metavar="KEY.PATH=VALUE"),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Write the run here (must not exist, or be empty) instead of runs/NAME-TIMESTAMP."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the dataset files (IDX, gzipped or not, or mnist.npz); overrides data.dir."),
-    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run from its last checkpoint, under the config it was started with."),
+    resume: Optional[Path] = typer.Option(None, "--resume", help="Continue an interrupted run from its last checkpoint, under the config it was started with; with [cyan]--set train.epochs=N[/] (or train.steps) extend a run to end as one planned that long."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the run directory; the run's log still gets everything."),
 ) -> None:
     """Train and test the MLP a config describes; write config, metrics, summary, log and weights to a run directory.
@@ -169,9 +170,9 @@ def train(
 
     display = TrainDisplay(console(), quiet)
     if resume is not None:
-        if config is not None or set_ or run_dir is not None:
-            raise UsageError("--resume takes no CONFIG, --set or --run-dir: the run's own config rules")
-        run_path, summary = train_resume(str(resume), data_dir, display)
+        if config is not None or run_dir is not None:
+            raise UsageError("--resume takes no CONFIG or --run-dir: the run's own config rules (--set only its length)")
+        run_path, summary = train_resume(str(resume), data_dir, display, set_)
     elif config is None:
         raise UsageError("missing CONFIG: bnexp train CONFIG.yaml (or --resume RUN_DIR)")
     else:
@@ -183,12 +184,12 @@ def train(
 @reports_errors
 def eval_(
     run_dir: Path = typer.Argument(..., help="A run directory written by bnexp train.", show_default=False),
-    stats: Stats = typer.Option(Stats.moving, "--stats", help="BN statistics: [cyan]moving[/] (saved by training), [cyan]batch[/] (each batch its own, as in training) or [cyan]precise[/] (recomputed over training data, Algorithm 2)."),
+    stats: Stats = typer.Option(Stats.moving, "--stats", help="BN statistics: [cyan]moving[/] (saved by training), [cyan]batch[/] (each batch its own, as in training), [cyan]precise[/] (recomputed over training data, Algorithm 2) or [cyan]all[/] three side by side."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", min=2, help="Batch size for --stats batch and precise (default: the run's train.batch_size)."),
     precise_examples: int = typer.Option(10_000, "--precise-examples", min=2, help="Training examples for --stats precise (all of them if the split is smaller)."),
     split: Split = typer.Option(Split.test, "--split", help="Evaluate on [cyan]test[/] or [cyan]train[/]."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the dataset files; overrides the run's data.dir."),
-    json_: bool = typer.Option(False, "--json", help="Print one JSON object (accuracy, loss, stats, split, per-class accuracy, confusion) instead of tables."),
+    json_: bool = typer.Option(False, "--json", help="Print one JSON object (accuracy, loss, stats, split, per-class accuracy, confusion) instead of tables; with --stats all, one object holding the three by name."),
 ) -> None:
     """Re-evaluate a finished (or interrupted) run from its own config and weights.
 
@@ -203,10 +204,10 @@ def eval_(
         print(json.dumps(record))
         return
     from bnexp.present import console
-    from bnexp.present.training import eval_tables
+    from bnexp.present.training import eval_sources_table, eval_tables
 
     out = console()
-    for table in eval_tables(record, run_dir):
+    for table in [eval_sources_table(record, run_dir)] if stats is Stats.all else eval_tables(record, run_dir):
         out.print(table)
 
 

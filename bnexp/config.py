@@ -33,6 +33,13 @@ class Init(Schema):
     std: Annotated[float, Field(gt=0, le=10)] = 0.1
 
 
+class Noise(Schema):
+    """Santurkar et al. (2018)'s noisy BN (bnexp/stochastic.py, BatchNormNoise): after each
+    normalisation layer, in training only; `scale` 0 is off."""
+
+    scale: Annotated[float, Field(ge=0, le=100)] = 0.0
+
+
 class Norm(Schema):
     """Which normalisation, where it sits, and its settings (bnexp/norm.py has the maths).
 
@@ -57,12 +64,34 @@ class Norm(Schema):
     renorm_warmup_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 5000
     r_max_ramp_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 35_000
     d_max_ramp_steps: Annotated[int, Field(ge=0, le=100_000_000)] = 20_000
+    # batch_renorm: average sigma (Ioffe 2017, Algorithm 1) or the variance (what older bnexp did).
+    moving_average: Literal["sigma", "variance"] = "sigma"
     # ghost_batch: examples per virtual batch, a divisor of train.batch_size.
     # Unset: resolved by Config to default_virtual_batch_size(train.batch_size).
     virtual_batch_size: Annotated[int, Field(ge=2, le=60_000)] | None = None
+    # ghost_batch: one moving-average step per virtual batch (Hoffer et al., Algorithm 1) or per step (tf.keras 2).
+    moving_update: Literal["per_virtual_batch", "per_step"] = "per_virtual_batch"
     # group: groups of consecutive units, a divisor of every hidden width.
     # Unset: resolved by Config to default_groups(model.hidden).
     groups: Annotated[int, Field(ge=1, le=MAX_WIDTH)] | None = None
+    noise: Noise = Noise()
+
+
+# What a run directory's recorded config means by a model.norm key it lacks, for the kind the key
+# changes: an older bnexp wrote it, so the run used that version's behaviour, not today's default.
+RECORDED_BEFORE = {"moving_average": ("batch_renorm", "variance"), "moving_update": ("ghost_batch", "per_step")}
+
+
+def as_recorded(raw: dict) -> dict:
+    """A run directory's raw config with the behaviour of the keys it lacks made explicit
+    (RECORDED_BEFORE): a missing key means the behaviour the run was trained with."""
+    model = raw.get("model")
+    norm = model.get("norm") if isinstance(model, dict) else None
+    if isinstance(norm, dict):
+        for key, (kind, old) in RECORDED_BEFORE.items():
+            if norm.get("kind") == kind:
+                norm.setdefault(key, old)
+    return raw
 
 
 def default_virtual_batch_size(batch_size: int) -> int:
@@ -77,11 +106,22 @@ def default_groups(widths: list[int]) -> int:
     return next((g for g in (32, 16, 8, 4, 2) if all(w % g == 0 and w // g >= 2 for w in widths)), 1)
 
 
+class Dropout(Schema):
+    """Inverted dropout (bnexp/stochastic.py): `rate` after each hidden block (`layers: all`)
+    or only the last (`last`, Li et al. 2019's remedy for dropout's variance shift before BN);
+    `input_rate` on the pixels. 0 is off."""
+
+    rate: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    layers: Literal["all", "last"] = "all"
+    input_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
 class Model(Schema):
     hidden: Annotated[list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]], Field(min_length=1, max_length=32)] = [100, 100, 100]
     activation: Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu", "softplus", "silu", "linear"] = "relu"
     init: Init = Init()
     norm: Norm = Norm()
+    dropout: Dropout = Dropout()
 
     @model_validator(mode="after")
     def _not_too_big(self) -> "Model":
@@ -117,6 +157,11 @@ class Train(Schema):
     eval_train_examples: Annotated[int, Field(ge=0, le=60_000)] = 10_000
     # A training batch loss above this stops the run as diverged (README: "Divergence").
     divergence_loss: Annotated[float, Field(gt=0)] = 100.0
+    # λ of the coupled L2 penalty λ/2 · Σ‖W‖² on the Dense kernels (and γ, β with weight_decay_norm).
+    weight_decay: Annotated[float, Field(ge=0, le=10)] = 0.0
+    weight_decay_norm: bool = False
+    # all; norm: only γ and β (Frankle et al. 2021); random_weights: that paper's control.
+    trainable: Literal["all", "norm", "random_weights"] = "all"
 
     @model_validator(mode="after")
     def _epochs_or_steps(self) -> "Train":
@@ -133,6 +178,9 @@ class Diagnostics(Schema):
     enabled: bool = False
     units: Annotated[list[Annotated[int, Field(ge=0, le=MAX_WIDTH)]], Field(min_length=1, max_length=64)] = [0, 1, 2]
     examples: Annotated[int, Field(ge=10, le=10_000)] = 1000
+    # Santurkar et al. (2018) on the latest training batch: internal covariate shift and the loss landscape.
+    ics: bool = False
+    landscape: bool = False
 
 
 class Data(Schema):
@@ -152,6 +200,24 @@ class Config(Schema):
     def _batch_statistics_need_two(self) -> "Config":
         if self.model.norm.kind in ("batch", "keras", "batch_renorm", "ghost_batch") and self.train.batch_size < 2:
             raise ValueError("train.batch_size must be at least 2 with batch normalization (a batch of 1 has no variance)")
+        return self
+
+    @model_validator(mode="after")
+    def _features_have_their_layers(self) -> "Config":
+        norm, trainable = self.model.norm, self.train.trainable
+        if norm.noise.scale > 0 and norm.kind == "none":
+            raise ValueError("model.norm.noise.scale > 0 adds noise after each normalisation layer, and "
+                             "model.norm.kind=none has none: choose a norm kind or set the scale to 0")
+        per_unit = (norm.center + norm.scale) * (norm.kind != "none")
+        if trainable != "all" and per_unit == 0:
+            raise ValueError(f"train.trainable={trainable} trains as many parameters as the normalisation layers' "
+                             f"γ and β, and model.norm.kind={norm.kind}, center={norm.center}, scale={norm.scale} "
+                             "has none: use train.trainable=all or a norm with γ or β")
+        if trainable == "random_weights":
+            for i, fan_in in enumerate([784, *self.model.hidden[:-1]]):
+                if fan_in < per_unit:
+                    raise ValueError(f"train.trainable=random_weights picks {per_unit} incoming weights per unit, and "
+                                     f"model.hidden[{i}] has only {fan_in} inputs per unit: widen model.hidden[{i - 1}]")
         return self
 
     @model_validator(mode="after")

@@ -8,6 +8,13 @@ in the run directory (bnexp.rundir.tables declares their columns):
   moving statistics (mean over units of |batch − moving|, for the mean and the variance).
 - gradients: the gradient norm of every trainable variable on that batch.
 
+Those three come with `diagnostics.enabled`. Santurkar et al.'s (2018) measurements, each
+on the latest training batch and the training objective (bnexp/landscape.py has the maths):
+
+- ics (`diagnostics.ics`): internal covariate shift by their Definition 2.1, per Dense layer;
+- landscape (`diagnostics.landscape`): the loss range, gradient predictiveness and
+  effective β-smoothness along the update direction (their Figure 4).
+
 They run outside the compiled training steps, at evaluation points only, so the hot loop
 pays nothing for them; they never change the model (BN statistics are put back).
 """
@@ -17,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from bnexp.backend import tensorflow
+from bnexp.landscape import internal_covariate_shift, loss_landscape
 from bnexp.model import forward, moving_stat_layers, pixels, statistics_preserved
 from bnexp.rundir import RunDir
 
@@ -26,29 +34,47 @@ PERCENTILES = (15, 50, 85)
 
 
 class Diagnostics:
-    """Computes one run's diagnostics rows and appends them to its tables."""
+    """Computes one run's diagnostics rows and appends them to its tables.
 
-    def __init__(self, model, settings, test_images: np.ndarray, run: RunDir):
+    `objective` (bnexp.regularize.Objective) is what training minimises and moves: the ICS
+    and landscape measurements differentiate it.
+    """
+
+    def __init__(self, model, settings, test_images: np.ndarray, run: RunDir, objective):
         import keras
 
-        self.model, self.settings, self.run = model, settings, run
-        self.images = tf.constant(test_images[: settings.examples])
-        activations = [layer for layer in model.layers if isinstance(layer, keras.layers.Activation)]
-        self.activation_probe = keras.Model(model.inputs, [layer.input for layer in activations])
-        self.bn_layers = moving_stat_layers(model)
-        self.bn_probe = keras.Model(model.inputs, [layer.input for layer in self.bn_layers]) if self.bn_layers else None
+        self.model, self.settings, self.run, self.objective = model, settings, run, objective
+        bn = ["activations", "bn", "gradients"] if settings.enabled else []
+        self.kinds = bn + [kind for kind in ("ics", "landscape") if getattr(settings, kind)]
+        if settings.enabled:
+            self.images = tf.constant(test_images[: settings.examples])
+            activations = [layer for layer in model.layers if isinstance(layer, keras.layers.Activation)]
+            self.activation_probe = keras.Model(model.inputs, [layer.input for layer in activations])
+            self.bn_layers = moving_stat_layers(model)
+            self.bn_probe = keras.Model(model.inputs, [layer.input for layer in self.bn_layers]) if self.bn_layers else None
 
     def start(self, resumed_at: int | None) -> None:
-        """Fresh tables; a resumed run keeps its rows up to the checkpoint's step."""
-        self.run.start_diagnostics(resumed_at)
+        """Fresh tables; a resumed run keeps its rows up to the step `resumed_at`."""
+        self.run.start_diagnostics(self.kinds, resumed_at)
 
-    def record(self, step: int, batch_images: np.ndarray, batch_labels: np.ndarray) -> dict[str, float]:
-        """Append this step's rows to the tables; return them as TensorBoard scalars."""
-        rows = {
-            "activations": self._activation_rows(step),
-            "bn": self._bn_rows(step, batch_images),
-            "gradients": self._gradient_rows(step, batch_images, batch_labels),
-        }
+    def record(self, step: int, batch_images: np.ndarray, batch_labels: np.ndarray, learning_rate: float) -> dict[str, float]:
+        """Append this step's rows to the tables; return them as TensorBoard scalars.
+
+        `learning_rate` is the rate of the latest step: ICS's update and the landscape's
+        step sizes are taken at it."""
+        rows = {}
+        if self.settings.enabled:
+            rows["activations"] = self._activation_rows(step)
+            rows["bn"] = self._bn_rows(step, batch_images)
+            rows["gradients"] = self._gradient_rows(step, batch_images, batch_labels)
+        measured = dict(model=self.model, loss_fn=self.objective.loss, x=tf.constant(batch_images),
+                        y=tf.constant(batch_labels.astype(np.int32)), learning_rate=learning_rate,
+                        trained=self.objective.variables, masks=self.objective.masks)
+        if self.settings.ics:
+            rows["ics"] = [{"step": step, "layer": layer, "ics_l2": r["ics_l2"], "ics_cosine": r["ics_cosine"]}
+                           for layer, r in enumerate(internal_covariate_shift(**measured))]
+        if self.settings.landscape:
+            rows["landscape"] = [{"step": step, **loss_landscape(**measured)}]
         self.run.append_diagnostics(rows)
         return scalars(rows)
 
@@ -91,10 +117,14 @@ class Diagnostics:
 def scalars(rows: dict[str, list[dict]]) -> dict[str, float]:
     """TensorBoard tags for one step's diagnostics rows (the tables' columns, as tag paths)."""
     tags = {}
-    for r in rows["activations"]:
+    for r in rows.get("activations", []):
         tags.update({f"activation_input/layer{r['layer']}/unit{r['unit']}/p{p}": r[f"p{p}"] for p in PERCENTILES})
-    for r in rows["bn"]:
+    for r in rows.get("bn", []):
         tags.update({f"bn_gap/layer{r['layer']}/mean": r["mean_gap"], f"bn_gap/layer{r['layer']}/variance": r["variance_gap"]})
-    for r in rows["gradients"]:
+    for r in rows.get("gradients", []):
         tags[f"grad_norm/{r['variable']}"] = r["grad_norm"]
+    for r in rows.get("ics", []):
+        tags.update({f"ics/layer{r['layer']}/l2": r["ics_l2"], f"ics/layer{r['layer']}/cosine": r["ics_cosine"]})
+    for r in rows.get("landscape", []):
+        tags.update({f"landscape/{name}": value for name, value in r.items() if name != "step"})
     return tags

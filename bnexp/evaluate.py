@@ -17,6 +17,7 @@ tf = tensorflow()
 
 from bnexp import rundir  # noqa: E402
 from bnexp.model import CLASSES, build_model, forward, moving_stat_layers, pixels, predicted_class, statistics_preserved  # noqa: E402
+from bnexp.stochastic import run_layers  # noqa: E402
 
 EVAL_BATCH = 5000  # measured: 5,000 per call beats 2,000 and 10,000 on 2 cores (bench/)
 
@@ -42,12 +43,13 @@ class EvalResult:
 def compiled_forward(model, training: bool):
     """An XLA-compiled (images, labels) -> (per-example loss, predicted class).
 
-    training=True normalises each batch with its own statistics (BN's training mode).
+    training=True normalises each batch with its own statistics (BN's training mode);
+    dropout and noise, training's perturbations, stay off either way.
     """
 
     @tf.function(jit_compile=True, reduce_retracing=True)
     def compiled(images, labels):
-        logits, losses = forward(model, images, labels, training)
+        logits, losses = forward(model, images, labels, training, stochastic=False)
         return losses, predicted_class(logits)
 
     return compiled
@@ -116,18 +118,15 @@ def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple
     With the weights frozen, the training-mode network runs over consecutive mini-batches
     of `batch_size`; for each BN layer E[x] is the average of the batch means and
     Var[x] = m/(m−1) · the average of the (biased) batch variances. A last partial batch
-    is dropped so every batch has the same m. Returns [(mean, variance)] in layer order.
+    is dropped so every batch has the same m. Dropout and noise stay off: the statistics are
+    those of the network inference uses. Returns [(mean, variance)] in layer order.
     """
-    import keras
-
     layers = moving_stat_layers(model)
-    probe = keras.Model(model.inputs, [layer.input for layer in layers])
 
     @tf.function(jit_compile=True)
     def moments(batch):
-        outputs = probe(pixels(batch), training=True)
-        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        return [tf.nn.moments(tf.cast(x, tf.float64), axes=[0]) for x in outputs]
+        _, inputs = run_layers(model, pixels(batch), training=True, stochastic=False, inputs_of=layers)
+        return [tf.nn.moments(tf.cast(x, tf.float64), axes=[0]) for x in inputs]
 
     m = batch_size
     batches = len(images) // m
@@ -148,6 +147,7 @@ def set_moving_statistics(model, statistics: list[tuple[np.ndarray, np.ndarray]]
 
 
 Stats = Literal["moving", "batch", "precise"]
+SOURCES: tuple[Stats, ...] = ("moving", "batch", "precise")  # precise last: it replaces the moving statistics
 Split = Literal["test", "train"]
 
 
@@ -159,14 +159,13 @@ def load_model(run: rundir.RunDir, config):
     return model, saved.step
 
 
-def evaluate_run(run_dir, stats: Stats = "moving", split: Split = "test", batch_size: int | None = None,
+def evaluate_run(run_dir, stats: Stats | Literal["all"] = "moving", split: Split = "test", batch_size: int | None = None,
                  precise_examples: int = 10_000, data_dir=None) -> dict:
     """`bnexp eval`: rebuild a run's model from its own files and evaluate it; record the result in the run.
 
-    Returns the record: accuracy, loss, per-class accuracy, confusion matrix and notes.
+    Returns the record: accuracy, loss, per-class accuracy, confusion matrix and notes; with
+    stats "all", {"moving": record, "batch": record, "precise": record}, from one model.
     """
-    from datetime import datetime, timezone
-
     from bnexp.data import load
     from bnexp.errors import UsageError
 
@@ -174,37 +173,45 @@ def evaluate_run(run_dir, stats: Stats = "moving", split: Split = "test", batch_
     config = run.read_config()
     summary = run.read_summary()
     model, step = load_model(run, config)
-    if stats != "moving" and not moving_stat_layers(model):
+    sources = SOURCES if stats == "all" else (stats,)
+    if sources != ("moving",) and not moving_stat_layers(model):
         raise UsageError(f"--stats {stats} needs layers with moving statistics (model.norm.kind batch, keras, batch_renorm "
                          f"or ghost_batch), and {run.path} was trained with model.norm.kind={config.model.norm.kind}")
     data = load(config.data.dataset, data_dir or config.data.dir)
     images, labels = data.split(split)
     batch_size = batch_size or config.train.batch_size
-    notes = []
-    if summary.status != "completed":
-        notes.append(f"the run is {summary.status}: evaluating its last checkpoint, at step {step}")
-    record = {"stats": stats, "split": split, "step": step}
-    if stats == "batch":
-        outcome = BatchStatistics(model).evaluate(images, labels, batch_size)
-        record["batch_size"] = batch_size
-    else:
-        if stats == "precise":
-            used = _precise_examples(data, precise_examples, config.seed, notes)
-            if len(used) < batch_size:
-                raise UsageError(f"--precise-examples {len(used)} is fewer than one batch of {batch_size}: "
-                                 f"use at least {batch_size} examples or a smaller --batch-size")
-            set_moving_statistics(model, precise_statistics(model, used, batch_size))
-            record.update(batch_size=batch_size, precise_examples=len(used))
-        outcome = Evaluator(model).evaluate(images, labels)
-    record.update(
-        accuracy=outcome.accuracy, loss=outcome.loss, correct=outcome.correct, total=outcome.total,
-        per_class_accuracy=[float(a) for a in outcome.per_class_accuracy()],
-        confusion=outcome.confusion().tolist(),
-        evaluated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        notes=notes,
-    )
-    run.record_eval(record)
-    return record
+    notes = [f"the run is {summary.status}: evaluating its last checkpoint, at step {step}"] if summary.status != "completed" else []
+    precise_notes = []
+    if "precise" in sources:
+        used = _precise_examples(data, precise_examples, config.seed, precise_notes)
+        if len(used) < batch_size:
+            raise UsageError(f"--precise-examples {len(used)} is fewer than one batch of {batch_size}: "
+                             f"use at least {batch_size} examples or a smaller --batch-size")
+    records, evaluator = {}, Evaluator(model)  # one compiled inference pass for moving and precise
+    for source in sources:
+        record = {"stats": source, "split": split, "step": step}
+        if source == "batch":
+            outcome = BatchStatistics(model).evaluate(images, labels, batch_size)
+            record["batch_size"] = batch_size
+        else:
+            if source == "precise":
+                set_moving_statistics(model, precise_statistics(model, used, batch_size))
+                record.update(batch_size=batch_size, precise_examples=len(used))
+            outcome = evaluator.evaluate(images, labels)
+        records[source] = finish_record(record, outcome, notes + (precise_notes if source == "precise" else []))
+        run.record_eval(records[source])
+    return records if stats == "all" else records[stats]
+
+
+def finish_record(record: dict, outcome: EvalResult, notes: list) -> dict:
+    """`record` with the outcome's numbers, the time and `notes`."""
+    from datetime import datetime, timezone
+
+    return {**record, "accuracy": outcome.accuracy, "loss": outcome.loss, "correct": outcome.correct, "total": outcome.total,
+            "per_class_accuracy": [float(a) for a in outcome.per_class_accuracy()],
+            "confusion": outcome.confusion().tolist(),
+            "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "notes": notes}
 
 
 def _precise_examples(data, wanted: int, seed: int, notes: list) -> np.ndarray:

@@ -3,6 +3,8 @@
 The network is Dense → [norm] → activation per hidden layer, then 10 logits in a layer
 named `logits`. Every initializer is seeded from the config's seed and the layer's
 index, so a `batch` run and a `keras` run with the same seed start from identical weights.
+Dropout and noisy BN (bnexp/stochastic.py) are layers of their own, inserted only when
+their config turns them on, so a model without them is exactly the model it always was.
 
 train, evaluate and diagnostics all feed the model through `pixels` and take the loss
 through `forward`, so the loss a run records in training, the loss `bnexp eval`
@@ -22,6 +24,7 @@ import keras  # noqa: E402
 
 from bnexp.config import Model
 from bnexp.norm import BatchNorm, BatchRenorm, GhostBatchNorm, GroupNorm, LayerNorm
+from bnexp.stochastic import BatchNormNoise, Dropout, run_layers
 
 INPUTS, CLASSES = 784, 10
 
@@ -54,11 +57,12 @@ def norm_layer(norm, name: str):
         return BatchNorm(**moving)
     if norm.kind == "batch_renorm":
         return BatchRenorm(r_max=norm.r_max, d_max=norm.d_max, warmup_steps=norm.renorm_warmup_steps,
-                           r_max_ramp_steps=norm.r_max_ramp_steps, d_max_ramp_steps=norm.d_max_ramp_steps, **moving)
+                           r_max_ramp_steps=norm.r_max_ramp_steps, d_max_ramp_steps=norm.d_max_ramp_steps,
+                           moving_average=norm.moving_average, **moving)
     if norm.kind == "ghost_batch":
         if norm.virtual_batch_size is None:
             raise ValueError("model.norm.virtual_batch_size is unset: validate the whole Config, which resolves it from train.batch_size")
-        return GhostBatchNorm(norm.virtual_batch_size, **moving)
+        return GhostBatchNorm(norm.virtual_batch_size, moving_update=norm.moving_update, **moving)
     if norm.kind == "layer":
         return LayerNorm(**common)
     if norm.kind == "group":
@@ -72,21 +76,30 @@ def layer_seed(seed: int, index: int) -> int:
 
 
 def build_model(spec: Model, seed: int) -> keras.Sequential:
-    """The network for `spec`, built (weights created) and seeded."""
-    norm = spec.norm
+    """The network for `spec`, built (weights created) and seeded.
+
+    Each hidden block is Dense → norm → activation (or Dense → activation → norm), with
+    Santurkar et al.'s noise right after the norm and dropout at the block's end (after
+    every block, or with `dropout.layers: last` the last only); input dropout after the
+    pixels. Their draws are seeded per layer from `seed` (layer_seed 99, 100 + i, 200 + i).
+    """
+    norm, dropout = spec.norm, spec.dropout
     layers = [keras.Input((INPUTS,), name="pixels")]
+    if dropout.input_rate > 0:
+        layers.append(Dropout(dropout.input_rate, layer_seed(seed, 99), name="dropout_input"))
+    last = len(spec.hidden) - 1
     for i, width in enumerate(spec.hidden):
         # Batch statistics subtract each unit's mean, so a bias before them is dead weight;
         # layer and group statistics subtract a mean over units, which leaves a bias its effect.
         bias = norm.kind in ("none", "layer", "group") or norm.placement == "after_activation"
         layers.append(keras.layers.Dense(width, use_bias=bias, kernel_initializer=initializer(spec.init, layer_seed(seed, i)), name=f"dense_{i}"))
         activation = keras.layers.Activation(spec.activation, name=f"{spec.activation}_{i}")
-        if norm.kind == "none":
-            layers.append(activation)
-        elif norm.placement == "before_activation":
-            layers += [norm_layer(norm, f"norm_{i}"), activation]
-        else:
-            layers += [activation, norm_layer(norm, f"norm_{i}")]
+        normalised = [] if norm.kind == "none" else [norm_layer(norm, f"norm_{i}")]
+        if normalised and norm.noise.scale > 0:
+            normalised.append(BatchNormNoise(norm.noise.scale, layer_seed(seed, 200 + i), name=f"noise_{i}"))
+        layers += [*normalised, activation] if norm.placement == "before_activation" else [activation, *normalised]
+        if dropout.rate > 0 and (dropout.layers == "all" or i == last):
+            layers.append(Dropout(dropout.rate, layer_seed(seed, 100 + i), name=f"dropout_{i}"))
     layers.append(keras.layers.Dense(CLASSES, kernel_initializer=initializer(spec.init, layer_seed(seed, len(spec.hidden))), name="logits"))
     return keras.Sequential(layers, name="mlp")
 
@@ -107,13 +120,15 @@ def pixels(images):
     return tf.reshape(tf.cast(images, tf.float32) * (1.0 / 255.0), (-1, INPUTS))
 
 
-def forward(model, images, labels, training: bool):
+def forward(model, images, labels, training: bool, stochastic: bool = True):
     """(logits, per-example cross-entropy) of uint8 `images` against int32 `labels`.
 
     training=True normalises each batch with its own statistics (BN's training mode) and
     updates the moving statistics; wrap it in `statistics_preserved` where that must not stick.
+    With stochastic=False dropout and noise stay off even then (`bnexp eval --stats batch`).
     """
-    logits = model(pixels(images), training=training)
+    x = pixels(images)
+    logits = model(x, training=training) if stochastic or not training else run_layers(model, x, training=True, stochastic=False)
     return logits, tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits)
 
 

@@ -17,7 +17,16 @@ CURVES = (("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
 
 
 def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
-    """Test accuracy and test loss against step for every run, side by side.
+    """Write `learning_curves_figure(runs)` to `path` (.png, .pdf or .svg)."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    learning_curves_figure(runs).savefig(out, dpi=120)
+    return out
+
+
+def learning_curves_figure(runs: list[Run]):
+    """Test accuracy and test loss against step for every run, side by side; below them the
+    BN diagnostics and Santurkar et al.'s measurements, where runs recorded them.
 
     A seed group of more than one run is drawn as its mean with a min–max band
     (its runs faint behind it), because single seeds of the same config would
@@ -25,9 +34,11 @@ def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
     """
     from matplotlib.figure import Figure
 
-    diagnosed = [run for run in runs if RunDir(run.path).has_diagnostics("activations")]
-    fig = Figure(figsize=(12, 9 if diagnosed else 4.5), layout="constrained")
-    grid = fig.subplots(2 if diagnosed else 1, 2, squeeze=False)
+    diagnosed = any(RunDir(run.path).has_diagnostics("activations") for run in runs)
+    measured = any(RunDir(run.path).has_diagnostics(kind) for run in runs for kind in ("ics", "landscape"))
+    rows = 1 + diagnosed + measured
+    fig = Figure(figsize=(12, 4.5 * rows), layout="constrained")
+    grid = fig.subplots(rows, 2, squeeze=False)
     axes = grid[0]
     labels = [_wrap(label) for label in run_labels(runs)]
     groups = [(_wrap(label), idx) for label, idx in seed_groups(runs)]
@@ -45,10 +56,9 @@ def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
     axes[0].legend(fontsize="small")
     if diagnosed:
         _draw_diagnostics(grid[1], runs, groups, colours, labels)
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    return out
+    if measured:
+        _draw_santurkar(grid[rows - 1], runs, groups, colours, labels)
+    return fig
 
 
 def _colours(n: int) -> list:
@@ -128,6 +138,33 @@ def _draw_diagnostics(axes, runs: list[Run], groups, colours, labels) -> None:
     axes[0].legend(fontsize="small")
     if axes[1].lines:
         axes[1].legend(fontsize="small")
+
+
+def _draw_santurkar(axes, runs: list[Run], groups, colours, labels) -> None:
+    """Santurkar et al. (2018), for the first run of each group: internal covariate shift
+    (Definition 2.1; the ℓ2 change of each layer's gradient, averaged over the layers after
+    the first, whose shift is 0 by definition) and the landscape's effective β-smoothness
+    (solid) and gradient predictiveness (dashed, the largest gradient change), Figure 4(b, c)."""
+    for colour, (label, idx) in zip(colours, groups):
+        run = RunDir(runs[idx[0]].path)
+        name = labels[idx[0]] if len(idx) == 1 else label
+        by_step: dict[int, list[float]] = {}
+        for r in run.read_diagnostics("ics"):
+            if r["layer"] > 0:
+                by_step.setdefault(r["step"], []).append(r["ics_l2"])
+        if by_step:
+            axes[0].plot(sorted(by_step), [sum(v) / len(v) for _, v in sorted(by_step.items())], color=colour, label=name)
+        rows = run.read_diagnostics("landscape")
+        if rows:
+            steps = [r["step"] for r in rows]
+            axes[1].plot(steps, [r["beta_smoothness"] for r in rows], color=colour, label=f"{name}: β-smoothness")
+            axes[1].plot(steps, [r["grad_change_max"] for r in rows], color=colour, linestyle="--", label=f"{name}: max gradient change")
+    _label(axes[0], "‖G − G′‖₂, mean over layers", "internal covariate shift (Santurkar et al., Def. 2.1)")
+    _label(axes[1], "gradient change", "loss landscape: effective β-smoothness, gradient predictiveness")
+    for ax in axes:
+        if ax.lines:
+            ax.set_yscale("log")
+            ax.legend(fontsize="small")
 
 
 def plot_claim(sides: list[tuple[str, list[Run]]], key: str, title: str, path: str | Path,

@@ -7,9 +7,13 @@
 - `norm_affine_variables`: the γ and β of every normalisation layer, the only variables
   trained under Frankle, Schwab & Morcos (2021), "Training BatchNorm and Only BatchNorm".
 - `random_kernel_masks`: that paper's control, the same number of randomly chosen weights.
+- `Objective`: the three together, as a config asks for them: what train's step minimises
+  and updates, and what Santurkar et al.'s measurements differentiate.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,7 +23,7 @@ tf = tensorflow()
 
 import keras  # noqa: E402
 
-from bnexp.model import norm_layers  # noqa: E402
+from bnexp.model import forward, norm_layers  # noqa: E402
 
 
 MASK_STREAM = 2021  # keeps these draws apart from others keyed on the run seed (e.g. epoch orders)
@@ -82,3 +86,45 @@ def random_kernel_masks(model, seed: int) -> list[tuple]:
             mask[rng.choice(fan_in, size=per_unit, replace=False), unit] = 1
         masks.append((dense.kernel, mask))
     return masks
+
+
+@dataclass
+class Objective:
+    """What training minimises and which variables it moves, for one model and `train` config.
+
+    `variables` are the trained variables (the optimizer's list); `masks` [(variable, 0/1
+    mask)] multiply some of their gradients (the random-weights control); `decay` are the
+    variables the L2 penalty covers and `weight_decay` its λ, kept here, in one place, so
+    the step and the measurements read the same value.
+    """
+
+    variables: list
+    masks: list
+    decay: list
+    weight_decay: float
+
+    @classmethod
+    def of(cls, model, train, seed: int) -> "Objective":
+        """`train.trainable`: all variables; `norm` γ and β only; `random_weights` the control's kernels."""
+        masks = random_kernel_masks(model, seed) if train.trainable == "random_weights" else []
+        if train.trainable == "norm":
+            variables = norm_affine_variables(model)
+        elif train.trainable == "random_weights":
+            variables = [v for v, _ in masks]
+        else:
+            variables = list(model.trainable_variables)
+        return cls(variables, masks, decay_variables(model, train.weight_decay_norm), train.weight_decay)
+
+    def penalized(self, loss):
+        """`loss` plus λ/2 · Σ‖W‖² (nothing added, no op, when λ is 0)."""
+        return loss + l2_penalty(self.decay, self.weight_decay) if self.weight_decay > 0 else loss
+
+    def masked(self, grads: list) -> list:
+        """The gradients of `variables`, each multiplied by its mask where it has one."""
+        mask_of = {id(v): m for v, m in self.masks}
+        return [g * mask_of[id(v)] if id(v) in mask_of else g for v, g in zip(self.variables, grads)]
+
+    def loss(self, model, images, labels, training: bool):
+        """The training objective on uint8 `images`: mean cross-entropy plus the penalty."""
+        _, losses = forward(model, images, labels, training)
+        return self.penalized(tf.reduce_mean(losses))

@@ -71,9 +71,16 @@ class Plan:
         total = t.steps if t.steps is not None else t.epochs * steps_per_epoch
         return cls(steps_per_epoch, total, t.eval_every or steps_per_epoch, t.checkpoint_every, t.batch_size)
 
+    def periods(self) -> list[int]:
+        """Every interval of boundaries but the end: progress, evaluation, epoch, checkpoint."""
+        return [PROGRESS_EVERY, self.eval_every, self.steps_per_epoch] + ([self.checkpoint_every] if self.checkpoint_every else [])
+
     def next_boundary(self, step: int) -> int:
-        every = [PROGRESS_EVERY, self.eval_every, self.steps_per_epoch] + ([self.checkpoint_every] if self.checkpoint_every else [])
-        return min([(step // k + 1) * k for k in every] + [self.total_steps])
+        return min([(step // k + 1) * k for k in self.periods()] + [self.total_steps])
+
+    def previous_boundary(self, step: int) -> int:
+        """The last boundary before `step` (0: the start)."""
+        return max((step - 1) // k * k for k in self.periods())
 
     def is_eval(self, step: int) -> bool:
         return step % self.eval_every == 0 or step % self.steps_per_epoch == 0 or step == self.total_steps
@@ -112,6 +119,8 @@ class State:
     best_step: int | None = None
     last_eval: dict | None = None
     row_start_step: int = 0  # the step of the previous metrics row: the running means start there
+    previous_row_step: int = 0  # the step of the row before it, and the sums that row was made of:
+    row_totals: list | None = None  # a longer run's extension takes a row at the old end back with them
     sessions: int = 1
 
     @classmethod
@@ -159,14 +168,16 @@ class Trainer:
 
         from bnexp.evaluate import Evaluator
         from bnexp.model import build_model
+        from bnexp.regularize import Objective
 
         self.tf, self.config, self.plan = tf, config, plan
         keras.utils.set_random_seed(config.seed)
         tf.config.experimental.enable_op_determinism()
         self.model = build_model(config.model, config.seed)
+        self.objective = Objective.of(self.model, config.train, config.seed)  # trained variables, masks, weight decay
         self.schedule = learning_rate_schedule(config.train, plan.total_steps)
         self.optimizer = make_optimizer(config.train, self.schedule)
-        self.optimizer.build(self.model.trainable_variables)
+        self.optimizer.build(self.objective.variables)
         self.evaluator = Evaluator(self.model)
         self.images = tf.constant(data.x_train)
         self.labels = tf.constant(data.y_train.astype(np.int32))
@@ -183,15 +194,17 @@ class Trainer:
 
         tf, unroll, batch = self.tf, self.config.train.unroll, self.plan.batch_size
         limit = self.config.train.divergence_loss
-        variables = self.model.trainable_variables
+        objective = self.objective
+        variables = objective.variables
 
         def one_step(indices):
             y = tf.gather(self.labels, indices)
             with tf.GradientTape() as tape:
                 logits, losses = forward(self.model, tf.gather(self.images, indices), y, training=True)
-                loss = tf.reduce_mean(losses)
+                loss = tf.reduce_mean(losses)  # recorded as train_loss: the cross-entropy, without the penalty
+                total = objective.penalized(loss)
             step = self.optimizer.iterations
-            self.optimizer.apply(tape.gradient(loss, variables), variables)
+            self.optimizer.apply(objective.masked(tape.gradient(total, variables)), variables)
             correct = tf.reduce_sum(tf.cast(tf.equal(predicted_class(logits), y), tf.float64))
             self.totals.assign_add(tf.stack([tf.cast(loss, tf.float64), correct]))
             finite = tf.math.is_finite(loss)
@@ -329,9 +342,10 @@ def fresh_summary(config: Config, data: Dataset, plan: Plan, env: dict) -> Summa
     )
 
 
-def resumed_summary(earlier: Summary, env: dict) -> Summary:
-    """Status `running` again; the earlier results stay until there are new ones."""
-    return dataclasses.replace(earlier, status="running", message=None, ended_at=None, signal=None, **env)
+def resumed_summary(earlier: Summary, plan: Plan, env: dict) -> Summary:
+    """Status `running` again, towards the plan's end; the earlier results stay until there are new ones."""
+    return dataclasses.replace(earlier, status="running", message=None, ended_at=None, signal=None,
+                               total_steps=plan.total_steps, **env)
 
 
 def results(summary: Summary, state: State, plan: Plan) -> Summary:
@@ -475,6 +489,7 @@ class Loop:
             "learning_rate": self.trainer.learning_rate(state.step - 1),
             "elapsed_s": round(state.elapsed, 3),
         }
+        state.previous_row_step, state.row_totals = state.row_start_step, [loss_sum, correct]
         state.row_start_step = state.step
         state.last_eval = {"step": state.step, "test_loss": test.loss, "test_accuracy": test.accuracy,
                            "train_set_loss": train_set_loss, "train_set_accuracy": train_set_accuracy}
@@ -482,7 +497,7 @@ class Loop:
             state.best_accuracy, state.best_step = test.accuracy, state.step
         tags = {}
         if self.diagnostics:
-            tags = self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch])
+            tags = self.diagnostics.record(state.step, self.data.x_train[last_batch], self.data.y_train[last_batch], row["learning_rate"])
         self.metrics.add(row, tags)
 
 
@@ -492,23 +507,47 @@ def fresh_state(run: rundir.RunDir) -> State:
 
 
 def resume_state(trainer: Trainer, run: rundir.RunDir, log: Log) -> State:
-    """Load the checkpoint into `trainer`; drop metrics rows written after it (e.g. before a kill -9)."""
+    """Load the checkpoint into `trainer`; drop metrics rows written after it (e.g. before a kill -9).
+
+    A run extended past its old end reopens the row written there when its new plan has no
+    evaluation at that step (see reopen_last_row)."""
     saved = run.load_checkpoint()
     saved.restore(trainer.variables())
     state = State.from_checkpoint(saved.state)
     state.sessions += 1
-    run.rewrite_metrics([r for r in run.read_metrics() if r["step"] <= state.step])
+    rows = [r for r in run.read_metrics() if r["step"] <= state.step]
+    if not trainer.plan.is_eval(state.row_start_step):
+        rows = reopen_last_row(state, rows, trainer)
+    run.rewrite_metrics(rows)
     log.say(f"resumed from the checkpoint at step {state.step}")
     return state
 
 
+def reopen_last_row(state: State, rows: list[dict], trainer: Trainer) -> list[dict]:
+    """Take back the metrics row of the old end, which a run planned this long from the start
+    would not have written: its loss and accuracy sums go back into the loop's running totals
+    (so the next row's means cover its steps too, summed in the same order), and the best and
+    last evaluation are those of the rows before it. Returns the rows kept."""
+    trainer.totals.assign(state.row_totals)
+    state.row_start_step = state.previous_row_step
+    kept = [r for r in rows if r["step"] <= state.row_start_step]
+    best = None
+    for row in kept:  # the first of the best, as the loop keeps it
+        if best is None or row["test_accuracy"] > best["test_accuracy"]:
+            best = row
+    state.best_accuracy, state.best_step = (best["test_accuracy"], best["step"]) if best else (None, None)
+    state.last_eval = {k: kept[-1][k] for k in ("step", "test_loss", "test_accuracy")} if kept else None
+    return kept
+
+
 def start_diagnostics(config: Config, trainer: Trainer, data: Dataset, run: rundir.RunDir, resumed_at: int | None):
     """The run's Diagnostics, started, or None when the config does not ask for them."""
-    if not config.diagnostics.enabled:
+    settings = config.diagnostics
+    if not (settings.enabled or settings.ics or settings.landscape):
         return None
     from bnexp.diagnostics import Diagnostics
 
-    diagnostics = Diagnostics(trainer.model, config.diagnostics, data.x_test, run)
+    diagnostics = Diagnostics(trainer.model, settings, data.x_test, run, trainer.objective)
     diagnostics.start(resumed_at)
     return diagnostics
 
@@ -527,14 +566,14 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
     log = Log(run, reporter)
     keeper = SummaryKeeper(run, plan, log, started)
     env = environment()
-    keeper.begin(resumed_summary(run.read_summary(), env) if resume else fresh_summary(config, data, plan, env))
+    keeper.begin(resumed_summary(run.read_summary(), plan, env) if resume else fresh_summary(config, data, plan, env))
     log.say(f"{'resuming' if resume else 'starting'} {config.name}: {data.name} from {data.source}, "
             f"{len(data.x_train)} train / {len(data.x_test)} test, {plan.total_steps} steps")
     metrics = Metrics(run, log, reporter)
     try:
         trainer = Trainer(config, data, plan)
         state = keeper.state = resume_state(trainer, run, log) if resume else fresh_state(run)
-        diagnostics = start_diagnostics(config, trainer, data, run, state.step if resume else None)
+        diagnostics = start_diagnostics(config, trainer, data, run, state.row_start_step if resume else None)
         loop = Loop(config, data, plan, trainer, run, metrics, diagnostics, reporter)
         status = loop.run_to_end(state, stop, started)
         if status == "interrupted":
@@ -628,23 +667,77 @@ def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: 
         run.unlock()
 
 
-def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter):
-    """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config."""
+def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths: list[str] = ()):
+    """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config.
+
+    `lengths` (`--set train.epochs=N` or `train.steps=N`) extend the run: it goes on to
+    the new end and finishes as a run planned that long from the start would have.
+    """
     from bnexp import data as data_module
 
+    check_length_keys(lengths)
     run = rundir.open_run(run_dir)
     run.lock()  # before reading its state: another process may be finishing it
     try:
         config = run.read_config()
-        if run.read_summary().status == "completed":
-            raise RunDirError(f"{run.path} has already completed; nothing to resume")
+        if run.read_summary().status == "completed" and not lengths:
+            raise RunDirError(f"{run.path} has already completed; nothing to resume "
+                              "(to train it longer: --set train.epochs=N or train.steps=N)")
         if not run.has_checkpoint():
             raise RunDirError(f"{run.path} has no checkpoint yet (it stopped before its first); start it again instead")
-        run.load_checkpoint()  # a corrupt one fails here, before the summary changes
+        saved = run.load_checkpoint()  # a corrupt one fails here, before the summary changes
         data = data_module.load(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
+        if lengths:
+            config = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
+            run.write_config(config)
         with StopRequest() as stop:
             return run.path, train_run(config, run, data, reporter, stop, resume=True)
     finally:
         reporter.stop()
         run.unlock()
+
+
+LENGTH_KEYS = ("train.epochs", "train.steps")
+
+
+def check_length_keys(lengths: list[str]) -> None:
+    """Resuming changes nothing but the length: UsageError for any other --set."""
+    from bnexp.errors import UsageError
+
+    for assignment in lengths:
+        key = assignment.partition("=")[0].strip()
+        if key not in LENGTH_KEYS:
+            raise UsageError(f"--resume takes only --set train.epochs=N or train.steps=N (the run's length), not {key!r}")
+
+
+def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: State, train_examples: int) -> Config:
+    """`config` with the new length `lengths` set, if the run can end exactly as a run
+    planned that long from the start: UsageError (one line) for a schedule that depends on
+    the total (cosine), a length it has already trained, an old end whose last steps ran as
+    other compiled programs than the longer run's, and an old end whose metrics row cannot
+    be reopened (a checkpoint of an older bnexp)."""
+    from bnexp.errors import UsageError
+
+    raw = config.model_dump(mode="json")
+    for assignment in lengths:
+        config_module.apply_override(raw, assignment)
+    longer = config_module.validate(raw, f"--set {' '.join(lengths)}")
+    old, new = Plan.of(config, train_examples), Plan.of(longer, train_examples)
+    if new.total_steps <= state.step:
+        raise UsageError(f"{run.path} has trained {state.step} steps; {' '.join(lengths)} gives {new.total_steps}: "
+                         f"extending needs more than {state.step}")
+    if config.train.schedule.kind == "cosine" and new.total_steps != old.total_steps:
+        raise UsageError(f"{run.path} cannot be extended: train.schedule.kind=cosine depends on the total number of steps, "
+                         f"so its first {state.step} steps differ from those of a run planned {new.total_steps} steps long")
+    start = new.previous_boundary(state.step)
+    if new.next_boundary(start) != state.step and (state.step - start) % config.train.unroll:
+        # Steps left over from whole unrolled calls run as single-step programs, which XLA may
+        # fuse differently: the BN moving averages then differ in the last bit.
+        raise UsageError(f"{run.path} cannot be extended: it ended at step {state.step}, {state.step - start} steps after "
+                         f"the boundary at {start}, not a multiple of train.unroll={config.train.unroll}, so its last steps ran as "
+                         f"other compiled programs than a run of {new.total_steps} steps runs them (train.unroll=1 runs extend from any step)")
+    if not new.is_eval(state.row_start_step) and state.row_totals is None:
+        raise UsageError(f"{run.path} cannot be extended: its checkpoint (of an older bnexp) lacks the sums of its last metrics row, "
+                         f"at step {state.row_start_step}, which a run of {new.total_steps} steps would not have written")
+    return longer

@@ -126,7 +126,7 @@ def test_all_keys_shows_every_key_with_lists_in_flow_style(tmp_path):
     diff = dict(report([a, b], all_keys=True).diff)
     assert diff["model.hidden"] == ["[100, 100, 100]"] * 2
     assert diff["data.dir"] == ["data/mnist"] * 2
-    assert len(diff) == len(cmp.load_run(a).config) == 40  # every leaf of the schema
+    assert len(diff) == len(cmp.load_run(a).config) == 51  # every leaf of the schema (38, issue 12's 2, issue 13's 11)
 
 
 # --- metrics and deltas -----------------------------------------------------------------
@@ -733,3 +733,23 @@ def test_train_set_accuracy_and_the_gap_are_columns(tmp_path):
     assert comp.rows[1].deltas["generalization_gap"].value == pytest.approx(-0.03)
     header, _ = metrics_table(comp, with_curves=False)
     assert {"train-set acc", "train−test gap"} <= set(header)
+
+
+def test_plot_draws_ics_and_the_landscape_from_their_tables(tmp_path):
+    from bnexp.plots import learning_curves_figure
+
+    paths = [make_run(tmp_path, "a"), make_run(tmp_path, "b", seed=1, set={"model.norm.kind": "none"})]
+    for path, scale in zip(paths, (1.0, 3.0)):
+        run = rundir.RunDir(path)
+        run.start_diagnostics(["ics", "landscape"], None)
+        run.append_diagnostics({
+            "ics": [{"step": s, "layer": layer, "ics_l2": scale * (layer + s / 500), "ics_cosine": 0.9} for s in (500, 1000) for layer in (0, 1, 2)],
+            "landscape": [{"step": s, "loss_min": 0.1, "loss_max": 0.5, "grad_change_max": scale * s / 100, "beta_smoothness": scale * s}
+                          for s in (500, 1000)],
+        })
+    fig = learning_curves_figure(cmp.load_runs([str(p) for p in paths]))
+    ics, landscape = fig.axes[2], fig.axes[3]  # the row below the curves: no BN diagnostics here
+    assert "internal covariate shift" in ics.get_title() and "β-smoothness" in landscape.get_title()
+    # Mean over the layers after the first (1 and 2) of scale · (layer + step/500).
+    assert [list(line.get_ydata()) for line in ics.lines] == [[2.5, 3.5], [7.5, 10.5]]
+    assert [list(line.get_ydata()) for line in landscape.lines] == [[500, 1000], [5, 10], [1500, 3000], [15, 30]]

@@ -268,3 +268,55 @@ def test_to_yaml_round_trips_strings_that_look_like_yaml12_floats(tmp_path):
 
 def test_config_error_exits_with_status_2():
     assert issubclass(ConfigError, BnexpError) and ConfigError.exit_code == 2
+
+
+# --- issue 13's keys -------------------------------------------------------------------------
+
+
+def test_new_keys_default_to_todays_behaviour(tmp_path):
+    config = load_config(write(tmp_path, "name: demo"))
+    assert config.model.dropout.model_dump() == {"rate": 0.0, "layers": "all", "input_rate": 0.0}
+    assert (config.model.norm.noise.scale, config.model.norm.moving_average, config.model.norm.moving_update) == (0.0, "sigma", "per_virtual_batch")
+    assert (config.train.weight_decay, config.train.weight_decay_norm, config.train.trainable) == (0.0, False, "all")
+    assert (config.diagnostics.ics, config.diagnostics.landscape) == (False, False)
+    written = to_yaml(config)
+    assert "moving_average: sigma" in written and "moving_update: per_virtual_batch" in written  # recorded
+
+
+@pytest.mark.parametrize("overrides, says", [
+    (["model.dropout.rate=1"], "model.dropout.rate"),
+    (["model.dropout.layers=first"], "model.dropout.layers"),
+    (["model.dropout.input_rate=-0.1"], "model.dropout.input_rate"),
+    (["model.norm.noise.scale=-1"], "model.norm.noise.scale"),
+    (["model.norm.moving_average=std"], "model.norm.moving_average"),
+    (["model.norm.moving_update=per_epoch"], "model.norm.moving_update"),
+    (["train.weight_decay=-0.1"], "train.weight_decay"),
+    (["train.trainable=dense"], "train.trainable"),
+    (["model.norm.kind=none", "model.norm.noise.scale=0.5"], "model.norm.noise.scale > 0 adds noise after each normalisation layer"),
+    (["model.norm.kind=none", "train.trainable=norm"], "train.trainable=norm trains as many parameters"),
+    (["model.norm.center=false", "model.norm.scale=false", "train.trainable=random_weights"], "has none"),
+    (["model.hidden=[100, 1, 10]", "train.trainable=random_weights"], "model.hidden[2] has only 1 inputs per unit"),
+])
+def test_issue_13_keys_refuse_what_cannot_run(tmp_path, overrides, says):
+    assert says in error_line(write(tmp_path, "name: demo"), overrides)
+
+
+def test_noise_and_bn_only_with_layer_norm_are_allowed(tmp_path):
+    config = load_config(write(tmp_path, "name: demo"), ["model.norm.kind=layer", "model.norm.noise.scale=0.5", "train.trainable=norm"])
+    assert (config.model.norm.noise.scale, config.train.trainable) == (0.5, "norm")
+
+
+@pytest.mark.parametrize("kind, key, old", [("batch_renorm", "moving_average", "variance"), ("ghost_batch", "moving_update", "per_step")])
+def test_a_run_directory_without_the_averaging_key_keeps_the_old_averaging(tmp_path, kind, key, old):
+    from bnexp.rundir import RunDir
+
+    config = load_config(write(tmp_path, f"name: demo\nmodel: {{norm: {{kind: {kind}}}}}\ntrain: {{batch_size: 64}}"))
+    assert getattr(config.model.norm, key) != old  # a new config: the paper's averaging
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+    run.write_config(config)
+    assert getattr(run.read_config().model.norm, key) != old  # recorded: read back as written
+    text = (run.path / "config.yaml").read_text()
+    (run.path / "config.yaml").write_text("".join(line for line in text.splitlines(keepends=True) if key not in line))
+    assert getattr(run.read_config().model.norm, key) == old  # an older bnexp's run: the old averaging
+    assert RunDir(tmp_path / "run").read_config().model.norm.kind == kind

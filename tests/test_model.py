@@ -106,3 +106,27 @@ def test_initial_kernel_has_the_configured_std(init, expected_std):
     if init.kind == "uniform":  # U(-a, a) with a = std·√3: the bounds are reached, never passed
         limit = 0.05 * np.sqrt(3)
         assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.99 * limit
+
+
+def test_dropout_and_noise_layers_sit_where_the_config_says_and_only_when_on():
+    from bnexp.config import Dropout, Noise
+
+    spec = Model(hidden=[30, 20], norm=Norm(noise=Noise(scale=0.5)), dropout=Dropout(rate=0.2, input_rate=0.1))
+    assert kinds(build_model(spec, seed=0)) == [
+        ("dropout_input", "Dropout"),
+        ("dense_0", "Dense"), ("norm_0", "BatchNorm"), ("noise_0", "BatchNormNoise"), ("relu_0", "Activation"), ("dropout_0", "Dropout"),
+        ("dense_1", "Dense"), ("norm_1", "BatchNorm"), ("noise_1", "BatchNormNoise"), ("relu_1", "Activation"), ("dropout_1", "Dropout"),
+        ("logits", "Dense"),
+    ]
+    last = build_model(Model(hidden=[30, 20], norm=Norm(placement="after_activation"), dropout=Dropout(rate=0.2, layers="last")), seed=0)
+    assert [name for name, _ in kinds(last)] == ["dense_0", "relu_0", "norm_0", "dense_1", "relu_1", "norm_1", "dropout_1", "logits"]
+    off = build_model(Model(hidden=[30, 20], dropout=Dropout(rate=0.0, layers="last")), seed=0)
+    assert [w.path for w in off.weights] == [w.path for w in build_model(Model(hidden=[30, 20]), seed=0).weights]
+
+
+def test_renorm_and_ghost_batch_get_their_averaging_from_the_config():
+    renorm = build_model(Model(hidden=[8], norm=Norm(kind="batch_renorm", moving_average="variance")), seed=0)
+    ghost = build_model(Model(hidden=[8], norm=Norm(kind="ghost_batch", virtual_batch_size=4, moving_update="per_step")), seed=0)
+    assert renorm.get_layer("norm_0").moving_average == "variance"
+    assert ghost.get_layer("norm_0").moving_update == "per_step"
+    assert build_model(Model(hidden=[8], norm=Norm(kind="batch_renorm")), seed=0).get_layer("norm_0").moving_average == "sigma"

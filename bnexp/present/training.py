@@ -80,14 +80,20 @@ def summary_table(summary: Summary, run_path) -> Table:
     return table
 
 
+def statistics_label(record: dict) -> str:
+    """Which statistics an eval record used, with their batch size and examples."""
+    if record["stats"] == "batch":
+        return f"batch (batch size {record['batch_size']})"
+    if record["stats"] == "precise":
+        return f"precise ({record['precise_examples']} training examples, batches of {record['batch_size']})"
+    return record["stats"]
+
+
 def eval_tables(record: dict, run_path) -> list[Table]:
     """The eval result: headline numbers, per-class accuracy, confusion matrix."""
     head = _pairs(f"bnexp eval {escape(str(run_path))}")
-    stats = record["stats"] + (f" (batch size {record['batch_size']})" if record["stats"] == "batch" else "")
-    if record["stats"] == "precise":
-        stats += f" ({record['precise_examples']} training examples, batches of {record['batch_size']})"
     for what, value in [
-        ("statistics", stats),
+        ("statistics", statistics_label(record)),
         ("split", record["split"]),
         ("checkpoint step", str(record["step"])),
         ("accuracy", f"{number(record['accuracy'])} ({record['correct']}/{record['total']})"),
@@ -105,3 +111,21 @@ def eval_tables(record: dict, run_path) -> list[Table]:
     for digit, row in enumerate(record["confusion"]):
         confusion.add_row(str(digit), *(f"[bold]{n}[/]" if i == digit else (str(n) if n else "[dim]0[/]") for i, n in enumerate(row)))
     return [head, classes, confusion]
+
+
+def eval_sources_table(records: dict[str, dict], run_path) -> Table:
+    """`bnexp eval --stats all`: each source of BN statistics in a column, its numbers in rows."""
+    first = next(iter(records.values()))
+    table = Table(title=f"bnexp eval {escape(str(run_path))}: {first['split']} split, checkpoint step {first['step']}",
+                  title_justify="left")
+    table.add_column("", style="bold")
+    for record in records.values():
+        table.add_column(escape(statistics_label(record)), justify="right", overflow="fold")
+    table.add_row("accuracy", *(f"{number(r['accuracy'])} ({r['correct']}/{r['total']})" for r in records.values()))
+    table.add_row("loss", *(number(r["loss"], "loss") for r in records.values()))
+    for digit in range(len(first["per_class_accuracy"])):
+        table.add_row(f"class {digit}", *(number(r["per_class_accuracy"][digit], "class") for r in records.values()))
+    notes = dict.fromkeys(note for r in records.values() for note in r["notes"])
+    if notes:
+        table.caption = escape("; ".join(notes))
+    return table

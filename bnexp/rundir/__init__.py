@@ -87,13 +87,17 @@ class RunDir:
         write_atomic(self._file(CONFIG), config_module.to_yaml(config))
 
     def read_config(self) -> config_module.Config:
-        """The run's validated config: RunFileError if the file is unreadable, ConfigError if it breaks the schema."""
+        """The run's validated config: RunFileError if the file is unreadable, ConfigError if it breaks the schema.
+
+        A key the file lacks because an older bnexp wrote it means the behaviour that
+        version had, not today's default (config.as_recorded).
+        """
         path = self._file(CONFIG)
         try:
             raw = config_module.read_yaml_file(path)
         except ConfigError as e:
             raise RunFileError(str(e)) from None
-        return config_module.validate(raw, str(path))
+        return config_module.validate(config_module.as_recorded(raw), str(path))
 
     # --- summary.json ---
 
@@ -143,10 +147,10 @@ class RunDir:
 
     # --- diag_<kind>.csv ---
 
-    def start_diagnostics(self, resumed_at: int | None) -> None:
-        """Fresh tables with headers; a resumed run keeps its rows up to the checkpoint's step
-        (it redoes the later ones)."""
-        for kind in tables.TABLES:
+    def start_diagnostics(self, kinds: list[str], resumed_at: int | None) -> None:
+        """Fresh tables of `kinds` (of DIAGNOSTICS) with headers; a resumed run keeps its rows
+        up to the step `resumed_at` (it redoes the later ones)."""
+        for kind in kinds:
             path = self._file(diag_file(kind))
             kept = tables.rows_up_to(path.read_text(), resumed_at) if resumed_at is not None and path.exists() else ""
             write_atomic(path, tables.header(kind) + kept)

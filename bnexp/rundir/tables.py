@@ -17,6 +17,10 @@ TABLES: dict[str, tuple[tuple[str, type], ...]] = {
     # BN's batch statistics against its moving statistics.
     "bn": (("step", int), ("layer", int), ("mean_gap", float), ("variance_gap", float)),
     "gradients": (("step", int), ("variable", str), ("grad_norm", float)),
+    # Santurkar et al. (2018), Definition 2.1, per Dense layer (0 the first hidden one, the last the logits).
+    "ics": (("step", int), ("layer", int), ("ics_l2", float), ("ics_cosine", float)),
+    # Santurkar et al. (2018), Figure 4: along the update direction from the current point.
+    "landscape": (("step", int), ("loss_min", float), ("loss_max", float), ("grad_change_max", float), ("beta_smoothness", float)),
 }
 
 
