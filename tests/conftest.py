@@ -36,7 +36,7 @@ def mnist_dir() -> Path:
 @pytest.fixture(scope="session")
 def trained_study(tmp_path_factory) -> Path:
     """A small real sweep on the bundled sample, trained by `bnexp sweep`: BN against no BN,
-    three seeds each, 300 steps, diagnostics on, and two claims (about 30 s on 2 cores).
+    three seeds each, 300 steps, every diagnostics table, and two claims (30-60 s on 2 cores).
 
     The report tests read it; what its runs score does not matter to them, only that
     the report shows what compare says about it.
@@ -54,7 +54,7 @@ def trained_study(tmp_path_factory) -> Path:
                  "model": {"hidden": [32, 32], "activation": "sigmoid", "init": {"kind": "normal", "std": 0.1}},
                  "train": {"optimizer": "sgd", "learning_rate": 0.5, "batch_size": 50, "steps": 300,
                            "eval_every": 30, "eval_train_examples": 500},
-                 "diagnostics": {"enabled": True, "examples": 200}},
+                 "diagnostics": {"enabled": True, "examples": 200, "ics": True, "landscape": True}},
         "grid": {"model.norm.kind": ["batch", "none"]},
         "seeds": [0, 1, 2],
         "expect": [

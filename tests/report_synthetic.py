@@ -26,7 +26,7 @@ EVAL_EVERY = 500
 BASE = {"name": "synthetic-study", "data": {"dataset": "mnist-sample"},
         "model": {"hidden": [100, 100, 100], "activation": "sigmoid", "init": {"kind": "normal", "std": 0.1}},
         "train": {"optimizer": "sgd", "batch_size": 60, "eval_every": EVAL_EVERY},
-        "diagnostics": {"enabled": True, "units": [0, 1, 2]}}
+        "diagnostics": {"enabled": True, "units": [0, 1, 2], "ics": True, "landscape": True}}
 PAPER = "Ioffe & Szegedy 2015, section 4.1, Figure 1(a), https://arxiv.org/abs/1502.03167"
 
 
@@ -83,9 +83,9 @@ def write_run(run: rundir.RunDir, config, rng, kind: str, rate: float, status: s
         data={"dataset": "mnist-sample", "train_examples": 5000, "test_examples": 1000},
         git_commit="7276ea0c0ffee", started_at="2026-11-02T10:15:00+00:00"))
     if diagnosed and rows:
-        run.start_diagnostics(None)
-        tables = diagnostics_rows(rng, kind, [r["step"] for r in rows])
-        run.append_diagnostics({k: v for k, v in tables.items() if k in rundir.DIAGNOSTICS})
+        tables = {k: v for k, v in diagnostics_rows(rng, kind, [r["step"] for r in rows]).items() if k in rundir.DIAGNOSTICS}
+        run.start_diagnostics(list(tables), None)
+        run.append_diagnostics(tables)
 
 
 def metrics_rows(rng, kind: str, rate: float, status: str, points: int) -> list[dict]:
