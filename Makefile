@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MNIST ?= ../shared/data/mnist
 
-.PHONY: demo test chromium bench reproduce study claims clean
+.PHONY: demo test chromium bench reproduce report-screenshot study claims clean
 
 demo: $(VENV)/.installed
 	$(BIN)/bnexp train configs/quickstart.yaml
@@ -40,9 +40,11 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
 	$(BIN)/python -m pip install --quiet -e '.[test,ray]'
 	touch $@ $(VENV)/.installed
 
-# Issue 5's speed benchmark: bnexp train against Keras fit and a hand-written floor.
+# Issue 5's speed benchmark: bnexp train against Keras fit and a hand-written floor, and
+# issue 15's sweeps (warm workers against one bnexp train per point); then issue 16's: `bnexp report` of 100 runs, its size and time (at most 5 MB and 3 s).
 bench: $(VENV)/.installed
 	$(BIN)/python bench/speed.py --data-dir $(MNIST) --sweeps small,large --json bench/out/speed.json
+	$(BIN)/python bench/report_speed.py --json bench/out/report_speed.json
 
 # Ioffe & Szegedy (2015), Figure 1: BN against no BN, 5 seeds each, 50,000 steps (about 15 min on 2 cores).
 # Its runs are the claims pack's (runs/claims/ioffe2015_figure1): whichever target runs
@@ -50,6 +52,12 @@ bench: $(VENV)/.installed
 reproduce: $(VENV)/.installed
 	$(BIN)/bnexp sweep configs/claims/ioffe2015_figure1.yaml --workers 2 --data-dir $(MNIST) --out runs/claims/ioffe2015_figure1
 	$(BIN)/bnexp compare runs/claims/ioffe2015_figure1 --last 5 --threshold 0.95 --plot docs/ioffe2015.png
+	$(BIN)/bnexp report runs/claims/ioffe2015_figure1 --last 5 --threshold 0.95 -o runs/ioffe2015-report.html
+
+# The README's screenshot of the report of `make reproduce`'s sweep (run that first), in Chromium.
+report-screenshot: $(VENV)/.installed chromium
+	$(BIN)/bnexp report runs/claims/ioffe2015_figure1 --last 5 --threshold 0.95 -o runs/ioffe2015-report.html
+	$(BIN)/python scripts/screenshot_report.py runs/ioffe2015-report.html docs/report.png --size 1200,2500
 
 # The batch-size study: BN against LayerNorm and GroupNorm at batch sizes 2 to 600, 3 seeds.
 study: $(VENV)/.installed
@@ -61,7 +69,7 @@ study: $(VENV)/.installed
 # does not stop the others or the report (make still fails at the end); Ctrl-C stops all.
 claims: $(VENV)/.installed
 	@failed=0; for file in configs/claims/*.yaml; do \
-	  $(BIN)/bnexp sweep $$file --data-dir $(MNIST) --out runs/claims/$$(basename $$file .yaml) || \
+	  $(BIN)/bnexp sweep $$file --workers 2 --data-dir $(MNIST) --out runs/claims/$$(basename $$file .yaml) || \
 	    { code=$$?; [ $$code -lt 128 ] || exit $$code; failed=1; }; \
 	done; \
 	$(BIN)/bnexp claims-report runs/claims --out docs/claims.md || failed=1; \

@@ -242,8 +242,7 @@ def compare(
     from bnexp.present import console
     from bnexp.present.comparison import show
 
-    if not 0 < threshold <= 1:
-        raise UsageError(f"--threshold is a test accuracy in (0, 1], not {threshold}")
+    check_threshold(threshold)
     if plot is not None and plot.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise UsageError(f"--plot {plot}: name a .png, .pdf or .svg file")
     from bnexp.sweep import claims_for
@@ -252,6 +251,45 @@ def compare(
     report = analysis.compare(loaded, threshold=threshold, last=last, all_keys=all_keys,
                               pivot_rows=pivot, pivot_columns=columns)
     show(report, fmt.value, console(), write_plot(loaded, plot) if plot else None, claims_for(runs))
+
+
+def check_threshold(threshold: float) -> None:
+    from bnexp.errors import UsageError
+
+    if not 0 < threshold <= 1:
+        raise UsageError(f"--threshold is a test accuracy in (0, 1], not {threshold}")
+
+
+@app.command()
+@reports_errors
+def report(
+    runs: List[Path] = typer.Argument(..., help="Two or more run directories, or directories holding runs at any depth (sweeps), as for compare.", show_default=False),
+    out: Path = typer.Option(..., "--out", "-o", help="The HTML file to write (.html): one self-contained page, replaced whole.", show_default=False),
+    threshold: float = typer.Option(0.97, "--threshold", help="Test accuracy in (0, 1] whose first crossing is reported as steps-to-threshold (as compare's)."),
+    last: int = typer.Option(1, "--last", min=1, help="A run's final accuracy and loss: the mean of its last N evaluations (as compare's)."),
+    pivot: Optional[str] = typer.Option(None, "--pivot", metavar="ROW_KEY", help="Rows of the final-accuracy table of grid values (default: a sweep's first grid key), as compare's --pivot."),
+    columns: Optional[str] = typer.Option(None, "--columns", metavar="COL_KEY", help="With --pivot: its columns (default with neither option: a sweep's second grid key), as compare's --columns."),
+) -> None:
+    """Write one HTML file that shows the study to someone without bnexp: no server, no network, nothing beside it.
+
+    The page holds what compare says about the same runs with the same options (config
+    keys that differ, for a sweep the table of final accuracy by grid value, the
+    comparisons' statistics, a sweep's claims, every run), learning curves per seed group
+    (mean with a 95% band; single runs can be hidden) and the diagnostics where recorded.
+    Prints the file's path.
+    """
+    from bnexp.errors import UsageError
+    from bnexp.report import write_report
+    from bnexp.report_data import report_data
+
+    check_threshold(threshold)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"-o {out}: name an .html file")
+    data = report_data(runs, threshold=threshold, last=last, pivot_rows=pivot, pivot_columns=columns)
+    try:
+        print(write_report(data, out))
+    except OSError as e:
+        raise UsageError(f"cannot write {out}: {e.strerror or e}") from e
 
 
 def write_plot(runs, path: Path) -> str:

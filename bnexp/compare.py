@@ -502,7 +502,7 @@ def pivot(groups: list[Group], row_key: str, column_key: str | None) -> Pivot:
     cell never mixes configs. UsageError names the allowed keys for any other key.
     """
     configs = [_experiment(g.rows[0].run) for g in groups]
-    allowed = [k for k in differing_keys(configs) if k != TEST_SET]
+    allowed = pivot_keys(groups)
     for option, key in (("--pivot", row_key), ("--columns", column_key)):
         if key is not None and key not in allowed:
             choices = ", ".join(allowed) if allowed else "none: the runs differ only in seed"
@@ -520,6 +520,11 @@ def pivot(groups: list[Group], row_key: str, column_key: str | None) -> Pivot:
         j = column_values.index(c.get(column_key, MISSING)) if column_key else 0
         cells[i][j] = group
     return Pivot(row_keys, column_key, row_values, column_values, cells)
+
+
+def pivot_keys(groups: list[Group]) -> list[str]:
+    """The config keys a pivot of `groups` may take: those whose values differ between groups."""
+    return [k for k in differing_keys([_experiment(g.rows[0].run) for g in groups]) if k != TEST_SET]
 
 
 def column(key: str) -> Column:

@@ -9,41 +9,33 @@ stays visible. Nothing here imports TensorFlow; SciPy's t distribution gives the
 95% bands and matplotlib's tick locators the axis ticks.
 
 This module only formats. It takes one plain, JSON-serialisable dict, filled from run
-directories by the caller, and computes no statistic of its own except the band drawn
-around a seed group's mean curve. Every section but the header is optional: a missing
-or empty key leaves its section out.
+directories by bnexp.report_data, and computes no statistic of its own except the band
+drawn around a seed group's mean curve. Every section but the header is optional: a
+missing or empty key leaves its section out.
 
-The dict (field: meaning; `?` marks a value that may be None):
+The dict is `bnexp compare --format json`'s object as it is (the README's "Comparing
+runs" gives its keys), so that every table holds what compare says, plus three keys
+compare does not print (`?` marks a value that may be None):
 
-    header:        {inputs: [str] the paths as named, created: ISO time str,
-                    bnexp_version: str, git_commit: str?}
-    config_diff:   [{key: "model.norm.kind", values: [one value per run, in runs order]}]
-    runs:          [{path: str, label: str, group: str?,
-                     status: completed|running|interrupted|failed|diverged,
-                     final_accuracy: float?, best_accuracy: float?, steps: int?,
-                     seconds_per_epoch: float?,
-                     curve: {step: [int], test_accuracy: [float], test_loss: [float]},
-                     diagnostics?: {activations: [{step, layer, unit, p15, p50, p85}],
-                                    bn: [{step, layer, mean_gap, variance_gap}],
-                                    ics: [{step, layer, ics_l2, ics_cosine}],
-                                    landscape: [{step, loss_min, loss_max,
-                                                 grad_change_max, beta_smoothness}]}}]
-    groups:        [{label: str, runs: [indices into runs], n: int, mean: float?,
-                     std: float?, duplicates: [str paths]}]
-                   (absent: runs are grouped by their `group`, else each is its own)
-    pivots:        [{metric: str, rows_key: str, columns_key: str?, rows: [str],
-                     columns: [str], cells: [[{mean: float?, std: float?, n: int}]]}]
-                   (cells[r][c]; without columns_key, one column)
-    comparisons:   [{a: baseline group label, b: group label, test: paired|welch|none,
-                     p?, p_adjusted?, difference?, ci_low?, ci_high?, effect_size?,
-                     n_a: int, n_b: int,
-                     verdict: distinguishable|not_distinguishable|too_few_seeds,
-                     sentence: str, excluded: [{path: str, why: str}]}]
-    not_comparable: [str one-line reasons]
-    claims:        [{name, claim, source, metric, direction,
-                     verdict: holds|contradicted|inconclusive, difference?, ci_low?,
-                     ci_high?, p?, p_adjusted?, n_better: int, n_than: int,
-                     seeds_needed: int?, family: str}]
+    header:      {inputs: [str] the paths as named, created: ISO time str,
+                  bnexp_version: str, git_commit: str? (of the bnexp writing the page),
+                  run_commits: [str] (the git commits that trained the runs)}
+    curves:      one per entry of `runs`: {step: [int], test_accuracy: [float?], test_loss: [float?]}
+    diagnostics: one per entry of `runs`: {table kind: [row dicts]}, the tables bnexp.rundir
+                 declares that the run recorded; drawn: activations {step, layer, unit, p15,
+                 p50, p85}, bn {step, layer, mean_gap, variance_gap}, ics {step, layer,
+                 ics_l2, ics_cosine}, landscape {step, loss_min, loss_max, grad_change_max,
+                 beta_smoothness}
+
+Of compare's object the page reads: `last` and `threshold`; `runs[i]` label, path,
+status, group, settings and values (final_test_accuracy, best_test_accuracy, steps,
+seconds_per_epoch); `diff` {key: {run label: value}}; `groups[j]` label and runs (the
+labels of the runs its statistics count; a run belongs to the group its `group` names);
+`comparisons` (a, b, test, n_a, n_b, difference, ci_low, ci_high, effect_size, p,
+p_adjusted, verdict, sentence, excluded [{path, why}]); `not_comparable`; `pivot`
+(metric, row_keys, column_key, columns, rows [{values, cells [{group, mean, std, n}?]}],
+or None); `claims` (name, claim, source, metric, direction, verdict, difference,
+ci_low, ci_high, p, p_adjusted, n_better, n_than, seeds_needed, family, notes, or None).
 
 Every number shown in a table also sits in its cell's `data-value` attribute as
 Python's `repr` of the input (shortest round-trip form), so a reader or a test can
@@ -70,8 +62,8 @@ CURVES = (("test_accuracy", "test accuracy", False), ("test_loss", "test loss", 
 
 def render_html(data: dict) -> str:
     """The whole report page for `data` (see the module docstring) as one HTML string."""
-    runs = data.get("runs") or []
-    groups = _groups(data)
+    runs = _drawn_runs(data)
+    groups = _groups(data, runs)
     styles = _run_styles(runs, groups)
     sections = [
         ("config", "Config keys that differ", _config_diff(data)),
@@ -80,7 +72,7 @@ def render_html(data: dict) -> str:
         ("statistics", "Statistics", _statistics(data)),
         ("claims", "Claims", _claims(data)),
         ("diagnostics", "Diagnostics", _diagnostics(runs, groups, styles)),
-        ("runs", "Runs", _runs_table(data, styles)),
+        ("runs", "Runs", _runs_table(data, runs, styles)),
     ]
     present = [(key, title, body) for key, title, body in sections if body]
     nav = "".join(f'<a href="#{key}">{title}</a>' for key, title, _ in present)
@@ -118,23 +110,37 @@ def write_report(data: dict, path: str | Path) -> Path:
 # --- grouping and colours ---------------------------------------------------------
 
 
-def _groups(data: dict) -> list[dict]:
-    """The seed groups as given, or else runs grouped by their `group` (each run alone without one)."""
-    if data.get("groups"):
-        return data["groups"]
-    by_label: dict[str, list[int]] = {}
-    for i, run in enumerate(data.get("runs") or []):
-        by_label.setdefault(run.get("group") or run.get("label") or run.get("path") or str(i), []).append(i)
-    return [{"label": label, "runs": idx, "n": len(idx)} for label, idx in by_label.items()]
+def _drawn_runs(data: dict) -> list[dict]:
+    """compare's runs, each with its `curve` and `diagnostics` (the lists beside `runs`) for drawing."""
+    runs = data.get("runs") or []
+    curves = data.get("curves") or [{}] * len(runs)
+    diagnostics = data.get("diagnostics") or [{}] * len(runs)
+    return [run | {"curve": c, "diagnostics": d} for run, c, d in zip(runs, curves, diagnostics)]
+
+
+def _groups(data: dict, runs: list[dict]) -> list[dict]:
+    """Each seed group's `label`, `members` (indices of the runs whose `group` it is) and
+    `counted` (those its statistics count, as compare's `groups` list them).
+
+    Without `groups` the runs are grouped by their `group` (each alone without one), all counted.
+    """
+    members: dict[str, list[int]] = {}
+    for i, run in enumerate(runs):
+        members.setdefault(run.get("group") or run.get("label") or run.get("path") or str(i), []).append(i)
+    if not data.get("groups"):
+        return [{"label": label, "members": idx, "counted": idx} for label, idx in members.items()]
+    index = {run.get("label"): i for i, run in enumerate(runs)}
+    return [{"label": g.get("label", ""), "members": members.get(g.get("label"), []),
+             "counted": [index[label] for label in g.get("runs") or [] if label in index]}
+            for g in data["groups"]]
 
 
 def _run_styles(runs: list[dict], groups: list[dict]) -> dict[int, tuple[str, str | None, int | None]]:
     """Each run's (colour, dash, group index); a run in no group is grey."""
     styles: dict[int, tuple[str, str | None, int | None]] = {i: ("#999999", None, None) for i in range(len(runs))}
     for g, group in enumerate(groups):
-        for i in group.get("runs") or []:
-            if 0 <= i < len(runs):
-                styles[i] = (*_group_style(g), g)
+        for i in group["members"]:
+            styles[i] = (*_group_style(g), g)
     return styles
 
 
@@ -212,24 +218,39 @@ def _header(data: dict, runs: list[dict], groups: list[dict]) -> str:
     for run in runs:
         statuses[run.get("status") or "unknown"] = statuses.get(run.get("status") or "unknown", 0) + 1
     counts = " ".join(f"{_pill('status', s)} {n}" for s, n in statuses.items())
+    trained = " ".join(f"<code>{escape_text(c)}</code>" for c in header.get("run_commits") or []) or MISSING
     facts = [
         ("compared", f'<ul class="inputs">{inputs}</ul>'),
         ("created", escape_text(header.get("created") or MISSING)),
         ("bnexp", escape_text(header.get("bnexp_version") or MISSING)),
         ("git commit", f"<code>{escape_text(header.get('git_commit') or MISSING)}</code>"),
+        ("runs trained at", trained),
         ("runs", f"{len(runs)} in {len(groups)} seed group{'s' * (len(groups) != 1)} {counts}"),
+        *_reading(data),
     ]
     rows = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in facts)
     return f'<header><h1>bnexp report</h1><dl class="facts">{rows}</dl></header>'
 
 
+def _reading(data: dict) -> list[tuple[str, str]]:
+    """How compare read the runs: what a final accuracy is, and the threshold of steps-to."""
+    facts = []
+    if data.get("last") is not None:
+        last = data["last"]
+        what = "the last evaluation" if last == 1 else f"the mean of the last {escape_text(last)} evaluations"
+        facts.append(("final accuracy", what))
+    if data.get("threshold") is not None:
+        facts.append(("threshold", f"{escape_text(data['threshold'])} test accuracy (steps to it)"))
+    return facts
+
+
 def _config_diff(data: dict) -> str:
     """Each differing key with its distinct values; the runs table has every run's value."""
     rows = []
-    for entry in data.get("config_diff") or []:
-        distinct = list(dict.fromkeys(_value_text(v) for v in entry.get("values") or []))
+    for key, by_run in (data.get("diff") or {}).items():
+        distinct = list(dict.fromkeys(_value_text(v) for v in by_run.values()))
         values = " ".join(f"<code>{escape_text(v)}</code>" for v in distinct)
-        rows.append(f'<tr><th scope="row"><code>{escape_text(entry["key"])}</code></th><td>{values}</td></tr>')
+        rows.append(f'<tr><th scope="row"><code>{escape_text(key)}</code></th><td>{values}</td></tr>')
     if not rows:
         return ""
     return _table(["key", "values"], rows, "config-diff")
@@ -240,29 +261,34 @@ def _value_text(value) -> str:
 
 
 def _pivots(data: dict) -> str:
-    return "".join(_pivot(p) for p in data.get("pivots") or [])
-
-
-def _pivot(pivot: dict) -> str:
-    columns = (pivot.get("columns") or []) if pivot.get("columns_key") else [pivot.get("metric", "")]
-    corner = f"{pivot.get('rows_key', '')} \\ {pivot['columns_key']}" if pivot.get("columns_key") else pivot.get("rows_key", "")
-    grid = pivot.get("cells") or []
+    """compare's pivot: one row per combination of its row keys' values, one column per
+    value of its column key (or one column without), each cell a seed group's final accuracy."""
+    pivot = data.get("pivot")
+    if not pivot:
+        return ""
+    row_keys, column_key = pivot.get("row_keys") or [], pivot.get("column_key")
+    columns = [f"{column_key}={v}" for v in pivot.get("columns") or []] if column_key else ["final acc"]
     rows = []
-    for r, label in enumerate(pivot.get("rows") or []):
-        cells = "".join(_pivot_cell(c) for c in (grid[r] if r < len(grid) else []))
-        rows.append(f'<tr><th scope="row"><code>{escape_text(label)}</code></th>{cells}</tr>')
-    caption = f"<code>{escape_text(pivot.get('metric', ''))}</code>: mean ± std (n) over seeds"
-    return _table([corner, *map(str, columns)], rows, "pivot", caption)
+    for row in pivot.get("rows") or []:
+        values = row.get("values") or {}
+        heads = "".join(f'<th scope="row"><code>{escape_text(_value_text(values.get(k)))}</code></th>' for k in row_keys)
+        rows.append(f"<tr>{heads}{''.join(_pivot_cell(c) for c in row.get('cells') or [])}</tr>")
+    caption = (f"<code>{escape_text(pivot.get('metric', ''))}</code>: mean ± std (n) over seeds, "
+               f"as <code>bnexp compare --pivot</code> gives it")
+    return _table([*row_keys, *columns], rows, "pivot", caption)
 
 
-def _pivot_cell(cell: dict) -> str:
+def _pivot_cell(cell: dict | None) -> str:
+    """A group's mean ± std (n); a dash where the grid has no run or none is counted."""
+    cell = cell or {}
     mean, std, n = cell.get("mean"), cell.get("std"), cell.get("n")
     if mean is None:
         text = MISSING
     else:
         text = _number(mean) + (f" ± {_number(std)}" if std is not None else "") + f" ({n})"
     attrs = "".join(f' data-{k}="{_exact(v)}"' for k, v in (("mean", mean), ("std", std), ("n", n)))
-    return f'<td class="num" data-field="cell"{attrs}>{escape_text(text)}</td>'
+    group = escape_text(cell.get("group") or "")
+    return f'<td class="num" data-field="cell" data-group="{group}"{attrs}>{escape_text(text)}</td>'
 
 
 def _curves(runs: list[dict], groups: list[dict], styles) -> str:
@@ -275,21 +301,22 @@ def _curves(runs: list[dict], groups: list[dict], styles) -> str:
         charts.append(render(Chart(f"{name} against step", "step", name, layers, log_y=log and _all_positive(layers))))
     if not any(charts):
         return ""
-    note = ("<p class=\"note\">Each seed group's mean, with the 95% confidence interval of the mean over its "
-            "seeds (Student's t) shaded at every step that two or more seeds reached; single seeds are "
-            "drawn thin. Tick a box to show or hide a group or a run.</p>")
+    note = ("<p class=\"note\">Each seed group's mean over the runs its statistics count (completed, one per "
+            "seed), with the 95% confidence interval of that mean (Student's t) shaded at every step that two "
+            "or more of them reached; every run of the group, counted or not, is drawn thin. Tick a box to "
+            "show or hide a group or a run.</p>")
     return note + f'<div class="charts">{"".join(charts)}</div>' + _legend(runs, groups, styles)
 
 
 def _group_layers(runs: list[dict], group: dict, g: int, key: str, name: str) -> list[Layer]:
-    """The group's seeds (thin, toggled one by one) and its mean with the 95% band."""
+    """The group's runs (thin, toggled one by one) and the mean of its counted runs with the 95% band."""
     colour, dash = _group_style(g)
-    members = [i for i in group.get("runs") or [] if 0 <= i < len(runs)]
-    seeds = [_run_layer(runs, i, {i: (colour, dash, g)}, key, name, seed=len(members) > 1) for i in members]
-    if len(members) < 2:
+    counted = group["counted"]
+    seeds = [_run_layer(runs, i, {i: (colour, dash, g)}, key, name, seed=len(counted) > 1) for i in group["members"]]
+    if len(counted) < 2:
         return seeds
-    steps, mean, low, high = _mean_band([runs[i].get("curve") or {} for i in members], key)
-    label = f"{group.get('label', '')} (n = {len(members)}): mean, 95% CI"
+    steps, mean, low, high = _mean_band([runs[i].get("curve") or {} for i in counted], key)
+    label = f"{group['label']} (n = {len(counted)}): mean, 95% CI"
     summary = Layer({"class": "group", "data-group": str(g)},
                     bands=[Band(steps, low, high, colour)],
                     lines=[Line(steps, mean, colour, width=2.2, dash=dash, title=label)])
@@ -340,9 +367,13 @@ def _mean_band(curves: list[dict], key: str) -> tuple[list[float], list[float], 
 
 
 def _all_positive(layers: list[Layer]) -> bool:
-    """A log axis only when no drawable value would vanish from it (a loss is positive; a band's edge may not be)."""
+    """A log axis only when no line's value would vanish from it (a loss is positive).
+
+    A band's lower edge may still fall to zero or below (the t interval of two or three
+    seeds is wide): it is left out of the axis where it does, since a loss that spans
+    decades (a diverged run's) needs the log axis more than that edge needs drawing.
+    """
     values = [y for layer in layers for line in layer.lines for y in line.ys if _finite(y)]
-    values += [y for layer in layers for band in layer.bands for y in band.lows if _finite(y)]
     return bool(values) and min(values) > 0
 
 
@@ -354,9 +385,9 @@ def _floats(values) -> list[float]:
 def _legend(runs: list[dict], groups: list[dict], styles) -> str:
     items = []
     for g, group in enumerate(groups):
-        members = [i for i in group.get("runs") or [] if 0 <= i < len(runs)]
-        head = _toggle(f"group:{g}", f"{_swatch(*_group_style(g))}<strong>{escape_text(group.get('label', ''))}</strong>")
-        items.append(f'<li>{head} <span class="n">n = {len(members)}</span>{_run_toggles(runs, members)}</li>')
+        head = _toggle(f"group:{g}", f"{_swatch(*_group_style(g))}<strong>{escape_text(group['label'])}</strong>")
+        items.append(f'<li>{head} <span class="n">n = {len(group["counted"])}</span>'
+                     f'{_run_toggles(runs, group["members"])}</li>')
     loose = [i for i, (_, _, g) in styles.items() if g is None]
     if loose:
         items.append(f'<li>{_swatch("#999999", None)}<strong>in no seed group</strong>{_run_toggles(runs, loose)}</li>')
@@ -441,9 +472,10 @@ def _claims(data: dict) -> str:
 
 
 def _claim_row(index: int, c: dict) -> str:
+    notes = "".join(f'<small class="claim-note">{escape_text(n)}</small>' for n in c.get("notes") or [])
     what = (f'<td data-field="claim"><code class="name">{escape_text(c.get("name", ""))}</code> '
             f'<span class="claim-text">{escape_text(c.get("claim", ""))}</span>'
-            f'<cite data-field="source">{escape_text(c.get("source") or MISSING)}</cite></td>')
+            f'<cite data-field="source">{escape_text(c.get("source") or MISSING)}</cite>{notes}</td>')
     metric = (f'<td data-field="metric"><code>{escape_text(c.get("metric", ""))}</code>'
               f'<span class="direction"> {escape_text(c.get("direction", ""))}</span></td>')
     cells = [
@@ -466,10 +498,10 @@ def _diagnostics(runs: list[dict], groups: list[dict], styles) -> str:
     Units and layers of different seeds are not the same units, so seeds are not
     averaged; one line per group also keeps a hundred-run report readable and small.
     """
-    grouped = [group.get("runs") or [] for group in groups]
+    grouped = [group["members"] for group in groups]
     grouped += [[i] for i, (_, _, g) in styles.items() if g is None]
     shown = [i for members in grouped
-             for i in [next((j for j in members if 0 <= j < len(runs) and runs[j].get("diagnostics")), None)]
+             for i in [next((j for j in members if runs[j].get("diagnostics")), None)]
              if i is not None]
     if not shown:
         return ""
@@ -576,26 +608,24 @@ def _landscape_charts(runs, styles, shown) -> str:
             + _per_run_chart(runs, styles, shown, "landscape", "beta_smoothness", "effective β-smoothness", "β"))
 
 
-def _runs_table(data: dict, styles) -> str:
-    runs = data.get("runs") or []
+def _runs_table(data: dict, runs: list[dict], styles) -> str:
+    """One row per run: compare's values for it, and its value of each differing config key."""
     if not runs:
         return ""
-    diff = data.get("config_diff") or []
-    header = ["#", "run", "status", "final acc", "best acc", "steps", "s/epoch", *(d["key"] for d in diff), "path"]
+    keys = list(data.get("diff") or {})
+    header = ["#", "run", "status", "final acc", "best acc", "steps", "s/epoch", *keys, "path"]
     rows = []
     for i, run in enumerate(runs):
         colour, dash, _ = styles[i]
-        keys = "".join(_text_cell("config", _value_text((d.get("values") or [])[i] if i < len(d.get("values") or []) else None))
-                       for d in diff)
+        values, settings = run.get("values") or {}, run.get("settings") or {}
         cells = [
             f'<td class="num">{i + 1}</td>',
             f'<td data-field="label">{_swatch(colour, dash)}{escape_text(run.get("label", ""))}</td>',
             f'<td data-field="status">{_pill("status", run.get("status"))}</td>',
-            _cell("final_accuracy", run.get("final_accuracy")),
-            _cell("best_accuracy", run.get("best_accuracy")),
-            _cell("steps", run.get("steps"), _count(run.get("steps"))),
-            _cell("seconds_per_epoch", run.get("seconds_per_epoch")),
-            keys,
+            *(_cell(key, values.get(key)) for key in ("final_test_accuracy", "best_test_accuracy")),
+            _cell("steps", values.get("steps"), _count(values.get("steps"))),
+            _cell("seconds_per_epoch", values.get("seconds_per_epoch")),
+            *(_text_cell("config", _value_text(settings.get(key))) for key in keys),
             f'<td data-field="path"><code class="path">{escape_text(run.get("path", ""))}</code></td>',
         ]
         rows.append(f'<tr data-index="{i}">{"".join(cells)}</tr>')
@@ -632,7 +662,9 @@ thead th { background:var(--soft); font-weight:600; white-space:nowrap; }
 tbody tr:last-child > * { border-bottom:none; }
 tbody tr:hover { background:#fafbfc; }
 td.num { text-align:right; white-space:nowrap; }
-td.reading { min-width:16em; color:var(--muted); }
+td.reading { min-width:14em; color:var(--muted); }
+.statistics td[data-field=b], .statistics td[data-field=a] { min-width:10em; }
+.statistics td[data-field=ci] { white-space:normal; min-width:7em; }
 .pivot td.num { text-align:center; }
 .config-diff code { background:var(--soft); padding:1px 6px; border-radius:4px; margin-right:4px; }
 .pill { display:inline-block; padding:1px 9px; border-radius:999px; font-size:0.85em; font-weight:600;
@@ -647,6 +679,7 @@ td.reading { min-width:16em; color:var(--muted); }
 .claims .name { display:block; color:var(--muted); }
 .claims cite { display:block; color:var(--muted); font-size:0.9em; margin-top:2px; }
 .claims cite::before { content:"Source: "; font-style:normal; }
+.claims .claim-note { display:block; color:var(--amber); margin-top:2px; }
 .direction { color:var(--muted); }
 .path, .runs td[data-field=label] { white-space:nowrap; }
 .runs td { padding-top:4px; padding-bottom:4px; }

@@ -3,8 +3,9 @@
     python scripts/screenshot_report.py REPORT.html docs/report.png [--size 1200,3000]
     PYTHONPATH=. python scripts/screenshot_report.py --synthetic docs/report.png
 
-`--synthetic` first writes the synthetic study of tests/report_synthetic.py (30 runs)
-next to the PNG and shoots that. Chromium (Debian's `chromium`, or $CHROMIUM) runs with
+`--synthetic` first writes the synthetic study of tests/report_synthetic.py (30 run
+directories, in a temporary folder) and its report next to the PNG, and shoots that.
+`make report-screenshot` shoots the report of `make reproduce`'s sweep for the README. Chromium (Debian's `chromium`, or $CHROMIUM) runs with
 the flags that work on machines with no network: no background networking, no
 component updates, a fresh profile.
 """
@@ -58,7 +59,9 @@ def main() -> int:
 
         from bnexp.report import write_report
 
-        html = write_report(synthetic_report(learning_rates=(0.1, 1.0, 10.0), seeds=5), args.png.with_suffix(".html"))
+        with tempfile.TemporaryDirectory(prefix="bnexp-study-") as study:
+            data = synthetic_report(Path(study), learning_rates=(0.1, 1.0, 10.0), seeds=5)
+        html = write_report(data, args.png.with_suffix(".html"))
     if html is None:
         parser.error("give a report HTML file or --synthetic")
     print(screenshot(html, args.png, args.size))

@@ -31,3 +31,45 @@ def mnist_dir() -> Path:
     if not _has_mnist(folder):
         pytest.skip(f"full MNIST not found in {folder} (set BNEXP_TEST_MNIST to a folder with the four IDX files or mnist.npz)")
     return folder
+
+
+@pytest.fixture(scope="session")
+def trained_study(tmp_path_factory) -> Path:
+    """A small real sweep on the bundled sample, trained by `bnexp sweep`: BN against no BN,
+    three seeds each, 300 steps, every diagnostics table, and two claims (30-60 s on 2 cores).
+
+    The report tests read it; what its runs score does not matter to them, only that
+    the report shows what compare says about it.
+    """
+    import subprocess
+    import sys
+
+    import yaml
+
+    tmp = tmp_path_factory.mktemp("trained_study")
+    bn, plain = {"model.norm.kind": "batch"}, {"model.norm.kind": "none"}
+    spec = {
+        "name": "report-study",
+        "base": {"name": "study", "data": {"dataset": "mnist-sample"},
+                 "model": {"hidden": [32, 32], "activation": "sigmoid", "init": {"kind": "normal", "std": 0.1}},
+                 "train": {"optimizer": "sgd", "learning_rate": 0.5, "batch_size": 50, "steps": 300,
+                           "eval_every": 30, "eval_train_examples": 500},
+                 "diagnostics": {"enabled": True, "examples": 200, "ics": True, "landscape": True}},
+        "grid": {"model.norm.kind": ["batch", "none"]},
+        "seeds": [0, 1, 2],
+        "expect": [
+            {"name": "bn-reaches-80-sooner", "claim": "BN reaches 80% test accuracy in fewer steps",
+             "source": "Ioffe & Szegedy 2015, section 4.1", "metric": "steps_to_threshold", "threshold": 0.8,
+             "better": bn, "than": plain, "direction": "lower"},
+            {"name": "bn-ends-higher", "claim": "BN ends at a higher test accuracy",
+             "source": "Ioffe & Szegedy 2015, section 4.1", "metric": "final_accuracy",
+             "better": bn, "than": plain, "direction": "higher"},
+        ],
+    }
+    sweep_file = tmp / "study.yaml"
+    sweep_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    out = tmp / "study"
+    env = {**os.environ, "BNEXP_OFFLINE": "1"}
+    subprocess.run([sys.executable, "-m", "bnexp", "sweep", str(sweep_file), "--out", str(out), "--workers", "2",
+                    "--quiet"], cwd=REPO, env=env, check=True, capture_output=True, text=True, timeout=600)
+    return out

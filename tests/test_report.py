@@ -1,8 +1,10 @@
-"""The HTML report: its tables hold exactly the input's numbers, and the file stands alone.
+"""The HTML report's renderer: its tables hold exactly the input's numbers, and the file stands alone.
 
-The page is parsed with the standard library's html.parser; every number is checked
-twice: its `data-value` attribute against the input exactly, and the text a reader
-sees against the same value to the precision shown.
+The input is `bnexp report`'s dict of a synthetic study written as run directories
+(tests/report_synthetic.py). The page is parsed with the standard library's
+html.parser; every number is checked twice: its `data-value` attribute against the
+input exactly, and the text a reader sees against the same value to the precision
+shown. tests/test_report_cli.py checks the command on a study bnexp trained.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ import re
 import subprocess
 import sys
 from html import unescape
-from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
@@ -23,62 +24,15 @@ from scipy import stats
 
 from bnexp import svgchart
 from bnexp.report import _mean_band, _number, _p_value, render_html, write_report
+from report_page import Page, assert_ci, assert_number, assert_shown, exact, shown
 from report_synthetic import synthetic_report
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-class Page(HTMLParser):
-    """Tables (class → rows of cells with attributes and text) and every start tag seen."""
-
-    def __init__(self, html: str):
-        super().__init__(convert_charrefs=True)
-        self.tables: dict[str, list[list[dict]]] = {}
-        self.row_attrs: dict[str, list[dict]] = {}
-        self.tags: list[tuple[str, dict]] = []
-        self.text: list[str] = []
-        self._table: str | None = None
-        self._cell: dict | None = None
-        self._in_body = False
-        self.feed(html)
-
-    def handle_starttag(self, tag, attrs):
-        attrs = dict(attrs)
-        self.tags.append((tag, attrs))
-        if tag == "table":
-            self._table = attrs.get("class", "")
-            self.tables.setdefault(self._table, [])
-            self.row_attrs.setdefault(self._table, [])
-        elif tag == "tbody":
-            self._in_body = True
-        elif tag == "tr" and self._in_body:
-            self.tables[self._table].append([])
-            self.row_attrs[self._table].append(attrs)
-        elif tag in ("td", "th") and self._in_body:
-            self._cell = {"attrs": attrs, "text": "", "tags": []}
-            self.tables[self._table][-1].append(self._cell)
-        elif self._cell is not None:
-            self._cell["tags"].append((tag, attrs))
-
-    def handle_endtag(self, tag):
-        if tag in ("td", "th"):
-            self._cell = None
-        elif tag == "tbody":
-            self._in_body = False
-
-    def handle_data(self, data):
-        self.text.append(data)
-        if self._cell is not None:
-            self._cell["text"] += data
-
-    def rows(self, table: str) -> list[dict[str, dict]]:
-        """Each body row of the table as {data-field: cell}."""
-        return [{c["attrs"]["data-field"]: c for c in row if "data-field" in c["attrs"]} for row in self.tables[table]]
-
-
 @pytest.fixture(scope="module")
-def data() -> dict:
-    return synthetic_report(learning_rates=(0.1, 1.0, 10.0), seeds=5, points=60)
+def data(tmp_path_factory) -> dict:
+    return synthetic_report(tmp_path_factory.mktemp("study"), learning_rates=(0.1, 1.0, 10.0), seeds=5, points=60)
 
 
 @pytest.fixture(scope="module")
@@ -89,45 +43,6 @@ def html(data) -> str:
 @pytest.fixture(scope="module")
 def page(html) -> Page:
     return Page(html)
-
-
-def exact(cell: dict, attr: str = "data-value"):
-    """The number an attribute holds, None for an empty one."""
-    raw = cell["attrs"][attr]
-    return None if raw == "" else float(raw)
-
-
-def shown(text: str) -> float | None:
-    """The number a reader sees: '+0.0123', '-8,500', '6.5e-04', '—'."""
-    text = text.strip().replace(",", "").replace("−", "-")
-    return None if text == "—" else float(text)
-
-
-def assert_shown(text: str, value) -> None:
-    """The text is the value rounded to the digits it shows."""
-    number = shown(text)
-    if value is None:
-        assert number is None
-        return
-    mantissa = re.sub(r"e.*", "", text.strip())
-    decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0
-    exponent = int(text.split("e")[1]) if "e" in text else 0
-    assert abs(number - value) <= 0.5 * 10 ** (exponent - decimals) * (1 + 1e-9), (text, value)
-
-
-def assert_number(cell: dict, value) -> None:
-    assert exact(cell) == value
-    assert_shown(cell["text"], value)
-
-
-def assert_ci(cell: dict, low, high) -> None:
-    assert exact(cell, "data-low") == low and exact(cell, "data-high") == high
-    if low is None:
-        assert cell["text"].strip() == "—"
-        return
-    shown_low, shown_high = cell["text"].strip("[] ").split(", ")
-    assert_shown(shown_low, low)
-    assert_shown(shown_high, high)
 
 
 def test_statistics_table_holds_the_comparisons_numbers(data, page):
@@ -167,21 +82,31 @@ def test_a_comparison_without_a_p_value_shows_dashes(data):
 
 def test_excluded_runs_and_not_comparable_reasons_are_listed(data, html):
     text = unescape(html)
-    assert f"Not comparable: {data['not_comparable'][0]}" in text
     excluded = [e for c in data["comparisons"] for e in c["excluded"]]
-    assert excluded and all(e["path"] in text and e["why"] in text for e in excluded)
+    assert {e["why"] for e in excluded} >= {"diverged", "failed"}
+    assert all(e["path"] in text and e["why"] in text for e in excluded)
+    apart = dict(data, not_comparable=["runs/other/seed=1: tested on mnist (10,000 test examples), not the baseline's"])
+    assert f"Not comparable: {apart['not_comparable'][0]}" in unescape(render_html(apart))
+
+
+def pivot_cells(page: Page) -> list[list[dict]]:
+    """Each pivot row's value cells (its first cells are the row keys' values)."""
+    return [[c for c in row if c["attrs"].get("data-field") == "cell"] for row in page.tables["pivot"]]
 
 
 def test_pivot_cells_hold_mean_std_and_n(data, page):
-    pivot = data["pivots"][0]
-    rows = page.tables["pivot"]
-    assert [row[0]["text"] for row in rows] == pivot["rows"]
-    for row, expected in zip(rows, pivot["cells"]):
-        cells = row[1:]
-        assert len(cells) == len(pivot["columns"])
-        for cell, want in zip(cells, expected):
+    pivot = data["pivot"]
+    assert pivot["row_keys"] == ["model.norm.kind"] and pivot["column_key"] == "train.learning_rate"
+    assert [[c["text"] for c in row[:1]] for row in page.tables["pivot"]] == [
+        [row["values"]["model.norm.kind"]] for row in pivot["rows"]]
+    for cells, expected in zip(pivot_cells(page), pivot["rows"], strict=True):
+        assert len(cells) == len(pivot["columns"]) == len(expected["cells"])
+        for cell, want in zip(cells, expected["cells"]):
+            if want is None or want["mean"] is None:
+                assert cell["text"] == "—"
+                continue
             assert exact(cell, "data-mean") == want["mean"] and exact(cell, "data-std") == want["std"]
-            assert int(cell["attrs"]["data-n"]) == want["n"]
+            assert int(cell["attrs"]["data-n"]) == want["n"] and cell["attrs"]["data-group"] == want["group"]
             mean, rest = cell["text"].split(" ± ")
             std, n = rest.split(" ")
             assert_shown(mean, want["mean"])
@@ -192,20 +117,22 @@ def test_pivot_cells_hold_mean_std_and_n(data, page):
 def test_runs_table_holds_every_run(data, page):
     rows = page.rows("runs")
     assert len(rows) == len(data["runs"])
+    assert {run["status"] for run in data["runs"]} == {"completed", "running", "interrupted", "failed", "diverged"}
     for row, run in zip(rows, data["runs"]):
         assert row["label"]["text"] == run["label"]
         assert row["status"]["text"] == run["status"]
         assert ("span", {"class": f"pill status-{run['status']}"}) in row["status"]["tags"]
-        for key in ("final_accuracy", "best_accuracy", "seconds_per_epoch"):
-            assert_number(row[key], run[key])
-        assert exact(row["steps"]) == run["steps"]
-        assert shown(row["steps"]["text"]) == run["steps"]
+        for key in ("final_test_accuracy", "best_test_accuracy", "seconds_per_epoch"):
+            assert_number(row[key], run["values"][key])
+        assert exact(row["steps"]) == run["values"]["steps"]
+        assert shown(row["steps"]["text"]) == run["values"]["steps"]
         assert row["path"]["text"] == run["path"]
         assert not any(tag == "a" for tag, _ in row["path"]["tags"]), "a run's path is plain text, not a link"
-    keys = [d["key"] for d in data["config_diff"]]
-    for i, row in enumerate(page.tables["runs"]):
+    keys = list(data["diff"])
+    assert keys == ["seed", "model.norm.kind", "train.learning_rate"]
+    for row, run in zip(page.tables["runs"], data["runs"]):
         config = [c["text"] for c in row if c["attrs"].get("data-field") == "config"]
-        assert config == [str(d["values"][i]) for d in data["config_diff"]], keys
+        assert config == [run["settings"][key] for key in keys]
 
 
 def test_claims_table_holds_verdicts_sources_and_numbers(data, page):
@@ -215,15 +142,16 @@ def test_claims_table_holds_verdicts_sources_and_numbers(data, page):
     for row, claim in zip(rows, data["claims"]):
         assert row["verdict"]["text"] == claim["verdict"]
         assert ("span", {"class": f"pill verdict-{colours[claim['verdict']]}"}) in row["verdict"]["tags"]
-        assert claim["name"] in row["claim"]["text"] and claim["claim"] in row["claim"]["text"]
-        assert row["claim"]["text"].endswith(claim["source"])  # the cite, with its URL readable
+        text = row["claim"]["text"]
+        assert claim["name"] in text and claim["claim"] in text
+        assert text.endswith(claim["source"] + "".join(claim["notes"]))  # the cite with its URL readable, the notes
         for key in ("difference", "p", "p_adjusted"):
             assert_number(row[key], claim[key])
         assert_ci(row["ci"], claim["ci_low"], claim["ci_high"])
         assert exact(row["seeds_needed"]) == claim["seeds_needed"]
         assert row["n"]["attrs"]["data-n-better"] == str(claim["n_better"])
     captions = [re.sub(r"<.*?>", "", c) for c in re.findall(r"<caption>(.*?)</caption>", render_html(data))]
-    assert any(c.startswith("Holm family ioffe2015.yaml:") for c in captions)
+    assert any(c.startswith("Holm family claims in sweep synthetic-study:") for c in captions)
 
 
 @pytest.mark.parametrize(("value", "signed", "text"), [
@@ -288,11 +216,13 @@ def test_each_run_and_group_is_drawn_in_its_own_toggleable_g(data, page):
     charts = sum(1 for tag, attrs in page.tags if tag == "svg" and attrs.get("class") == "chart")
     assert charts >= 2 + 6  # two learning-curve panels, and diagnostics
     drawn_runs = [int(a["data-run"]) for t, a in page.tags if t == "g" and "data-run" in a]
-    with_curve = [i for i, r in enumerate(data["runs"]) if r["curve"]["step"]]
+    with_curve = [i for i, curve in enumerate(data["curves"]) if curve["step"]]
+    assert len(with_curve) == len(data["runs"]) - 1  # the failed run has no evaluation
     for i in with_curve:
         assert drawn_runs.count(i) >= 2, f"run {i} is not in both curve panels"
     groups = [a["data-group"] for t, a in page.tags if t == "g" and a.get("class") == "group"]
-    assert sorted(set(groups)) == [str(g) for g in range(len(data["groups"]))]
+    banded = [str(g) for g, group in enumerate(data["groups"]) if len(group["runs"]) >= 2]
+    assert sorted(set(groups)) == banded and len(banded) < len(data["groups"])  # a group of diverged runs has no band
     toggles = {a["data-toggle"] for t, a in page.tags if t == "input"}
     assert toggles == {"seeds"} | {f"run:{i}" for i in range(len(data["runs"]))} | {
         f"group:{g}" for g in range(len(data["groups"]))}
@@ -316,9 +246,9 @@ def test_missing_sections_are_left_out():
     html = render_html({})
     assert "<h1>bnexp report</h1>" in html
     assert not re.search(r'<section id="(curves|statistics|claims|diagnostics|runs|pivots|config)"', html)
-    minimal = {"runs": [{"path": "runs/a", "label": "a", "status": "failed"},
-                        {"path": "runs/b", "label": "b", "status": "completed", "final_accuracy": 0.9,
-                         "curve": {"step": [0, 100], "test_accuracy": [0.1, 0.9], "test_loss": [2.3, 0.3]}}]}
+    minimal = {"runs": [{"path": "runs/a", "label": "a", "status": "failed", "values": {}},
+                        {"path": "runs/b", "label": "b", "status": "completed", "values": {"final_test_accuracy": 0.9}}],
+               "curves": [{}, {"step": [0, 100], "test_accuracy": [0.1, 0.9], "test_loss": [2.3, 0.3]}]}
     html = render_html(minimal)
     assert '<section id="runs">' in html and '<section id="curves">' in html
     assert '<section id="statistics">' not in html and '<section id="diagnostics">' not in html
@@ -326,7 +256,7 @@ def test_missing_sections_are_left_out():
 
 
 def test_a_hundred_runs_fit_in_five_megabytes(tmp_path):
-    data = synthetic_report(seeds=10, points=100, diagnosed_seeds=1)
+    data = synthetic_report(tmp_path / "study", seeds=10, points=100, diagnosed_seeds=1)
     assert len(data["runs"]) == 100
     path = write_report(data, tmp_path / "out" / "report.html")
     assert path.stat().st_size <= 5_000_000

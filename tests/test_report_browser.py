@@ -1,5 +1,9 @@
 """The report in a real browser: Debian's headless Chromium, driven by Playwright.
 
+Two reports: `bnexp report` of a study bnexp trained (conftest's `trained_study`), and
+of the synthetic study (tests/report_synthetic.py), which has every status, a
+diverged loss and every verdict, for the interactions.
+
 Playwright is used as a driver only (`executable_path`), never with a browser of its
 own: its download does not work on these machines. Skipped, saying why, where the
 playwright package or Chromium is missing or Chromium cannot start; `make test`
@@ -8,12 +12,15 @@ installs Chromium where it can.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from bnexp.cli import app
 from bnexp.report import write_report
 from report_synthetic import synthetic_report
 
@@ -41,8 +48,8 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def data() -> dict:
-    return synthetic_report(learning_rates=(0.1, 1.0, 10.0), seeds=4, points=80)
+def data(tmp_path_factory) -> dict:
+    return synthetic_report(tmp_path_factory.mktemp("study"), learning_rates=(0.1, 1.0, 10.0), seeds=4, points=80)
 
 
 @pytest.fixture(scope="module")
@@ -68,36 +75,93 @@ def page(browser, report):
     page.context.close()
 
 
-def test_page_loads_with_no_console_error_and_no_request_beyond_itself(page, report):
-    assert page.title() == "bnexp report: runs/synthetic-study"
+@pytest.fixture(scope="module")
+def trained_report(trained_study, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("trained_report") / "study.html"
+    result = CliRunner().invoke(app, ["report", str(trained_study), "-o", str(out), "--threshold", "0.8"])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture
+def trained_page(browser, trained_report):
+    page = open_page(browser, trained_report, viewport={"width": 1200, "height": 900})
+    yield page
+    page.context.close()
+
+
+def compared_claims(trained_study) -> list[dict]:
+    result = CliRunner().invoke(app, ["compare", str(trained_study), "--format", "json"])
+    return json.loads(result.output)["claims"]
+
+
+def test_page_loads_with_no_console_error_and_no_request_beyond_itself(page, report, data):
+    assert page.title() == f"bnexp report: {data['header']['inputs'][0]}"
     assert page.errors == []
     assert page.requests == [report.as_uri()]
 
 
-def test_every_plot_is_rendered(page):
-    charts = page.eval_on_selector_all("svg.chart", """svgs => svgs.map(svg => {
+def test_trained_report_loads_with_no_console_error_and_no_request_beyond_itself(trained_page, trained_report):
+    assert trained_page.errors == []
+    assert trained_page.requests == [trained_report.as_uri()]
+
+
+def rendered_charts(page) -> list[dict]:
+    """Each chart's title, size on screen, drawn paths with an extent, and axis ticks."""
+    return page.eval_on_selector_all("svg.chart", """svgs => svgs.map(svg => {
         const box = svg.getBoundingClientRect();
         const drawn = [...svg.querySelectorAll('g[data-run] path, g[data-group] path')]
             .map(p => p.getBBox()).filter(b => b.width > 0 || b.height > 0);
         return {title: svg.querySelector('title').textContent, width: box.width, height: box.height,
                 drawn: drawn.length, ticks: svg.querySelectorAll('text.tick').length};
     })""")
-    titles = [c["title"] for c in charts]
-    assert "test accuracy against step" in titles and "test loss against step" in titles
-    assert any("layer 3, unit 0" in t for t in titles) and "loss range along the gradient" in titles
+
+
+def assert_every_chart_drawn(charts: list[dict]) -> None:
     for chart in charts:
         assert chart["width"] > 200 and chart["height"] > 100, chart
         assert chart["drawn"] > 0 and chart["ticks"] >= 4, chart
 
 
-def test_claims_table_shows_its_verdicts_in_their_colours(page, data):
-    cells = page.eval_on_selector_all("table.claims td[data-field=verdict] .pill", """pills => pills.map(p => ({
+def test_every_plot_is_rendered(page):
+    charts = rendered_charts(page)
+    titles = [c["title"] for c in charts]
+    assert "test accuracy against step" in titles and "test loss against step" in titles
+    assert any("layer 2, unit 0" in t for t in titles) and "mean gap, mean over BN layers" in titles
+    assert_every_chart_drawn(charts)
+
+
+def test_every_plot_of_the_trained_report_is_rendered(trained_page):
+    charts = rendered_charts(trained_page)
+    titles = [c["title"] for c in charts]
+    assert titles[:2] == ["test accuracy against step", "test loss against step"]
+    assert sum("layer 1, unit 0" in t for t in titles) == 2 and "variance gap, mean over BN layers" in titles
+    assert "ICS ℓ2 distance, layer 0" in titles and "loss range along the gradient" in titles
+    assert_every_chart_drawn(charts)
+
+
+def verdict_pills(page) -> list[dict]:
+    return page.eval_on_selector_all("table.claims td[data-field=verdict] .pill", """pills => pills.map(p => ({
         text: p.innerText, colour: getComputedStyle(p).color, visible: p.getBoundingClientRect().width > 0}))""")
+
+
+def test_claims_table_shows_its_verdicts_in_their_colours(page, data):
+    cells = verdict_pills(page)
     assert [c["text"] for c in cells] == [claim["verdict"] for claim in data["claims"]]
+    assert {c["text"] for c in cells} == set(VERDICT_COLOURS)
     for cell, claim in zip(cells, data["claims"]):
         assert cell["visible"] and cell["colour"] == VERDICT_COLOURS[claim["verdict"]]
     sources = page.eval_on_selector_all("table.claims cite", "cs => cs.map(c => c.innerText)")
     assert sources == [claim["source"] for claim in data["claims"]]
+
+
+def test_trained_reports_claims_table_shows_compares_verdicts(trained_page, trained_study):
+    claims = compared_claims(trained_study)
+    cells = verdict_pills(trained_page)
+    assert len(cells) == len(claims) == 2
+    for cell, claim in zip(cells, claims):
+        assert cell["text"] == claim["verdict"] and cell["visible"]
+        assert cell["colour"] == VERDICT_COLOURS[claim["verdict"]]
 
 
 def displayed(page, selector: str) -> list[bool]:

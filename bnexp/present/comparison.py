@@ -34,8 +34,7 @@ def show(comp: Comparison, fmt: str, console: Console, plot: str | None = None,
     (bnexp.sweep.claims_for), shown apart from the comparisons (not in CSV, which is
     the metrics table, or with a pivot the pivot)."""
     if fmt == "json":
-        doc = json.loads(to_json(comp, plot))
-        console.out(json.dumps(doc | {"claims": claims}, indent=2, ensure_ascii=False), highlight=False)
+        console.out(to_json(comp, plot, claims), highlight=False)
     elif fmt == "csv":
         console.out(pivot_csv(comp.pivot) if comp.pivot else to_csv(comp), end="", highlight=False)
         if plot:  # CSV on stdout has no place for a note; say where the figure went on stderr
@@ -224,8 +223,8 @@ def _value_cell(col: Column, row: Row) -> Text:
 # --- JSON, CSV, Markdown ------------------------------------------------------------------
 
 
-def to_json(comp: Comparison, plot: str | None = None) -> str:
-    """One JSON object (README: "How compare decides"); non-finite numbers become null."""
+def to_json(comp: Comparison, plot: str | None = None, claims: list[dict] | None = None) -> str:
+    """One JSON object (README: "Comparing runs"); non-finite numbers become null."""
     doc = {
         "threshold": comp.threshold,
         "last": comp.last,
@@ -237,8 +236,15 @@ def to_json(comp: Comparison, plot: str | None = None) -> str:
         "not_comparable": comp.not_comparable,
         "pivot": _pivot_json(comp.pivot) if comp.pivot else None,
         "plot": plot,
+        "claims": claims,
     }
     return json.dumps(doc, indent=2, ensure_ascii=False)
+
+
+def json_doc(comp: Comparison, plot: str | None = None, claims: list[dict] | None = None) -> dict:
+    """What `compare --format json` prints, read back from its text: a caller holds exactly
+    what a reader of that output gets (`bnexp report` shows it)."""
+    return json.loads(to_json(comp, plot, claims))
 
 
 def _num(x):
