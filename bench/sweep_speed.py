@@ -141,11 +141,17 @@ def mismatches(baseline: dict, swept: dict) -> list[str]:
         other = swept.get(k)
         if other is None or not (other / "metrics.csv").exists():
             bad.append(f"{k}: no sweep run")
-        elif len(metrics_rows(run_dir)) < 2:
-            bad.append(f"{k}: the baseline run wrote no metrics rows")
         elif metrics_rows(run_dir) != metrics_rows(other):
             bad.append(f"{k}: metrics.csv differs")
+        elif ending(run_dir) != ending(other):  # a run that diverges before its first row has only this
+            bad.append(f"{k}: status or message differs: {ending(run_dir)} vs {ending(other)}")
     return bad
+
+
+def ending(run_dir: Path) -> tuple:
+    """How a run ended: its status and message (a divergence's names the step and the last finite loss)."""
+    summary = json.loads((run_dir / "summary.json").read_text())
+    return summary.get("status"), summary.get("message")
 
 
 def bench_sweep(name: str, reps: int, arms: list[str], log=print) -> dict:
