@@ -262,7 +262,7 @@ class YAML12Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
     """SafeLoader that reads `1e-3` as a float, as YAML 1.2 does (PyYAML follows 1.1).
 
     Built on libyaml's parser where PyYAML has it: `compare` and `report` parse every
-    run's config.yaml, and the C parser does 100 of them in 0.08 s instead of 0.58 s.
+    run's recorded config, and the C parser does 100 of them in 0.08 s instead of 0.58 s.
     """
 
 
