@@ -40,10 +40,10 @@ $(VENV)/.installed-test: pyproject.toml $(VENV)/.created
 	$(BIN)/python -m pip install --quiet -e '.[test,ray]'
 	touch $@ $(VENV)/.installed
 
-# Issue 5's speed benchmark: bnexp train against Keras fit and a hand-written floor; then
-# issue 16's: `bnexp report` of 100 runs, its size and time (at most 5 MB and 3 s).
+# Issue 5's speed benchmark: bnexp train against Keras fit and a hand-written floor, and
+# issue 15's sweeps (warm workers against one bnexp train per point); then issue 16's: `bnexp report` of 100 runs, its size and time (at most 5 MB and 3 s).
 bench: $(VENV)/.installed
-	$(BIN)/python bench/speed.py --data-dir $(MNIST) --json bench/out/speed.json
+	$(BIN)/python bench/speed.py --data-dir $(MNIST) --sweeps small,large --json bench/out/speed.json
 	$(BIN)/python bench/report_speed.py --json bench/out/report_speed.json
 
 # Ioffe & Szegedy (2015), Figure 1: BN against no BN, 5 seeds each, 50,000 steps (about 15 min on 2 cores).

@@ -6,7 +6,7 @@ Run from the repository root (full MNIST needed):
 
 One process, alternating per repetition:
   floor_graph  bench/speed.py's graph-looped floor, its epochs timed;
-  bnexp        the real training loop (bnexp.train.Run on bench/paper_mlp.yaml, in a
+  bnexp        the real training loop (bnexp.train.train_run on bench/paper_mlp.yaml, in a
                temporary run directory), with timers wrapped around its parts: the
                compiled calls, the sync/progress reads, test evaluation, metrics row,
                TensorBoard, checkpoint; what is left of an epoch is the loop's own Python;
@@ -36,6 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 REPO = Path(__file__).resolve().parent.parent
+# As bench/speed.py's bnexp arm: the floor evaluates nothing, so neither does a second (train-set) evaluation here.
+PROFILE_OVERRIDES = ["train.eval_train_examples=0"]
 
 
 class Timers:
@@ -77,26 +79,28 @@ def bnexp_profiled(data_dir: str, epochs: int) -> dict:
     """The real loop, with its parts timed. Returns epoch times and per-part ms/epoch."""
     from bnexp import config as config_module, data as data_module, evaluate, rundir, train
 
-    config = config_module.load_config(REPO / "bench/paper_mlp.yaml", [f"train.epochs={epochs}"])
+    config = config_module.load_config(REPO / "bench/paper_mlp.yaml", [f"train.epochs={epochs}", *PROFILE_OVERRIDES])
     data = data_module.load("mnist", data_dir)
     timers = Timers()
     # Class attributes, restored afterwards: the wrappers see every instance's calls.
-    saved = {(cls, m): getattr(cls, m) for cls, m in [
-        (train.Trainer, "run_steps"), (train.Run, "_report_progress"), (train.Run, "_evaluate"),
-        (evaluate.Evaluator, "evaluate"), (train.Run, "_scalars"), (rundir.RunDir, "append_metrics"),
-        (train.Run, "_checkpoint"), (rundir.RunDir, "log")]}
-    timers.wrap(train.Trainer, "run_steps", "compiled calls (run_steps)")
-    timers.wrap(train.Run, "_report_progress", "progress read (totals.numpy)")
-    timers.wrap(train.Run, "_evaluate", "_evaluate total")
-    timers.wrap(evaluate.Evaluator, "evaluate", "  test evaluation (10k)")
-    timers.wrap(train.Run, "_scalars", "  TensorBoard event + flush")
-    timers.wrap(rundir.RunDir, "append_metrics", "  metrics.csv row")
-    timers.wrap(rundir.RunDir, "log", "  log.txt line")
-    timers.wrap(train.Run, "_checkpoint", "checkpoint (npz + fsync)")
+    parts = [
+        (train.Trainer, "run_steps", "compiled calls (run_steps)"),
+        (train.Loop, "_report_progress", "progress read (totals.numpy)"),
+        (train.Loop, "_evaluate", "_evaluate total"),
+        (evaluate.Evaluator, "evaluate", "  test evaluation (10k)"),
+        (train.Metrics, "add", "  metrics row, TensorBoard event, log line"),
+        (rundir.RunDir, "append_metrics", "    metrics.csv row"),
+        (rundir.RunDir, "log", "    log.txt line"),
+        (train.Loop, "checkpoint", "checkpoint (npz + fsync)"),
+    ]
+    saved = {(cls, m): getattr(cls, m) for cls, m, _ in parts}
+    for cls, method, label in parts:
+        timers.wrap(cls, method, label)
     try:
         with tempfile.TemporaryDirectory(prefix="bnexp-profile-") as tmp:
             run = rundir.create(Path(tmp), config.name, Path(tmp) / "run")
-            summary = train.Run(config, data, run, train.Reporter(), {}).execute()
+            run.write_config(config)
+            summary = train.train_run(config, run, data, train.Reporter(), train.StopRequest()).to_json()
             run.unlock()
     finally:
         for (cls, m), original in saved.items():
@@ -113,7 +117,7 @@ def graph_only(data_dir: str, epochs: int) -> dict:
     """bnexp's Trainer without the loop: one call per epoch, 5 calls, 5 calls + the loop's reads."""
     from bnexp import config as config_module, data as data_module, train
 
-    config = config_module.load_config(REPO / "bench/paper_mlp.yaml", [f"train.epochs={epochs}"])
+    config = config_module.load_config(REPO / "bench/paper_mlp.yaml", [f"train.epochs={epochs}", *PROFILE_OVERRIDES])
     data = data_module.load("mnist", data_dir)
     plan = train.Plan.of(config, len(data.x_train))
     trainer = train.Trainer(config, data, plan)

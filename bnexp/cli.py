@@ -135,17 +135,18 @@ def reports_errors(command):
 
 
 def finish_training(run_path: Path, summary, quiet: bool) -> None:
-    from bnexp.errors import signal_exit_code
     from bnexp.present import console
     from bnexp.present.training import summary_table
+    from bnexp.train import exit_status
 
     if not quiet:
         console().print(summary_table(summary, run_path))
     print(run_path)
-    if summary.status == "diverged":
-        fail(summary.message, 1)
-    if summary.status == "interrupted":
-        raise typer.Exit(signal_exit_code(summary.signal))
+    code, message = exit_status(summary)
+    if message:
+        fail(message, code)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()
@@ -306,8 +307,8 @@ def write_plot(runs, path: Path) -> str:
 def sweep(
     sweep_file: Path = typer.Argument(..., help="Sweep file (YAML): base config, grid of overrides, seeds.", show_default=False),
     out: Optional[Path] = typer.Option(None, "--out", help="Sweep directory (default runs/NAME-TIMESTAMP). One of the same sweep is continued: points with a result are skipped, the others resumed."),
-    executor: Executor = typer.Option(Executor.local, "--executor", help="[cyan]local[/] (child processes here) or [cyan]ray[/] (Ray tasks; pip install -e .\\[ray])."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Points at once; TensorFlow's threads are divided among them. With ray, each point asks for cores/N CPUs."),
+    executor: Executor = typer.Option(Executor.local, "--executor", help="[cyan]local[/] (warm worker processes here) or [cyan]ray[/] (long-lived Ray actors, each a warm worker; pip install -e .\\[ray])."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Points at once, each on a warm worker; TensorFlow's threads are divided among them ($BNEXP_THREADS if set), one count for the whole sweep, reruns included (sweep.json records it). With ray, each worker asks for that many CPUs."),
     address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: a running Ray cluster (ray start --head); default: a local Ray instance for this sweep."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the dataset files, for every point; overrides data.dir."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only failures and the sweep directory."),

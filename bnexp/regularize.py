@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -102,6 +103,8 @@ class Objective:
     masks: list
     decay: list
     weight_decay: float
+    # λ as the step reads it: a variable (a program input), None when λ is 0 and the penalty is off.
+    weight_decay_input: Any = None
 
     @classmethod
     def of(cls, model, train, seed: int) -> "Objective":
@@ -113,11 +116,12 @@ class Objective:
             variables = [v for v, _ in masks]
         else:
             variables = list(model.trainable_variables)
-        return cls(variables, masks, decay_variables(model, train.weight_decay_norm), train.weight_decay)
+        decay_input = tf.Variable(train.weight_decay, dtype=tf.float32, trainable=False) if train.weight_decay > 0 else None
+        return cls(variables, masks, decay_variables(model, train.weight_decay_norm), train.weight_decay, decay_input)
 
     def penalized(self, loss):
         """`loss` plus λ/2 · Σ‖W‖² (nothing added, no op, when λ is 0)."""
-        return loss + l2_penalty(self.decay, self.weight_decay) if self.weight_decay > 0 else loss
+        return loss + l2_penalty(self.decay, self.weight_decay_input) if self.weight_decay > 0 else loss
 
     def masked(self, grads: list) -> list:
         """The gradients of `variables`, each multiplied by its mask where it has one."""

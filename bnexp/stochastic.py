@@ -35,14 +35,31 @@ from bnexp.norm import check_number, upcast  # noqa: E402
 RNG = "philox"
 
 
+def input_variable(value, dtype):
+    """A variable the compiled step reads instead of a constant, so that a run that differs
+    only in `value` reuses the program (bnexp.train.Programs). A plain tf.Variable, not a
+    Keras weight: it is no part of `model.weights`, so checkpoints keep the keys they had
+    (the value comes from the config, not from the checkpoint)."""
+    return tf.Variable(value, dtype=dtype, trainable=False)
+
+
 class StepSeeded(keras.layers.Layer):
-    """A layer whose random draws at training step t are seeded by (seed, t) alone."""
+    """A layer whose random draws at training step t are seeded by (seed, t) alone.
+
+    The seed is a variable (`program_inputs`): its draws are integer arithmetic, so they
+    are the same bits whether the seed is a variable or a constant.
+    """
 
     def __init__(self, seed, **kwargs):
         super().__init__(**kwargs)
         if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
             raise ValueError(f"seed must be an integer in [0, 2**63), not {seed!r}")
         self.seed = int(seed)
+        self.seed_input = input_variable(self.seed, tf.int64)
+
+    def program_inputs(self) -> list:
+        """The variables holding this layer's settings for the compiled step, in a fixed order."""
+        return [self.seed_input]
 
     def build(self, input_shape):
         self.step = self.add_weight(shape=(), initializer="zeros", dtype="int64", trainable=False, name="step", autocast=False)
@@ -50,7 +67,7 @@ class StepSeeded(keras.layers.Layer):
     def seeds(self, count: int, step=None):
         """`count` independent stateless seeds (count, 2) for training step `step` (default: the current one)."""
         step = self.step if step is None else step
-        key = ops.stack([ops.convert_to_tensor(self.seed, "int64"), ops.cast(step, "int64")])
+        key = ops.stack([ops.convert_to_tensor(self.seed_input), ops.cast(step, "int64")])
         return tf.random.experimental.stateless_split(key, num=count, alg=RNG)
 
     def compute_output_shape(self, input_shape):
@@ -126,11 +143,17 @@ class BatchNormNoise(StepSeeded):
         super().__init__(seed, **kwargs)
         check_number("scale", scale, lambda s: 0 <= s < math.inf, "a number >= 0")
         self.scale = float(scale)
+        # s and log(1 + s) as variables (float32, rounded from Python's float64 as a constant would be).
+        self.scale_input = input_variable(self.scale, tf.float32)
+        self.log_range_input = input_variable(math.log1p(self.scale), tf.float32)
+
+    def program_inputs(self) -> list:
+        return super().program_inputs() + [self.scale_input, self.log_range_input]
 
     def noise_parameters(self, step, units: int, dtype="float32") -> dict:
         """The noise distribution of each of `units` units at training step `step`: mu, sd, rho, tau."""
-        s, seeds = self.scale, self.seeds(6, step)
-        log_range = math.log1p(s)
+        seeds = self.seeds(6, step)
+        s, log_range = ops.cast(self.scale_input, dtype), ops.cast(self.log_range_input, dtype)
 
         def uniform(seed, low, high):
             return tf.random.stateless_uniform((units,), seed=seed, minval=low, maxval=high, dtype=dtype, alg=RNG)

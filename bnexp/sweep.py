@@ -5,9 +5,13 @@ and one run directory per point, nested as `<grid values>/seed=<seed>`. The swee
 directory itself is no run, so `bnexp compare SWEEP_DIR` finds every point's run and
 groups the seeds of each grid point.
 
-Each point trains in its own `bnexp train` process: TensorFlow's state (thread pools,
-compiled programs, random seeds) stays apart, a crash takes no other point down, and the
-same command runs unchanged inside a Ray task on another machine. Rerunning a sweep
+Points train on warm workers (bnexp.worker): long-lived processes, one per slot, that
+import TensorFlow once, keep the datasets loaded and train point after point exactly as
+`bnexp train` would, each into its own run directory. A worker is a process apart from
+the sweep, so a point that crashes it (kill -9, a segfault, out of memory) takes no other
+point down: that point fails and a fresh worker takes the next one. With Ray, each
+worker is held by a long-lived actor (WarmActor). Every point of a sweep, reruns
+included, trains with one thread count, recorded in sweep.json. Rerunning a sweep
 skips the points that have a result, resumes the rest from their checkpoints, and starts
 again those that stopped before their first checkpoint.
 
@@ -19,7 +23,7 @@ directory's seeds only grow: rerunning it with other seeds (`--seeds`) adds thei
 points, and the claims are judged over every seed it holds.
 
 Like train, this module never prints: it tells a SweepReporter (bnexp.present.sweeping
-draws one). No TensorFlow here either; only the child processes import it.
+draws one). No TensorFlow here either; only the workers import it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import itertools
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
@@ -38,7 +43,7 @@ import sys
 import tempfile
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -95,6 +100,7 @@ class Sweep:
     grid: dict[str, list[Any]]
     seeds: list[int]  # the file's (or --seeds), after those the directory already held
     claims: list[Expect]  # validated: `better` and `than` are whole grid points
+    threads: int | None = None  # TensorFlow threads of every point: sweep.json's, once it has run
     verdicts: list[dict] | None = None  # bnexp.claims.judge's, once the points have run
     stopped_by: str | None = None  # the signal that interrupted the sweep
 
@@ -128,7 +134,7 @@ def load_sweep(path: str | Path, out: str | Path | None, seeds: list[int] | None
     claims_module.check_recorded(claims, lambda point: [p.config for p in points_at(points, point)], str(path))
     for point in points:
         read_status(point, out / point.run_dir)
-    return Sweep(spec.name, path, out, points, spec.grid, spec.seeds, claims)
+    return Sweep(spec.name, path, out, points, spec.grid, spec.seeds, claims, threads_in(out))
 
 
 def read_sweep_file(path: Path) -> SweepFile:
@@ -240,6 +246,12 @@ def seeds_in(out: Path) -> list[int]:
     return list(dict.fromkeys(p["overrides"]["seed"] for p in rundir.read_json(manifest).get("points", [])))
 
 
+def threads_in(out: Path) -> int | None:
+    """The thread count an existing sweep directory's points trained with."""
+    manifest = out / MANIFEST
+    return rundir.read_json(manifest).get("threads") if manifest.exists() else None
+
+
 def check_out(out: Path, name: str) -> None:
     """`out` may be new, empty, or a directory of this same sweep (which is then continued)."""
     if not out.exists():
@@ -284,6 +296,7 @@ def write_manifest(sweep: Sweep) -> None:
         "updated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "grid": sweep.grid,
         "seeds": sweep.seeds,
+        "threads": sweep.threads,
         "expect": [e.model_dump(mode="json", exclude_unset=True) for e in sweep.claims],
         "claims": sweep.verdicts,
         "points": [{"run_dir": p.run_dir, "overrides": p.overrides, "status": p.status,
@@ -408,24 +421,18 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def threads_per_point(workers: int) -> int:
-    """TensorFlow threads for each of `workers` points at once, so that they share the cores rather than fight."""
-    return max(1, available_cores() // workers)
+def default_threads(workers: int) -> int:
+    """TensorFlow threads for each of `workers` points at once: $BNEXP_THREADS when set, else
+    the cores shared out, so that the points share them rather than fight."""
+    return int(os.environ.get("BNEXP_THREADS") or 0) or max(1, available_cores() // workers)
 
 
-class Child:
-    """One point's `bnexp train --quiet` process; its stderr goes to a file, whose last line is its error."""
+class Worker:
+    """A warm worker process (`python -m bnexp.worker`): it trains the points it is sent, one
+    at a time, each as `bnexp train --quiet` would, and answers each with that command's exit
+    code and one-line error. Its stderr goes to a file, whose last line says why it died."""
 
-    def __init__(self, config_yaml: str | None, run_dir: str, data_dir: str | None, threads: int):
-        self.config_file = None
-        if config_yaml is None:
-            args = ["--resume", run_dir]
-        else:  # `bnexp train` wants a config file; the run directory itself must start empty
-            fd, self.config_file = tempfile.mkstemp(prefix="bnexp-sweep-", suffix=".yaml")
-            with os.fdopen(fd, "w") as f:
-                f.write(config_yaml)
-            args = [self.config_file, "--run-dir", run_dir]
-        args += ["--data-dir", data_dir] if data_dir else []
+    def __init__(self, threads: int):
         self.stderr = tempfile.TemporaryFile("w+")
         # A Ray worker blocks SIGINT, and a child inherits the mask: unblock it for the fork,
         # or the forwarded stop would never arrive.
@@ -434,77 +441,180 @@ class Child:
             # A session of its own keeps a terminal's Ctrl-C away: the sweep forwards it once,
             # since a second SIGINT stops training without a checkpoint.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bnexp", "train", *args, "--quiet"],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
-                env={**os.environ, "BNEXP_THREADS": str(threads)}, start_new_session=True)
+                [sys.executable, "-m", "bnexp.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=self.stderr, text=True, env={**os.environ, "BNEXP_THREADS": str(threads)},
+                start_new_session=True)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        self.keys: set[str] = set()  # program keys of the points it has trained: their programs it holds
 
-    def interrupt(self, signum: int) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
-    def result(self) -> tuple[int, str]:
-        """Exit code and the last line of stderr (bnexp's one-line error), once it has ended."""
+    def send(self, config_yaml: str | None, run_dir: str, data_dir: str | None) -> None:
+        """Give it a point: its config (None to resume) and run directory."""
+        task = {"config": config_yaml, "run_dir": run_dir, "data_dir": data_dir}
+        try:
+            self.process.stdin.write(json.dumps(task) + "\n")
+            self.process.stdin.flush()
+        except OSError:  # it died idle: reply() says how
+            pass
+
+    def answered(self, timeout: float) -> bool:
+        """Whether its reply (or its death) can be read without waiting, after up to `timeout` s."""
+        return bool(select.select([self.process.stdout], [], [], timeout)[0])
+
+    def reply(self) -> tuple[int, str]:
+        """The exit code and one-line error of the point it was sent; a worker that died
+        (kill -9, a crash) answers with its death: a negative signal number and why."""
+        line = self.process.stdout.readline()
+        if line:
+            answer = json.loads(line)
+            return answer["code"], answer["message"]
         code = self.process.wait()
         self.stderr.seek(0)
-        lines = [line.strip() for line in self.stderr.read().splitlines() if line.strip()]
-        self.stderr.close()
-        if self.config_file:
-            os.unlink(self.config_file)
-        return code, lines[-1].removeprefix("error: ") if lines else ""
+        lines = [text.strip() for text in self.stderr.read().splitlines() if text.strip()]
+        cause = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        return code if code else 1, f"the worker training it died ({cause})" + (f": {lines[-1]}" if lines else "")
 
+    def interrupt(self, signum: int) -> None:
+        if self.alive:
+            self.process.send_signal(signum)
 
-def train_in_child(config_yaml: str | None, run_dir: str, data_dir: str | None, threads: int) -> tuple[int, str]:
-    """A Ray task: train one point in a child process. ray.cancel raises KeyboardInterrupt
-    here, which is passed on to the child as SIGINT, so it checkpoints. It arrives only
-    between bytecodes, never inside a blocking wait: hence the short sleeps."""
-    child = Child(config_yaml, run_dir, data_dir, threads)
-    while child.process.poll() is None:
+    def close(self) -> None:
+        """End of input: it exits once its current point is done."""
         try:
-            time.sleep(0.2)
-        except KeyboardInterrupt:
-            child.interrupt(signal.SIGINT)
-    return child.result()
+            self.process.stdin.close()
+        except OSError:
+            pass
+
+    def wait(self) -> None:
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.stderr.close()
+
+
+def close_all(workers: list[Worker]) -> None:
+    """Close every worker's input, then wait for each: they shut down side by side."""
+    for worker in workers:
+        worker.close()
+    for worker in workers:
+        worker.wait()
+
+
+def take_next(todo: deque, free_keys: set[str] | None, held: set[str]) -> Point:
+    """Take from `todo` the point a free worker should train next: one whose programs it
+    holds (`free_keys`, None for a worker yet to start), else one whose programs no worker
+    holds (`held`) so that it compiles them for the points that share them, else the first.
+    Points that share programs so end up on the worker that compiled them."""
+    keys = [config_module.program_key(p.config) for p in todo]
+    for wanted in (lambda k: k in (free_keys or ()), lambda k: k not in held):
+        for i, key in enumerate(keys):
+            if wanted(key):
+                point = todo[i]
+                del todo[i]
+                return point
+    return todo.popleft()
+
+
+class WarmActor:
+    """A Ray actor holding one warm worker. The worker is a process of its own, so a point
+    that crashes it leaves the actor alive to start another, and `interrupt` (the actor
+    runs two calls at once) reaches it while `train` waits for its reply."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.worker = Worker(threads)
+
+    def train(self, config_yaml: str | None, run_dir: str, data_dir: str | None) -> tuple[int, str]:
+        if not self.worker.alive:  # the last point crashed it
+            self.worker.wait()
+            self.worker = Worker(self.threads)
+        self.worker.send(config_yaml, run_dir, data_dir)
+        while not self.worker.answered(0.5):
+            pass
+        return self.worker.reply()
+
+    def interrupt(self, signum: int) -> None:
+        self.worker.interrupt(signum)
 
 
 class LocalExecutor:
-    """Points as child processes of this one, `workers` at a time."""
+    """Points on `workers` warm worker processes of this one; a worker that dies is replaced."""
 
     def __init__(self, workers: int, data_dir: str | None):
-        self.slots, self.threads, self.data_dir = workers, threads_per_point(workers), data_dir
-        self.running: dict[Point, Child] = {}
+        self.slots, self.data_dir = workers, data_dir
+        self.threads = default_threads(workers)
+        self.workers: list[Worker] = []
+        self.running: dict[Point, Worker] = {}
+        self.chosen: Worker | None = None
 
-    def open(self) -> None: ...
+    def open(self, threads: int) -> None:
+        self.threads = threads
+
+    def take(self, todo: deque) -> Point:
+        """The next point for the first free worker (take_next), which `start` then gives it."""
+        idle = [w for w in self.workers if w not in self.running.values()]
+        self.chosen = idle[0] if idle else None
+        return take_next(todo, self.chosen.keys if self.chosen else None, set().union(*(w.keys for w in self.workers)))
 
     def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
-        self.running[point] = Child(config_yaml, str(run), self.data_dir, self.threads)
+        worker = self.chosen or self._new_worker()
+        worker.send(config_yaml, str(run), self.data_dir)
+        worker.keys.add(config_module.program_key(point.config))
+        self.running[point] = worker
+
+    def _new_worker(self) -> Worker:
+        worker = Worker(self.threads)
+        self.workers.append(worker)
+        return worker
 
     def finished(self, timeout: float) -> list[tuple[Point, int, str]]:
-        done = [p for p, child in self.running.items() if child.process.poll() is not None]
-        if not done:
-            time.sleep(timeout)
-        return [(p, *self.running.pop(p).result()) for p in done]
+        pipes = {worker.process.stdout: point for point, worker in self.running.items()}
+        ready = select.select(list(pipes), [], [], timeout)[0] if pipes else time.sleep(timeout) or []
+        results = []
+        for pipe in ready:
+            worker = self.running.pop(pipes[pipe])
+            results.append((pipes[pipe], *worker.reply()))
+            if not worker.alive:  # a crash: the next point gets a fresh worker
+                self.workers.remove(worker)
+                worker.wait()
+        return results
 
     def interrupt(self, signum: int) -> None:
-        for child in self.running.values():
-            child.interrupt(signum)
+        for worker in self.running.values():
+            worker.interrupt(signum)
 
     def close(self) -> None:
-        """Never leave a child training alone (after an error of the sweep's own): stop it
-        cleanly, so it checkpoints, and wait for it."""
+        """Never leave a point training alone (after an error of the sweep's own): stop it
+        cleanly, so it checkpoints, and wait for it; then end every worker."""
         self.interrupt(signal.SIGINT)
-        for child in self.running.values():
-            child.result()
+        for worker in self.running.values():
+            worker.reply()
         self.running.clear()
+        close_all(self.workers)
+        self.workers.clear()
+
+
+@dataclass(eq=False)
+class Actor:
+    """A WarmActor's handle and the program keys of the points it has trained."""
+
+    handle: Any
+    keys: set[str] = field(default_factory=set)
 
 
 class RayExecutor:
-    """Points as Ray tasks, on the cluster at `address` or on a Ray instance started for the sweep.
+    """Points on long-lived Ray actors (WarmActor), on the cluster at `address` or on a Ray
+    instance started for the sweep.
 
-    Each task asks for the CPUs its TensorFlow threads use, so Ray packs as many points
-    on a machine as its cores allow. Run directories are written by the workers: on a
-    real cluster the sweep directory must be on a file system every node shares.
+    Each actor asks for the CPUs its TensorFlow threads use, so Ray packs as many on a
+    machine as its cores allow. Run directories are written by the workers: on a real
+    cluster the sweep directory must be on a file system every node shares.
     """
 
     def __init__(self, workers: int, address: str | None, data_dir: str | None):
@@ -513,43 +623,57 @@ class RayExecutor:
         except ImportError:
             raise BnexpError("--executor ray needs Ray: pip install -e .[ray]") from None
         self.ray, self.address, self.data_dir = ray, address, data_dir
-        self.threads = threads_per_point(workers)
-        self.running: dict[Any, Point] = {}  # task reference -> point
+        self.threads = default_threads(workers)
+        self.idle: list[Actor] = []  # actors with no point
+        self.running: dict[Any, tuple[Point, Actor]] = {}  # call reference -> (point, actor)
 
-    def open(self) -> None:
+    def open(self, threads: int) -> None:
         import logging
 
+        self.threads = threads
         options = {"logging_level": logging.ERROR}
         if self.address:
             connect_ray(self.address, **options)
         else:
             self.ray.init(num_cpus=available_cores(), include_dashboard=False, log_to_driver=False, **options)
-        # A retry would rerun `bnexp train --run-dir` on a directory that is no longer empty.
-        self.task = self.ray.remote(num_cpus=self.threads, max_retries=0)(train_in_child)
-        self.slots = max(1, int(self.ray.cluster_resources().get("CPU", 1) // self.threads))
+        # No restarts: a restarted actor would retry nothing, and a lost one is replaced at the next point.
+        self.actor = self.ray.remote(num_cpus=threads, max_concurrency=2, max_restarts=0)(WarmActor)
+        self.slots = max(1, int(self.ray.cluster_resources().get("CPU", 1) // threads))
+
+    def take(self, todo: deque) -> Point:
+        """The next point for the first idle actor (take_next), which `start` then gives it."""
+        actors = self.idle + [actor for _, actor in self.running.values()]
+        return take_next(todo, self.idle[0].keys if self.idle else None, set().union(*(a.keys for a in actors)))
 
     def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
-        ref = self.task.remote(config_yaml, str(run.resolve()), self.data_dir, self.threads)
-        self.running[ref] = point
+        actor = self.idle.pop(0) if self.idle else Actor(self.actor.remote(self.threads))
+        actor.keys.add(config_module.program_key(point.config))
+        self.running[actor.handle.train.remote(config_yaml, str(run.resolve()), self.data_dir)] = (point, actor)
 
     def finished(self, timeout: float) -> list[tuple[Point, int, str]]:
         ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=timeout)
         results = []
         for ref in ready:
+            point, actor = self.running.pop(ref)
             try:
                 code, error = self.ray.get(ref)
-            except Exception as e:  # the task itself died (worker lost, node down)
+                self.idle.append(actor)
+            except Exception as e:  # the actor itself died (worker lost, node down)
                 code, error = -1, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
-            results.append((self.running.pop(ref), code, error))
+            results.append((point, code, error))
         return results
 
     def interrupt(self, signum: int) -> None:
-        for ref in self.running:
-            self.ray.cancel(ref)
+        for _, actor in self.running.values():
+            actor.handle.interrupt.remote(signum)
 
     def close(self) -> None:
-        if self.ray.is_initialized():
-            self.ray.shutdown()
+        if not self.ray.is_initialized():
+            return
+        if self.running:  # after an error of the sweep's own: let the points checkpoint
+            self.interrupt(signal.SIGINT)
+            self.ray.wait(list(self.running), num_returns=len(self.running), timeout=120)
+        self.ray.shutdown()  # the actors go, and their workers, reading the end of their input, follow
 
 
 def make_executor(kind: Literal["local", "ray"], workers: int, address: str | None, data_dir: str | Path | None):
@@ -587,6 +711,9 @@ def run_sweep(sweep: Sweep, executor, reporter: SweepReporter) -> None:
     `sweep.stopped_by` then names it. A second signal stops them at once, as in bnexp train.
     """
     sweep.out.mkdir(parents=True, exist_ok=True)
+    # One thread count for all of a sweep's points, reruns included: the count changes
+    # floating-point sums, so a point resumed with another would not end as it began.
+    sweep.threads = sweep.threads or executor.threads
     lock = rundir.RunDir(sweep.out)
     lock.lock()  # one sweep process per sweep directory
     todo = deque(p for p in sweep.points if p.status not in RESULTS)
@@ -595,10 +722,10 @@ def run_sweep(sweep: Sweep, executor, reporter: SweepReporter) -> None:
         reporter.start(sweep, len(todo))
         with Stop() as stop:
             try:
-                executor.open()  # after Stop: Ray's workers then inherit the default SIGINT, not an ignored one
+                executor.open(sweep.threads)  # after Stop: Ray's workers then inherit the default SIGINT, not an ignored one
                 while todo or executor.running:
                     while todo and len(executor.running) < executor.slots:
-                        start_point(sweep, todo.popleft(), executor, reporter)
+                        start_point(sweep, executor.take(todo), executor, reporter)
                     collect(sweep, executor, reporter)
             except KeyboardInterrupt:
                 sweep.stopped_by = signal.Signals(stop.signum or signal.SIGINT).name

@@ -16,6 +16,7 @@ with TensorFlow's deterministic ops, ends bit for bit the same.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import platform
 import signal
 import socket
@@ -178,6 +179,7 @@ class Trainer:
         self.schedule = learning_rate_schedule(config.train, plan.total_steps)
         self.optimizer = make_optimizer(config.train, self.schedule)
         self.optimizer.build(self.objective.variables)
+        self._fresh_optimizer = [v.numpy() for v in self.optimizer.variables]
         self.evaluator = Evaluator(self.model)
         self.images = tf.constant(data.x_train)
         self.labels = tf.constant(data.y_train.astype(np.int32))
@@ -187,13 +189,14 @@ class Trainer:
         self.totals = tf.Variable(tf.zeros(2, tf.float64), trainable=False)
         self.last_finite_loss = tf.Variable(float("nan"), trainable=False)
         self.first_bad_step = tf.Variable(tf.constant(-1, tf.int64), trainable=False)
+        self.divergence_loss = tf.Variable(config.train.divergence_loss, dtype=tf.float32, trainable=False)  # an input
         self._compile()
 
     def _compile(self):
         from bnexp.model import forward, predicted_class
 
         tf, unroll, batch = self.tf, self.config.train.unroll, self.plan.batch_size
-        limit = self.config.train.divergence_loss
+        limit = self.divergence_loss
         objective = self.objective
         variables = objective.variables
 
@@ -237,6 +240,37 @@ class Trainer:
 
         self._run_unrolled, self._run_single = run_unrolled, run_single
 
+    def start(self, config: Config, plan: Plan) -> None:
+        """Make this trainer as `Trainer(config, data, plan)` would build it, for a config
+        whose program key (bnexp.config.program_key) is this one's: the programs stay
+        compiled; weights, optimizer state, loop totals and the program inputs start afresh,
+        each to the value a fresh build gives it, so the run ends bit for bit the same."""
+        import keras
+
+        from bnexp.model import build_model
+
+        self.config, self.plan = config, plan
+        keras.utils.set_random_seed(config.seed)
+        fresh = build_model(config.model, config.seed)
+        for variable, value in zip(self.model.weights, fresh.weights, strict=True):
+            variable.assign(value)
+        for variable, value in zip(program_inputs(self.model), program_inputs(fresh), strict=True):
+            variable.assign(value)  # dropout and noise seeds, the noise scale
+        for variable, value in zip(self.optimizer.variables, self._fresh_optimizer, strict=True):
+            variable.assign(value)
+        self.schedule = learning_rate_schedule(config.train, plan.total_steps)
+        if not callable(self.schedule):  # the rate is an input: a variable of the optimizer's
+            self.optimizer.learning_rate = self.schedule
+        if hasattr(self.optimizer, "momentum_input"):
+            self.optimizer.momentum_input.assign(config.train.momentum)
+        if self.objective.weight_decay_input is not None:
+            self.objective.weight_decay_input.assign(config.train.weight_decay)
+        self.objective.weight_decay = config.train.weight_decay
+        self.divergence_loss.assign(config.train.divergence_loss)
+        self.totals.assign(self.tf.zeros(2, self.tf.float64))
+        self.last_finite_loss.assign(float("nan"))
+        self.first_bad_step.assign(-1)
+
     def run_steps(self, indices: np.ndarray) -> None:
         """Train on `indices` (steps, batch): whole unrolled calls, then single steps."""
         unroll = self.config.train.unroll
@@ -265,6 +299,37 @@ class Trainer:
         return named
 
 
+def program_inputs(model) -> list:
+    """The program-input variables of `model`'s layers (their seeds and settings), in order."""
+    return [v for layer in model.layers if hasattr(layer, "program_inputs") for v in layer.program_inputs()]
+
+
+class Programs:
+    """Trainers kept from run to run in one process (a warm worker), by program key: a run
+    whose config differs from an earlier one's only in program inputs (bnexp.config.program_inputs:
+    seed, learning rate, momentum, weight decay, noise scale, divergence threshold) trains on
+    that run's compiled programs.
+    `reused` counts the runs that did."""
+
+    def __init__(self, keep: int = 4):
+        self.keep, self.reused = keep, 0
+        self.trainers: dict[str, Trainer] = {}  # oldest first
+
+    def trainer(self, config: Config, data: Dataset, plan: Plan, log: "Log") -> Trainer:
+        key = f"{data.name} {data.source} " + config_module.program_key(config)
+        trainer = self.trainers.pop(key, None)
+        if trainer is None:
+            trainer = Trainer(config, data, plan)
+        else:
+            trainer.start(config, plan)
+            self.reused += 1
+            log.note(f"reusing compiled programs (this process's reuse {self.reused})")
+        self.trainers[key] = trainer
+        while len(self.trainers) > self.keep:  # memory: each holds a model, its data and its programs
+            del self.trainers[next(iter(self.trainers))]
+        return trainer
+
+
 def learning_rate_schedule(train, total_steps: int):
     import keras
 
@@ -281,8 +346,39 @@ def make_optimizer(train, learning_rate):
 
     if train.optimizer == "adam":
         return keras.optimizers.Adam(learning_rate)
-    momentum = train.momentum if train.optimizer == "momentum" else 0.0
-    return keras.optimizers.SGD(learning_rate, momentum=momentum)
+    if train.optimizer == "momentum" and train.momentum != 0:
+        return momentum_sgd(learning_rate, train.momentum)
+    return keras.optimizers.SGD(learning_rate)
+
+
+def momentum_sgd(learning_rate, momentum: float):
+    """Keras' SGD with (non-Nesterov) momentum μ, μ a variable the step reads (a program
+    input, bnexp.config.program_inputs) where Keras bakes in a constant; the same update,
+    m ← μ·m − η·g, w ← w + m, in the same operations as Keras' SGD.update_step. The
+    variable is no optimizer variable, so checkpoints keep the keys they had."""
+    import keras
+    from keras import ops
+
+    class MomentumSGD(keras.optimizers.SGD):
+        def __init__(self):
+            super().__init__(learning_rate, momentum=momentum)
+            self.momentum_input = self.tf_variable(momentum)
+
+        @staticmethod
+        def tf_variable(value):
+            from bnexp.backend import tensorflow
+
+            return tensorflow().Variable(value, dtype="float32", trainable=False)
+
+        def update_step(self, gradient, variable, learning_rate):
+            learning_rate = ops.cast(learning_rate, variable.dtype)
+            gradient = ops.cast(gradient, variable.dtype)
+            m = self.momentums[self._get_variable_index(variable)]
+            mu = ops.cast(self.momentum_input, variable.dtype)
+            self.assign(m, ops.subtract(ops.multiply(m, mu), ops.multiply(gradient, learning_rate)))
+            self.assign_add(variable, m)
+
+    return MomentumSGD()
 
 
 # --- the session's jobs: its log, its summary, its metrics and events, its loop ----------
@@ -552,14 +648,16 @@ def start_diagnostics(config: Config, trainer: Trainer, data: Dataset, run: rund
     return diagnostics
 
 
-def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Reporter, stop, resume: bool = False) -> Summary:
+def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Reporter, stop, resume: bool = False,
+              programs: Programs | None = None) -> Summary:
     """Train one run in this process, to its end, a stop request or divergence; return the final summary.
 
     `run` is a locked run directory holding the config (and, to `resume`, a checkpoint);
     `stop` is read for its `signum` at every boundary (a StopRequest sets it). Everything
     this keeps lives in its arguments and the run directory; the only process-wide state
     it touches is TensorFlow's (seeds, determinism), so one process may train many runs
-    one after another. Divergence is a result (status `diverged`), not an exception.
+    one after another; with `programs` they share compiled programs where their configs
+    allow. Divergence is a result (status `diverged`), not an exception.
     """
     started = time.time()
     plan = Plan.of(config, len(data.x_train))
@@ -571,7 +669,7 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
             f"{len(data.x_train)} train / {len(data.x_test)} test, {plan.total_steps} steps")
     metrics = Metrics(run, log, reporter)
     try:
-        trainer = Trainer(config, data, plan)
+        trainer = programs.trainer(config, data, plan, log) if programs else Trainer(config, data, plan)
         state = keeper.state = resume_state(trainer, run, log) if resume else fresh_state(run)
         diagnostics = start_diagnostics(config, trainer, data, run, state.row_start_step if resume else None)
         loop = Loop(config, data, plan, trainer, run, metrics, diagnostics, reporter)
@@ -633,8 +731,30 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def exit_status(summary: Summary) -> tuple[int, str]:
+    """The exit code of `bnexp train` for a run that ended with `summary`, and its one-line error."""
+    from bnexp.errors import signal_exit_code
+
+    if summary.status == "diverged":
+        return DivergedError.exit_code, summary.message or "diverged"
+    if summary.status == "interrupted":
+        return signal_exit_code(summary.signal), ""
+    return 0, ""
+
+
 def signal_name(signum: int) -> str:
     return signal.Signals(signum).name
+
+
+class Warm:
+    """What a process that trains run after run (bnexp.worker) keeps between them: the
+    datasets it has read and the compiled programs (Programs)."""
+
+    def __init__(self, datasets: int = 2):
+        from bnexp import data as data_module
+
+        self.load = functools.lru_cache(maxsize=datasets)(data_module.load)
+        self.programs = Programs()
 
 
 def check_fits(config: Config, data: Dataset) -> None:
@@ -643,35 +763,43 @@ def check_fits(config: Config, data: Dataset) -> None:
 
 
 def train_new(config_path, overrides: list[str], run_dir: str | None, data_dir: str | None, reporter: Reporter):
-    """`bnexp train CONFIG`: validate everything, then create the run directory and train.
+    """`bnexp train CONFIG`: read the config, then train it (train_config). Returns (run directory, summary)."""
+    return train_config(config_module.load_config(config_path, overrides), run_dir, data_dir, reporter)
+
+
+def train_config(config: Config, run_dir: str | None, data_dir: str | None, reporter: Reporter,
+                 warm: "Warm | None" = None):
+    """Validate everything, then create the run directory and train `config` in this process.
 
     Config and data are checked before the directory exists, so a bad input leaves nothing.
+    `warm` (a warm worker's) keeps datasets loaded and programs compiled between runs.
     Returns (run directory, summary).
     """
     from bnexp import data as data_module
     from bnexp.backend import tensorflow
 
-    config = config_module.load_config(config_path, overrides)
     if data_dir is not None or config.data.dir is not None:  # absolute, so eval and resume work from anywhere
         config.data.dir = str(Path(data_dir or config.data.dir).expanduser().resolve())
-    data = data_module.load(config.data.dataset, config.data.dir)
+    data = (warm.load if warm else data_module.load)(config.data.dataset, config.data.dir)
     check_fits(config, data)
     tensorflow()  # its import takes seconds: before the run directory exists
     run = rundir.create(rundir.runs_root(), config.name, Path(run_dir) if run_dir else None)
     try:
         run.write_config(config)
         with StopRequest() as stop:  # from here on, Ctrl-C means "stop cleanly and checkpoint"
-            return run.path, train_run(config, run, data, reporter, stop)
+            return run.path, train_run(config, run, data, reporter, stop, programs=warm and warm.programs)
     finally:
         reporter.stop()
         run.unlock()
 
 
-def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths: list[str] = ()):
+def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths: list[str] = (),
+                 warm: "Warm | None" = None):
     """`bnexp train --resume RUN_DIR`: continue from the last checkpoint, under the run's own config.
 
     `lengths` (`--set train.epochs=N` or `train.steps=N`) extend the run: it goes on to
     the new end and finishes as a run planned that long from the start would have.
+    `warm` as in train_config.
     """
     from bnexp import data as data_module
 
@@ -686,13 +814,13 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths
         if not run.has_checkpoint():
             raise RunDirError(f"{run.path} has no checkpoint yet (it stopped before its first); start it again instead")
         saved = run.load_checkpoint()  # a corrupt one fails here, before the summary changes
-        data = data_module.load(config.data.dataset, data_dir or config.data.dir)
+        data = (warm.load if warm else data_module.load)(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
         if lengths:
             config = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
             run.write_config(config)
         with StopRequest() as stop:
-            return run.path, train_run(config, run, data, reporter, stop, resume=True)
+            return run.path, train_run(config, run, data, reporter, stop, resume=True, programs=warm and warm.programs)
     finally:
         reporter.stop()
         run.unlock()
