@@ -18,10 +18,12 @@ from typing import List, Optional
 import typer
 from typer.core import TyperGroup
 
-try:  # recent Typer carries its own copy of Click; older ones use Click itself
+try:  # recent Typer carries its own copy of Click, and its Abort apart from it; older ones use Click itself
     from typer._click import exceptions as click_errors
+    from typer.exceptions import Abort
 except ImportError:
     from click import exceptions as click_errors
+    from click.exceptions import Abort
 
 
 class Stats(str, Enum):
@@ -75,7 +77,7 @@ class Commands(TyperGroup):
             where = f"{e.ctx.command_path}: " if getattr(e, "ctx", None) else ""
             error_line(where + e.format_message().replace("Value error, ", ""))
             sys.exit(e.exit_code)
-        except click_errors.Abort:
+        except Abort:
             error_line("aborted")
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)

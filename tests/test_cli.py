@@ -45,6 +45,20 @@ def test_python_m_bnexp_usage_error_is_one_line(tmp_path):
     assert result.stderr.splitlines() == ["error: bnexp train: No such option: --bogus"]
 
 
+def test_help_into_a_pipe_closed_early_ends_without_a_traceback(tmp_path):
+    """`bnexp sweep --help | head -1`: the reader goes away mid-help; Rich then exits 1.
+    The exit passed through bnexp's error handler, which once failed on a name Typer 0.29 lacks."""
+    import subprocess
+    import sys
+
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    result = subprocess.run([sys.executable, "-m", "bnexp", "sweep", "--help"], stdout=reader.stdin, stderr=subprocess.PIPE,
+                            text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "80"})
+    reader.stdin.close()
+    reader.wait()
+    assert "Traceback" not in result.stderr and "AttributeError" not in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_second_signal_stops_at_once_with_its_exit_code(tmp_path, monkeypatch, signum, code):
     from bnexp.present.training import TrainDisplay

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -399,3 +400,32 @@ def test_the_quickstart_completes_at_learning_rates_0_1_and_1_with_and_without_b
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["steps"] == 800
     assert summary["test_accuracy"] > 0.8
+
+
+def test_a_multi_step_program_records_divergence_at_the_step_a_step_by_step_run_finds():
+    """Trainer.record does the loop's bookkeeping once per compiled program, after its steps:
+    the first bad step, the last finite loss and the sums must still be those of the steps
+    one by one (the reference: single-step programs, read after every step)."""
+    from bnexp import data as data_module
+    from bnexp.train import Plan, Trainer
+
+    config = load_config(QUICKSTART, ["model.norm.kind=none", "train.learning_rate=10"])
+    data = data_module.load(config.data.dataset)
+    plan = Plan.of(config, len(data.x_train))
+    indices = (np.arange(200 * plan.batch_size) % len(data.x_train)).reshape(200, plan.batch_size)
+
+    reference = Trainer(config, data, plan)
+    losses, before = [], 0.0
+    for row in indices:
+        reference.run_steps(row[None])  # (1, batch): a single-step program
+        total = float(reference.totals.numpy()[0])
+        losses.append(total - before)
+        before = total
+    first_bad = next(i + 1 for i, loss in enumerate(losses) if not np.isfinite(loss) or loss > config.train.divergence_loss)
+    assert 1 < first_bad < 200 and first_bad % config.train.unroll != 1  # inside a program, not at its start
+
+    trainer = Trainer(config, data, plan)
+    trainer.run_steps(indices)  # 50 programs of 4 steps
+    assert int(trainer.first_bad_step.numpy()) == first_bad == int(reference.first_bad_step.numpy())
+    assert float(trainer.last_finite_loss.numpy()) == float(reference.last_finite_loss.numpy())
+    assert trainer.totals.numpy()[1] == reference.totals.numpy()[1]
