@@ -12,6 +12,7 @@ installs Chromium where it can.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -57,22 +58,29 @@ def report(data, tmp_path_factory):
     return write_report(data, tmp_path_factory.mktemp("report") / "report.html")
 
 
+DESKTOP = {"width": 1200, "height": 900}
+
+
+@contextlib.contextmanager
 def open_page(browser, report, **context):
-    """The report in a new page, with every console error, page error and request recorded."""
+    """The report in a new page, with every console error, page error and request recorded;
+    its browser context is closed on leaving, a failed assertion included."""
     page = browser.new_context(**context).new_page()
-    page.errors, page.requests = [], []
-    page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.on("request", lambda r: page.requests.append(r.url))
-    page.goto(report.as_uri(), wait_until="load")
-    return page
+    try:
+        page.errors, page.requests = [], []
+        page.on("console", lambda m: m.type == "error" and page.errors.append(m.text))
+        page.on("pageerror", lambda e: page.errors.append(str(e)))
+        page.on("request", lambda r: page.requests.append(r.url))
+        page.goto(report.as_uri(), wait_until="load")
+        yield page
+    finally:
+        page.context.close()
 
 
 @pytest.fixture
 def page(browser, report):
-    page = open_page(browser, report, viewport={"width": 1200, "height": 900})
-    yield page
-    page.context.close()
+    with open_page(browser, report, viewport=DESKTOP) as page:
+        yield page
 
 
 @pytest.fixture(scope="module")
@@ -85,9 +93,8 @@ def trained_report(trained_study, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def trained_page(browser, trained_report):
-    page = open_page(browser, trained_report, viewport={"width": 1200, "height": 900})
-    yield page
-    page.context.close()
+    with open_page(browser, trained_report, viewport=DESKTOP) as page:
+        yield page
 
 
 def compared_claims(trained_study) -> list[dict]:
@@ -189,18 +196,16 @@ def test_a_run_a_group_and_all_seeds_can_be_hidden_and_shown(page):
 
 
 def test_without_javascript_every_run_is_visible_and_no_dead_checkbox_shows(browser, report):
-    page = open_page(browser, report, java_script_enabled=False)
-    assert all(displayed(page, "g[data-run], g[data-group]"))
-    assert not any(displayed(page, "input[data-toggle]"))
-    page.context.close()
+    with open_page(browser, report, java_script_enabled=False) as page:
+        assert all(displayed(page, "g[data-run], g[data-group]"))
+        assert not any(displayed(page, "input[data-toggle]"))
 
 
 def test_a_narrow_window_scrolls_tables_not_the_page(browser, report):
-    page = open_page(browser, report, viewport={"width": 390, "height": 800})
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
-    widths = page.eval_on_selector_all("svg.chart", "svgs => svgs.map(s => s.getBoundingClientRect().width)")
-    assert max(widths) <= 390
-    page.context.close()
+    with open_page(browser, report, viewport={"width": 390, "height": 800}) as page:
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        widths = page.eval_on_selector_all("svg.chart", "svgs => svgs.map(s => s.getBoundingClientRect().width)")
+        assert max(widths) <= 390
 
 
 def test_print_hides_the_controls(page):
