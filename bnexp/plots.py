@@ -11,16 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from bnexp.compare import Run, run_labels, seed_groups
-from bnexp.rundir import RunDir
+from bnexp.rundir import RunDir, write_atomic
 
 CURVES = (("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
 
 
 def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
     """Write `learning_curves_figure(runs)` to `path` (.png, .pdf or .svg)."""
+    return save(learning_curves_figure(runs), path, dpi=120)
+
+
+def save(fig, path: str | Path, dpi: int) -> Path:
+    """Write `fig` to `path` whole or not at all (rundir.write_atomic): a full disk leaves
+    no empty or torn image behind."""
+    import io
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    learning_curves_figure(runs).savefig(out, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format=out.suffix.lstrip(".").lower() or "png")
+    write_atomic(out, buffer.getvalue())
     return out
 
 
@@ -181,7 +191,4 @@ def plot_claim(sides: list[tuple[str, list[Run]]], key: str, title: str, path: s
         ax.axhline(threshold, color="grey", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     _label(ax, dict(CURVES)[key], _wrap(title, 80))
     ax.legend(fontsize="small")
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return save(fig, path, dpi=110)

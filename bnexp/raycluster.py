@@ -20,13 +20,16 @@ See https://docs.ray.io/en/latest/ray-security/token-auth.html.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 
-from bnexp.errors import BnexpError
+from bnexp.errors import BnexpError, UsageError
 
 AUTH_MODE = "RAY_AUTH_MODE"
 # Words of Ray's own messages (C++ gRPC status and ray.exceptions.AuthenticationError)
 # when the head refuses a client's token or the client has none.
 REFUSED = ("Unauthenticated", "InvalidAuthToken", "AuthenticationError")
+CONNECT_DEADLINE = 30.0  # seconds: the longest `--address` may take to answer
 
 
 def connect_ray(address: str, **options) -> None:
@@ -38,6 +41,38 @@ def connect_ray(address: str, **options) -> None:
         ray.init(address=address, **options)
     except (ConnectionError, ray.exceptions.RayError) as e:
         raise BnexpError(connection_advice(address, e)) from None
+
+
+def check_reachable(address: str, deadline: float = CONNECT_DEADLINE) -> None:
+    """Fail in one line, within `deadline` seconds, when nothing listens at `address`.
+
+    `ray.init` given a dead address retries forever, logging a timeout every 30 s; a TCP
+    connection (name lookup included, in a thread so that a slow resolver cannot hold us
+    past the deadline) answers at once for a refused port or an unknown host. The sweep
+    calls this before it writes anything. "auto" (Ray finds the cluster) is not probed.
+    """
+    if address == "auto":
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--address {address!r}: expected HOST:PORT, e.g. 127.0.0.1:6379")
+    outcome: list[OSError | None] = []
+
+    def probe():
+        try:
+            socket.create_connection((host.strip("[]"), int(port)), timeout=deadline).close()
+            outcome.append(None)
+        except OSError as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(deadline)
+    if outcome and outcome[0] is None:
+        return
+    why = f"no answer within {deadline:g} s" if not outcome else (outcome[0].strerror or str(outcome[0]))
+    raise BnexpError(f"no Ray cluster answers at {address} ({why}): start one with `ray start --head --port=PORT` "
+                     "and pass --address HOST:PORT")
 
 
 def use_local_token() -> None:
