@@ -17,7 +17,7 @@ from pathlib import Path
 from bnexp import rundir, sweep as sweep_module
 from bnexp.compare import Run, load_run
 from bnexp.errors import RunDirError
-from bnexp.present import MISSING, markdown_table
+from bnexp.present import MISSING, markdown_table, markdown_text
 from bnexp.present.claims import difference_with_ci, p_value
 from bnexp.rundir import RunDir, write_atomic
 
@@ -77,7 +77,7 @@ def sweep_section(directory: Path, base: Path, figures: Path) -> str:
         rows.append([f"**{entry.name}**: {entry.claim}", entry.source, setup(entry, sides, recorded.seeds),
                      result["verdict"], difference_with_ci(result), p_value(result["p"]),
                      p_value(result["p_adjusted"]), link])
-        notes += [f"- {entry.name}: {note}" for note in result["notes"]]
+        notes += [f"- {entry.name}: {markdown_text(note)}" for note in result["notes"]]
     heading = f"## {recorded.name} (`{directory}`)"
     if not rows:
         return f"{heading}\n\nThis sweep has no claims."

@@ -141,7 +141,7 @@ class Schedule(Schema):
     """Learning-rate schedule: constant; step (×gamma every step_size steps); cosine to final_fraction·lr."""
 
     kind: Literal["constant", "step", "cosine"] = "constant"
-    step_size: Annotated[int, Field(ge=1)] = 10_000
+    step_size: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
     gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
     final_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
 
@@ -154,8 +154,8 @@ class Train(Schema):
     batch_size: Annotated[int, Field(ge=1, le=60_000)] = 60
     epochs: Annotated[int, Field(ge=1, le=100_000)] | None = None
     steps: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
-    eval_every: Annotated[int, Field(ge=1)] | None = None
-    checkpoint_every: Annotated[int, Field(ge=1)] | None = None
+    eval_every: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    checkpoint_every: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
     unroll: Annotated[int, Field(ge=1, le=50)] = 4
     # Training examples evaluated in inference mode at every evaluation (0: none), for the
     # train-test gap; a fixed subset, the same for every run of a dataset (train.train_subset).

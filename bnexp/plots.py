@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bnexp.compare import Run, run_labels, seed_groups
+from bnexp.present import CONTROL
 from bnexp.rundir import RunDir, write_atomic
 
 CURVES = (("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
@@ -105,9 +106,11 @@ def _draw_group(ax, runs: list[Run], key: str, colour, label: str) -> None:
 
 
 def _wrap(label: str, width: int = 48) -> str:
-    """Legend entries from long config diffs, folded at the commas so the axes keep their room."""
+    """Legend entries and titles from long config diffs and claims, folded at the commas so
+    the axes keep their room; shown as written (a `$` is a dollar: no TeX from a file is set)."""
     import textwrap
 
+    label = CONTROL.sub(" ", label).replace("$", r"\$")
     return "\n".join(textwrap.wrap(label, width, break_long_words=False)) or label
 
 

@@ -433,14 +433,12 @@ def prepare(out: Path, run_dir: str) -> bool:
     holder = rundir.RunDir(run)
     if holder.has_checkpoint():
         return True
-    if run.is_dir() and not run.is_symlink():
+    if rundir.check_removable(out, run_dir):  # before the lock: a refused folder is left as it was
         holder.lock()  # refuses a run another process is still writing
         try:
             rundir.remove_run(out, run_dir)
         finally:
             holder.unlock()
-    elif os.path.lexists(run):
-        rundir.remove_run(out, run_dir)  # refuses it, naming it
     return False
 
 

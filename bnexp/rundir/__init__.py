@@ -26,7 +26,7 @@ from bnexp.rundir.files import (
     CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, SWEEP_MANIFEST, TENSORBOARD, diag_file, read_json,
     write_atomic, write_json,
 )
-from bnexp.rundir.guard import check_relative, inside, remove_run
+from bnexp.rundir.guard import check_relative, check_removable, inside, remove_run
 from bnexp.rundir.summary import Summary
 from bnexp.rundir.tensorboard import Scalars
 
@@ -36,7 +36,7 @@ DIAGNOSTICS = tuple(tables.TABLES)
 __all__ = [
     "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "SWEEP_MANIFEST",
     "TENSORBOARD",
-    "Checkpoint", "RunDir", "checkpoint_state_problem", "Scalars", "Summary", "check_relative", "create", "inside", "remove_run", "find_runs", "model_variables", "open_run", "read_json",
+    "Checkpoint", "RunDir", "checkpoint_state_problem", "Scalars", "Summary", "check_relative", "check_removable", "create", "inside", "remove_run", "find_runs", "model_variables", "open_run", "read_json",
     "runs_root", "table_file", "write_atomic",
 ]
 
@@ -244,7 +244,7 @@ def _create_explicit(path: Path) -> RunDir:
 
 
 def open_run(path: str | Path) -> RunDir:
-    """An existing run directory (config.yaml and summary.json present), unlocked."""
+    """An existing run directory (config.yaml and summary.json present, no link inside), unlocked."""
     path = Path(path)
     if not path.exists():
         raise RunDirError(f"{path} does not exist")
@@ -253,6 +253,7 @@ def open_run(path: str | Path) -> RunDir:
     missing = [name for name in (CONFIG, SUMMARY) if not os.path.lexists(path / name)]
     if missing:
         raise RunDirError(f"{path} is not a bnexp run directory (no {' or '.join(missing)})")
+    guard.check_no_links(path)
     return RunDir(path)
 
 

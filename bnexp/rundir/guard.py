@@ -157,13 +157,22 @@ def inside(root: Path, relative: str) -> Path:
     return path
 
 
-def remove_run(root: Path, relative: str) -> None:
-    """Delete the run folder root/relative: only if it is no link (nor any folder on the
-    way) and holds nothing but what bnexp writes into a run; RunDirError otherwise, with
-    nothing deleted."""
+def check_no_links(folder: Path) -> None:
+    """RunDirError naming the first entry of `folder` that is a symbolic link: a run
+    directory about to be written must hold none (a linked log.txt would be appended to
+    wherever it points)."""
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        if entry.is_symlink():
+            raise RunDirError(f"{Path(folder) / entry.name} is a symbolic link: bnexp follows no link inside a run directory")
+
+
+def check_removable(root: Path, relative: str) -> list[os.DirEntry]:
+    """The entries of the run folder root/relative (none if it does not exist), if
+    remove_run may delete it: no link on the way or in it, nothing but what bnexp writes
+    into a run; RunDirError naming what is not otherwise."""
     path = inside(root, relative)
-    if not path.exists():
-        return
+    if not os.path.lexists(path):
+        return []
     if not path.is_dir():
         raise RunDirError(f"{path} is not a directory: bnexp deletes only its own run folders")
     entries = list(os.scandir(path))
@@ -173,6 +182,16 @@ def remove_run(root: Path, relative: str) -> None:
     if foreign:
         raise RunDirError(f"{path} holds files bnexp did not write ({', '.join(sorted(foreign)[:3])}): "
                           "move them away to start this point again")
+    return entries
+
+
+def remove_run(root: Path, relative: str) -> None:
+    """Delete the run folder root/relative, only as check_removable allows; with nothing
+    deleted when it refuses."""
+    path = inside(root, relative)
+    entries = check_removable(root, relative)
+    if not os.path.lexists(path):
+        return
     for entry in entries:
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path)  # fd-based on Linux: never follows a link inside
