@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from bnexp.compare import Run, run_labels, seed_groups
-from bnexp.present import CONTROL
 from bnexp.rundir import RunDir, write_atomic
 
 CURVES = (("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
@@ -110,7 +109,7 @@ def _wrap(label: str, width: int = 48) -> str:
     the axes keep their room; shown as written (a `$` is a dollar: no TeX from a file is set)."""
     import textwrap
 
-    label = CONTROL.sub(" ", label).replace("$", r"\$")
+    label = label.replace("$", r"\$")
     return "\n".join(textwrap.wrap(label, width, break_long_words=False)) or label
 
 
