@@ -860,6 +860,9 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths
         data = (warm.load if warm else data_module.load)(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
         check_state(saved, Plan.of(config, len(data.x_train)).total_steps)
+        for kind in rundir.DIAGNOSTICS:  # a corrupt table, like a corrupt metrics file, fails before the summary changes
+            run.read_diagnostics(kind)
+        run.read_metrics()
         if lengths:
             config = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
             run.write_config(config)

@@ -177,3 +177,23 @@ def test_damaged_checkpoints_give_one_line_naming_the_file(tmp_path):
     for what, how in cases:
         damage(run / "checkpoint.npz", how)
         check(cli("eval", run, "--json"), "checkpoint.npz", what)
+
+
+@pytest.mark.parametrize("name", ["metrics.csv", "diag_bn.csv", "log.txt", ".lock", "summary.json", "tb"])
+def test_a_resume_of_a_damaged_run_refuses_it_before_changing_anything(name, tmp_path):
+    """`train --resume` of a run with one file damaged (random bytes where bytes are
+    read, a FIFO, a folder or a link): one line naming it, and the run left as it was."""
+    rng = random.Random(f"resume-{name}")
+    cases = [("a FIFO", lambda p: os.mkfifo(p)), ("a link", lambda p: p.symlink_to("/dev/zero"))]
+    cases += [("a folder", lambda p: p.mkdir())] if name != "tb" else [("a file", b"x")]
+    if name.endswith((".csv", ".json")):
+        cases.append(("random bytes", random_bytes(rng)))
+    for what, how in cases:
+        run = Path(shutil.copytree(RELEASE / "interrupted", tmp_path / "run"))
+        damage(run / name, how)
+        before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and not p.is_symlink() and p.name != ".lock"}
+        result = cli("train", "--resume", run, "--quiet")
+        check(result, name, what)
+        assert result.exit_code in (1, 2), f"{name} {what}: {result.output}"
+        assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file() and not p.is_symlink() and p.name != ".lock"} == before
+        shutil.rmtree(run)

@@ -244,7 +244,8 @@ def _create_explicit(path: Path) -> RunDir:
 
 
 def open_run(path: str | Path) -> RunDir:
-    """An existing run directory (config.yaml and summary.json present, no link inside), unlocked."""
+    """An existing run directory (config.yaml and summary.json present, no link inside,
+    each run file a regular file: guard.check_run_entries), unlocked."""
     path = Path(path)
     if not path.exists():
         raise RunDirError(f"{path} does not exist")
@@ -253,7 +254,7 @@ def open_run(path: str | Path) -> RunDir:
     missing = [name for name in (CONFIG, SUMMARY) if not os.path.lexists(path / name)]
     if missing:
         raise RunDirError(f"{path} is not a bnexp run directory (no {' or '.join(missing)})")
-    guard.check_no_links(path)
+    guard.check_run_entries(path)
     return RunDir(path)
 
 

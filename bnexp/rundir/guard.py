@@ -157,13 +157,19 @@ def inside(root: Path, relative: str) -> Path:
     return path
 
 
-def check_no_links(folder: Path) -> None:
-    """RunDirError naming the first entry of `folder` that is a symbolic link: a run
-    directory about to be written must hold none (a linked log.txt would be appended to
-    wherever it points)."""
+def check_run_entries(folder: Path) -> None:
+    """RunDirError naming the first entry of the run directory `folder` that bnexp could
+    not safely write: a symbolic link (a linked log.txt would be appended to wherever it
+    points), a run file's name on something other than a regular file (a FIFO, a folder),
+    or tb/ that is no folder."""
     for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        path = Path(folder) / entry.name
         if entry.is_symlink():
-            raise RunDirError(f"{Path(folder) / entry.name} is a symbolic link: bnexp follows no link inside a run directory")
+            raise RunDirError(f"{path} is a symbolic link: bnexp follows no link inside a run directory")
+        if entry.name in RUN_FOLDERS and not entry.is_dir(follow_symlinks=False):
+            raise RunDirError(f"{path} is not a directory")
+        if RUN_FILES.match(entry.name) and not entry.is_file(follow_symlinks=False):
+            raise RunDirError(f"{path} is not a regular file")
 
 
 def check_removable(root: Path, relative: str) -> list[os.DirEntry]:
