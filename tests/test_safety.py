@@ -261,6 +261,37 @@ def test_a_dead_ray_address_fails_in_one_line_before_anything_is_written(tmp_pat
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("reply, why", [(b"HTTP/1.0 400 Bad request\r\n\r\n", "not as Ray's GCS"),
+                                        (None, "no answer within 1 s")])
+def test_an_address_where_something_else_listens_is_refused_not_waited_on(reply, why):
+    """ray.init would retry forever against a port that accepts connections but is no GCS:
+    a web server, or one that never says a word (the deadline, here 1 s, ends that)."""
+    import socket
+    import threading
+
+    from bnexp.errors import BnexpError
+    from bnexp.raycluster import check_reachable
+
+    server = socket.create_server(("127.0.0.1", 0))
+    done = threading.Event()
+
+    def serve():
+        connection, _ = server.accept()
+        if reply:
+            connection.recv(100)
+            connection.sendall(reply)
+        done.wait(10)
+        connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        with pytest.raises(BnexpError, match=why):
+            check_reachable(f"127.0.0.1:{server.getsockname()[1]}", deadline=1)
+    finally:
+        done.set()
+        server.close()
+
+
 def test_the_ray_address_deadline_is_at_most_30_seconds():
     from bnexp.raycluster import CONNECT_DEADLINE
 
