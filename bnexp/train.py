@@ -433,12 +433,13 @@ class SummaryKeeper:
         self.run.write_summary(summary)
 
     def end(self, status: str, message: str | None) -> Summary:
-        """Write the final summary: the results so far, the status and why."""
-        if self.state is not None:
-            self.summary = results(self.summary, self.state, self.plan)
-        self.summary = dataclasses.replace(self.summary, status=status, message=message, ended_at=now(),
-                                           session_seconds=round(time.time() - self.started, 3))
-        with signals_held():  # a second signal now would leave the summary at "running"
+        """Write the final summary: the results so far, the status and why. A signal that
+        comes meanwhile waits for the write (signals_held): it cannot leave it "running"."""
+        with signals_held():
+            if self.state is not None:
+                self.summary = results(self.summary, self.state, self.plan)
+            self.summary = dataclasses.replace(self.summary, status=status, message=message, ended_at=now(),
+                                               session_seconds=round(time.time() - self.started, 3))
             self.run.write_summary(self.summary)
         self.log.say(f"{status}" + (f": {message}" if message else ""))
         return self.summary

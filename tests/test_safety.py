@@ -388,29 +388,40 @@ def test_a_checkpoint_that_inflates_past_its_model_is_refused_before_inflating(t
 
 
 def test_a_worker_dies_with_its_sweep(tmp_path):
-    """kill -9 of the process that started a warm worker takes the worker with it, so no
-    orphan keeps training on, holding its run's lock."""
-    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
-        import sys, time
+    """kill -9 of the sweep while its worker trains a point takes the worker with it, so no
+    orphan trains on holding the point's lock: the point can be taken again at once."""
+    run = tmp_path / "point"
+    config = "name: orphan\ndata: {dataset: mnist-sample}\nmodel: {hidden: [8]}\ntrain: {batch_size: 50, steps: 10000000, eval_every: 10}\n"
+    parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import time
         from bnexp.sweep import Worker
         w = Worker(1)
+        w.send({config!r}, {str(run)!r}, None)
         print(w.process.pid, flush=True)
         time.sleep(600)
     """)], stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     worker = int(parent.stdout.readline())
-    os.kill(parent.pid, signal.SIGKILL)
-    parent.wait()
-    for _ in range(600):  # a bound, not a measurement: it goes at once
+    try:
+        for _ in range(1200):  # a bound, not a measurement: until the point trains
+            if (run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 1:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the point never started training")
+    finally:
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+    again = rundir.RunDir(run)
+    for _ in range(300):  # a bound: the worker's threads end, and with them its hold on the lock
         try:
-            os.kill(worker, 0)
-        except ProcessLookupError:
+            again.lock()  # what a rerun does first
             break
-        if Path(f"/proc/{worker}/stat").exists() and Path(f"/proc/{worker}/stat").read_text().split()[2] == "Z":
-            break  # dead, waiting for init to reap it
-        time.sleep(0.1)
+        except RunDirError:
+            time.sleep(0.1)
     else:
         os.kill(worker, signal.SIGKILL)
-        pytest.fail("the worker outlived its sweep")
+        pytest.fail("the worker outlived its sweep, still holding the point's lock")
+    again.unlock()
 
 
 def test_a_signal_during_the_final_summary_write_waits_for_it(monkeypatch):
@@ -437,12 +448,31 @@ def test_a_signal_during_the_final_summary_write_waits_for_it(monkeypatch):
         signal.signal(signal.SIGINT, previous)
 
 
-def test_the_final_summary_write_holds_signals():
-    import inspect
+def test_a_second_sigint_as_the_final_summary_is_written_leaves_it_interrupted(tmp_path, monkeypatch):
+    """The race of issue 25, made certain: the first SIGINT comes with the first metrics row,
+    the second in the very call that writes the final summary. The summary must still end
+    `interrupted`, and the command exit 130."""
+    config = tmp_path / "c.yaml"
+    config.write_text("name: race\ndata: {dataset: mnist-sample}\nmodel: {hidden: [8]}\n"
+                      "train: {batch_size: 50, steps: 40, eval_every: 10}\n")
+    append, write = rundir.RunDir.append_metrics, rundir.RunDir.write_summary
 
-    from bnexp.train import SummaryKeeper
+    def first_signal(self, row):
+        append(self, row)
+        if row["step"] == 10:
+            os.kill(os.getpid(), signal.SIGINT)
 
-    assert "signals_held()" in inspect.getsource(SummaryKeeper.end)
+    def second_signal(self, summary):
+        if summary.status == "interrupted":
+            os.kill(os.getpid(), signal.SIGINT)
+        write(self, summary)
+
+    monkeypatch.setattr(rundir.RunDir, "append_metrics", first_signal)
+    monkeypatch.setattr(rundir.RunDir, "write_summary", second_signal)
+    result = cli("train", config, "--run-dir", tmp_path / "run", "--quiet")
+    assert result.exit_code == 130, result.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGINT"
 
 
 def test_terminal_escapes_in_a_run_never_reach_the_terminal(tmp_path):
