@@ -371,7 +371,7 @@ class Recorded:
     name: str
     seeds: list[int]
     claims: list[Expect]
-    points: list[dict]  # sweep.json's: run_dir, overrides, status, ...
+    points: list[dict]  # sweep.json's, as read: run_dir and overrides
     threads: int | None = None
 
 

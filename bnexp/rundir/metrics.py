@@ -21,7 +21,6 @@ class Column:
     name: str
     type: type
     since: int = 1  # the metrics format version that added the column
-    optional: bool = False  # may be empty (None); every other cell of a row must hold a number
 
 
 COLUMNS = (
@@ -31,8 +30,8 @@ COLUMNS = (
     Column("train_accuracy", float),  # the same running mean, of batch accuracy
     # A fixed subset of the training set, evaluated in inference mode like the test set
     # (empty with train.eval_train_examples = 0).
-    Column("train_set_loss", float, since=2, optional=True),
-    Column("train_set_accuracy", float, since=2, optional=True),
+    Column("train_set_loss", float, since=2),
+    Column("train_set_accuracy", float, since=2),
     Column("test_loss", float),
     Column("test_accuracy", float),
     Column("learning_rate", float),
@@ -75,7 +74,9 @@ def _row(cells: list[str], columns: list[Column], path: Path, line: int) -> dict
     if len(cells) != len(columns):
         raise RunFileError(f"{path} is corrupt: line {line} has {len(cells)} cells, expected {len(columns)}")
     row = dict.fromkeys(NAMES)
-    empty = [c.name for c, cell in zip(columns, cells) if not cell and not c.optional]
+    # The first format's columns are in every row any bnexp wrote; a later column's cell is
+    # empty in a row written before it existed (or, for the training subset, when it is off).
+    empty = [c.name for c, cell in zip(columns, cells) if not cell and c.since == 1]
     if empty:
         raise RunFileError(f"{path} is corrupt: line {line} has no {empty[0]}")
     try:
