@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import HANG_GUARD_SECONDS
 import yaml
 from typer.testing import CliRunner
 
@@ -244,7 +246,7 @@ def test_resume_after_kill_9_replaces_rows_after_the_checkpoint(finished_run, tm
     process = subprocess.Popen([sys.executable, "-m", "bnexp", "train", str(config), "--run-dir", str(run), "--quiet"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + HANG_GUARD_SECONDS
         while time.time() < deadline and len(rundir.RunDir(run).read_metrics() if (run / "metrics.csv").exists() else []) < 5:
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
