@@ -17,24 +17,21 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import platform
 import signal
-import socket
 import statistics
-import subprocess
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from bnexp import __version__, config as config_module, rundir
+from bnexp import config as config_module, rundir
 from bnexp.config import Config
 from bnexp.data import Dataset
 from bnexp.errors import ConfigError, DivergedError, RunDirError, Stopped
 from bnexp.rundir import Summary
+from bnexp.rundir.provenance import describe, environment, now, same_hardware_key
 
 PROGRESS_EVERY = 200  # steps between progress updates (and so between interrupt checks)
 TENSORBOARD_TAGS = {
@@ -682,7 +679,12 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
     log = Log(run, reporter)
     keeper = SummaryKeeper(run, plan, log, started)
     env = environment()
-    keeper.begin(resumed_summary(run.read_summary(), plan, env) if resume else fresh_summary(config, data, plan, env))
+    if resume:
+        earlier = run.read_summary()
+        note_hardware_change(earlier.hardware, env["hardware"], log)
+        keeper.begin(resumed_summary(earlier, plan, env))
+    else:
+        keeper.begin(fresh_summary(config, data, plan, env))
     log.say(f"{'resuming' if resume else 'starting'} {config.name}: {data.name} from {data.source}, "
             f"{len(data.x_train)} train / {len(data.x_test)} test, {plan.total_steps} steps")
     metrics = Metrics(run, log, reporter)
@@ -712,41 +714,13 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
     return keeper.end("completed", None)
 
 
-def environment() -> dict:
-    """Summary fields that say where and with what the run trained."""
-    from bnexp.backend import tensorflow
-
-    tf = tensorflow()
-    import keras
-
-    return {
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "bnexp": __version__,
-        },
-        "git_commit": git_commit(),
-        "host": socket.gethostname(),
-    }
-
-
-def git_commit() -> str | None:
-    """The checkout's commit (with -dirty for local changes), or None outside a checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        if commit.returncode:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
-        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def note_hardware_change(earlier: dict | None, current: dict, log: "Log") -> None:
+    """Say in the log when a run resumes on other hardware than its last session's: its
+    result then equals the uninterrupted run's within float tolerance, not bit for bit."""
+    was, now_key = same_hardware_key(earlier), same_hardware_key(current)
+    if was is not None and was != now_key:
+        log.say(f"resuming on {describe(now_key)}, not {describe(was)} as before: "
+                "the result will match an uninterrupted run within float tolerance, not bit for bit")
 
 
 def exit_status(summary: Summary) -> tuple[int, str]:

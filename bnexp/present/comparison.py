@@ -83,8 +83,10 @@ def comparison_lines(comp: Comparison) -> list[str]:
     return [comparison_line(c) for c in comp.comparisons]
 
 
-def not_comparable_lines(comp: Comparison) -> list[str]:
-    return [f"Not comparable: {line}." for line in comp.not_comparable]
+def warning_lines(comp: Comparison) -> list[str]:
+    """The warnings: test sets that can't be compared, and runs from different hardware."""
+    hardware = [f"Hardware: {comp.hardware_note}."] if comp.hardware_note else []
+    return [f"Not comparable: {line}." for line in comp.not_comparable] + hardware
 
 
 def curves(comp: Comparison) -> list[str]:
@@ -168,7 +170,7 @@ def render(comp: Comparison, console: Console, plot: str | None = None) -> None:
         if show_groups(comp):
             _print(console, _table("Seed groups (mean ± std over distinct seeds)", *groups_table(comp)))
     # One line each, never wrapped by us: readers copy these sentences whole.
-    for line in not_comparable_lines(comp):
+    for line in warning_lines(comp):
         console.print(Text(line, style="yellow"), soft_wrap=True)
     for line in comparison_lines(comp):
         console.print(Text(line), soft_wrap=True)
@@ -234,6 +236,7 @@ def to_json(comp: Comparison, plot: str | None = None, claims: list[dict] | None
         "groups": [_group_json(g) for g in comp.groups],
         "comparisons": [_clean(c.to_dict()) for c in comp.comparisons],
         "not_comparable": comp.not_comparable,
+        "hardware_note": comp.hardware_note,
         "pivot": _pivot_json(comp.pivot) if comp.pivot else None,
         "plot": plot,
         "claims": claims,
@@ -331,7 +334,7 @@ def to_markdown(comp: Comparison, *, with_curves: bool = True, plot: str | None 
         parts.append(f"### {metrics_title(comp)}\n\n" + markdown_table(*metrics_table(comp, with_curves)))
         if show_groups(comp):
             parts.append("### Seed groups\n\n" + markdown_table(*groups_table(comp)))
-    lines = not_comparable_lines(comp) + comparison_lines(comp)
+    lines = warning_lines(comp) + comparison_lines(comp)
     if lines:
         parts.append("\n".join(f"- {line}" for line in lines))
     if plot:
