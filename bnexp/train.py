@@ -80,6 +80,18 @@ class Plan:
         """The last boundary before `step` (0: the start)."""
         return max((step - 1) // k * k for k in self.periods())
 
+    def natural_boundary(self, step: int) -> int:
+        """The next boundary after `step` that the periods set, whatever the run's length."""
+        return min((step // k + 1) * k for k in self.periods())
+
+    def ends_off_grid(self, unroll: int) -> bool:
+        """Whether the last compiled call ends where a longer run would not end a call, after
+        steps left over from whole unrolled calls: a longer run runs those steps inside
+        unrolled programs, which XLA may fuse differently (BN's moving averages then differ
+        in the last bit), so extending must replay them from the call's start."""
+        start = self.previous_boundary(self.total_steps)
+        return self.natural_boundary(start) != self.total_steps and (self.total_steps - start) % unroll != 0
+
     def is_eval(self, step: int) -> bool:
         return step % self.eval_every == 0 or step % self.steps_per_epoch == 0 or step == self.total_steps
 
@@ -536,6 +548,8 @@ class Loop:
             epoch = step // plan.steps_per_epoch
             if epoch != order_epoch:
                 order_epoch, order = epoch, epoch_order(self.config.seed, epoch, len(self.data.x_train))
+            if end == plan.total_steps and plan.ends_off_grid(self.config.train.unroll):
+                self.run.save_checkpoint(self.trainer.variables(), dataclasses.asdict(state), tail=True)
             first = (step - epoch * plan.steps_per_epoch) * plan.batch_size
             indices = order[first:first + (end - step) * plan.batch_size].reshape(end - step, plan.batch_size)
             call_start = time.time()
@@ -809,7 +823,9 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths
         data = (warm.load if warm else data_module.load)(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
         if lengths:
-            config = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
+            config, from_tail = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
+            if from_tail:
+                run.resume_from_tail_checkpoint()
             run.write_config(config)
         with StopRequest() as stop:
             return run.path, train_run(config, run, data, reporter, stop, resume=True, programs=warm and warm.programs)
@@ -831,12 +847,14 @@ def check_length_keys(lengths: list[str]) -> None:
             raise UsageError(f"--resume takes only --set train.epochs=N or train.steps=N (the run's length), not {key!r}")
 
 
-def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: State, train_examples: int) -> Config:
+def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: State,
+             train_examples: int) -> tuple[Config, bool]:
     """`config` with the new length `lengths` set, if the run can end exactly as a run
-    planned that long from the start: UsageError (one line) for a schedule that depends on
-    the total (cosine), a length it has already trained, an old end whose last steps ran as
-    other compiled programs than the longer run's, and an old end whose metrics row cannot
-    be reopened (a checkpoint of an older bnexp)."""
+    planned that long from the start, and whether it must continue from its tail
+    checkpoint: an old end whose last steps ran as other compiled programs than the longer
+    run's replays them from the start of its last call. UsageError (one line) for a
+    schedule that depends on the total (cosine), a length it has already trained, and what
+    a run of an older bnexp lacks: the tail checkpoint, or the sums of a metrics row to reopen."""
     from bnexp.errors import UsageError
 
     raw = config.model_dump(mode="json")
@@ -851,13 +869,16 @@ def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: Stat
         raise UsageError(f"{run.path} cannot be extended: train.schedule.kind=cosine depends on the total number of steps, "
                          f"so its first {state.step} steps differ from those of a run planned {new.total_steps} steps long")
     start = new.previous_boundary(state.step)
-    if new.next_boundary(start) != state.step and (state.step - start) % config.train.unroll:
-        # Steps left over from whole unrolled calls run as single-step programs, which XLA may
-        # fuse differently: the BN moving averages then differ in the last bit.
-        raise UsageError(f"{run.path} cannot be extended: it ended at step {state.step}, {state.step - start} steps after "
-                         f"the boundary at {start}, not a multiple of train.unroll={config.train.unroll}, so its last steps ran as "
-                         f"other compiled programs than a run of {new.total_steps} steps runs them (train.unroll=1 runs extend from any step)")
+    from_tail = new.next_boundary(start) != state.step and (state.step - start) % config.train.unroll != 0
+    if from_tail:
+        tail = State.from_checkpoint(run.load_checkpoint(tail=True).state) if run.has_tail_checkpoint() else None
+        if tail is None or tail.step != start:
+            raise UsageError(f"{run.path} cannot be extended: it ended at step {state.step}, {state.step - start} steps after "
+                             f"the boundary at {start}, not a multiple of train.unroll={config.train.unroll}, and it has no "
+                             f"checkpoint at step {start} to replay them from (runs of bnexp 0.1 keep none; "
+                             "train.unroll=1 runs extend from any step)")
+        state = tail
     if not new.is_eval(state.row_start_step) and state.row_totals is None:
         raise UsageError(f"{run.path} cannot be extended: its checkpoint (of an older bnexp) lacks the sums of its last metrics row, "
                          f"at step {state.row_start_step}, which a run of {new.total_steps} steps would not have written")
-    return longer
+    return longer, from_tail

@@ -23,7 +23,8 @@ from bnexp.errors import ConfigError, RunDirError, RunFileError
 from bnexp.rundir import checkpoint, metrics, tables
 from bnexp.rundir.checkpoint import Checkpoint, model_variables
 from bnexp.rundir.files import (
-    CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, SWEEP_MANIFEST, TENSORBOARD, diag_file, read_json,
+    CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, SWEEP_MANIFEST, TAIL_CHECKPOINT, TENSORBOARD, diag_file,
+    read_json,
     write_atomic, write_json,
 )
 from bnexp.rundir.summary import Summary
@@ -34,7 +35,7 @@ DIAGNOSTICS = tuple(tables.TABLES)
 
 __all__ = [
     "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "SWEEP_MANIFEST",
-    "TENSORBOARD",
+    "TAIL_CHECKPOINT", "TENSORBOARD",
     "Checkpoint", "RunDir", "Scalars", "Summary", "create", "find_runs", "model_variables", "open_run", "read_json",
     "runs_root", "table_file", "write_atomic",
 ]
@@ -139,11 +140,20 @@ class RunDir:
 
     # --- checkpoint.npz ---
 
-    def save_checkpoint(self, variables: dict, state: dict) -> None:
-        write_atomic(self._file(CHECKPOINT), checkpoint.to_bytes(variables, state))
+    def save_checkpoint(self, variables: dict, state: dict, *, tail: bool = False) -> None:
+        """The checkpoint; with `tail`, the one at the start of an off-grid last call instead."""
+        write_atomic(self._file(TAIL_CHECKPOINT if tail else CHECKPOINT), checkpoint.to_bytes(variables, state))
 
-    def load_checkpoint(self) -> Checkpoint:
-        return checkpoint.load(self._file(CHECKPOINT))
+    def load_checkpoint(self, *, tail: bool = False) -> Checkpoint:
+        return checkpoint.load(self._file(TAIL_CHECKPOINT if tail else CHECKPOINT))
+
+    def has_tail_checkpoint(self) -> bool:
+        return self._file(TAIL_CHECKPOINT).exists()
+
+    def resume_from_tail_checkpoint(self) -> None:
+        """Make the tail checkpoint the run's checkpoint (one rename): the run now stands
+        where its last call began, as if interrupted there, and replays its tail from there."""
+        os.replace(self._file(TAIL_CHECKPOINT), self._file(CHECKPOINT))
 
     # --- diag_<kind>.csv ---
 
