@@ -360,3 +360,17 @@ def claims_report(
     from bnexp.claims_report import write_report
 
     print(write_report(sweeps, out))
+
+
+def reflow_help(typer_app: typer.Typer) -> None:
+    """Each command's help from its docstring with one line per paragraph: Typer (0.29) keeps
+    a docstring's line breaks, which broke the help mid-sentence in an 80-column terminal;
+    Rich then wraps each paragraph at the terminal's width, between words."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        doc = info.help or inspect.getdoc(info.callback) or ""
+        info.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in doc.split("\n\n"))
+
+
+reflow_help(app)
