@@ -31,8 +31,8 @@ The rules, in the order they apply:
 - Several comparisons against one baseline form a family; their p-values are
   Holm-adjusted and the verdict and sentence use only the adjusted p.
 
-This module imports SciPy at once; callers that must start fast (`bnexp
-compare` without groups) import this module lazily.
+SciPy is imported inside the functions that test, so importing this module costs
+nothing: `bnexp compare` of runs with nothing to test never loads it.
 """
 
 from __future__ import annotations
