@@ -5,7 +5,7 @@ bnexp.present formats it. Nothing here prints or imports TensorFlow, so `bnexp c
 answers at once. bnexp.stats (and with it SciPy) is imported only when two seed groups
 are to be compared, because importing it costs more than the rest of the command.
 
-How compare decides (the README's "How compare decides" says the same for users):
+How compare decides (docs/statistics.md says the same for users):
 
 - The baseline is the first run named on the command line; within a folder, the first
   run in natural order, within a sweep the first point in grid order (bnexp.rundir).

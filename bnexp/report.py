@@ -13,7 +13,7 @@ directories by bnexp.report_data, and computes no statistic of its own except th
 drawn around a seed group's mean curve. Every section but the header is optional: a
 missing or empty key leaves its section out.
 
-The dict is `bnexp compare --format json`'s object as it is (the README's "Comparing
+The dict is `bnexp compare --format json`'s object as it is (docs/comparing.md's "Comparing
 runs" gives its keys), so that every table holds what compare says, plus three keys
 compare does not print (`?` marks a value that may be None):
 

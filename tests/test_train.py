@@ -380,7 +380,7 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 @pytest.mark.parametrize("learning_rate", [3, 10])
 def test_the_no_bn_quickstart_diverges_at_learning_rates_3_and_10(tmp_path, learning_rate):
-    """Its loss explodes (to 1.5e7 and 5.6e11, README) without ever becoming NaN: the limit catches it."""
+    """Its loss explodes (to 1.5e7 and 5.6e11, docs/reference.md) without ever becoming NaN: the limit catches it."""
     result = train(QUICKSTART, "--set", "model.norm.kind=none", "--set", f"train.learning_rate={learning_rate}",
                    "--run-dir", tmp_path / "r")
     assert result.exit_code == 1

@@ -246,7 +246,7 @@ def _value_cell(col: Column, row: Row) -> Text:
 
 
 def to_json(comp: Comparison, plot: str | None = None, claims: list[dict] | None = None) -> str:
-    """One JSON object (README: "Comparing runs"); non-finite numbers become null."""
+    """One JSON object (docs/comparing.md: "Comparing runs"); non-finite numbers become null."""
     doc = {
         "threshold": comp.threshold,
         "last": comp.last,

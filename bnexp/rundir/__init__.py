@@ -1,6 +1,6 @@
 """The run directory, and the only code that names, writes or parses a run's files.
 
-Plain files any tool can read (the README describes each): config.yaml (the resolved
+Plain files any tool can read (docs/reference.md describes each): config.yaml (the resolved
 config), metrics.csv (one row per evaluation), summary.json (status and results),
 log.txt, checkpoint.npz (weights and loop state), eval.json (`bnexp eval` results),
 diag_<kind>.csv (opt-in diagnostics) and tb/ (TensorBoard events). train writes them
