@@ -56,7 +56,7 @@ reproduce: $(VENV)/.installed
 	$(BIN)/bnexp compare runs/claims/ioffe2015_figure1 --last 5 --threshold 0.95 --plot docs/ioffe2015.png
 	$(BIN)/bnexp report runs/claims/ioffe2015_figure1 --last 5 --threshold 0.95 -o runs/ioffe2015-report.html
 
-# The README's screenshot of the report of `make reproduce`'s sweep (run that first), in Chromium.
+# docs/comparing.md's screenshot of the report of `make reproduce`'s sweep (run that first), in Chromium.
 report-screenshot: $(VENV)/.installed chromium
 	$(BIN)/bnexp report runs/claims/ioffe2015_figure1 --last 5 --threshold 0.95 -o runs/ioffe2015-report.html
 	$(BIN)/python scripts/screenshot_report.py runs/ioffe2015-report.html docs/report.png --size 1200,2500

@@ -29,6 +29,7 @@ from bnexp import config as config_module
 from bnexp.config import Schema
 from bnexp.errors import ConfigError, UsageError
 from bnexp.rundir import table_file
+from bnexp.rundir.provenance import different_hardware_line
 
 # The diagnostics tables a claim can read (name → columns), in bnexp.rundir's names and
 # columns: a test checks them against bnexp.rundir.tables for every table it declares.
@@ -124,6 +125,7 @@ class RunRecord:
     metrics: list[dict]  # the run's metrics rows in step order: step, test_accuracy, test_loss, ...
     generalization_gap: float | None = None  # the run summary's, when the run recorded one
     diagnostics: dict[str, list[dict]] = field(default_factory=dict)  # DIAGNOSTICS name → rows
+    hardware: tuple | None = None  # rundir.provenance.same_hardware_key of its summary; None: not recorded
 
 
 @dataclass(frozen=True)
@@ -348,6 +350,7 @@ class _Side:
     values: dict[int, float]
     notes: list[str]
     complete: bool
+    hardware: set = field(default_factory=set)  # the recorded hardware of the runs with a value
 
 
 def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mapping[int, RunRecord]],
@@ -378,6 +381,7 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
     runs = runs_for(point)
     values: dict[int, float] = {}
     by_note: dict[str, list[int]] = {}
+    hardware: set = set()
     complete = True
     for seed in seeds:
         run = runs.get(seed)
@@ -392,15 +396,17 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
             by_note.setdefault(f"left out: {measured.note}", []).append(seed)
         else:
             values[seed] = measured.value
+            if run.hardware is not None:
+                hardware.add(run.hardware)
             if measured.note:
                 by_note.setdefault(measured.note, []).append(seed)
     notes = [f"{label} {_seed_list(s, len(seeds))}: {note}" for note, s in by_note.items()]
-    return _Side(values, notes, complete)
+    return _Side(values, notes, complete, hardware)
 
 
 def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> dict:
     """The claim's output entry; `tested` is its bnexp.stats.ClaimResult, or None (too few values)."""
-    notes = better.notes + than.notes
+    notes = better.notes + than.notes + hardware_notes(better.hardware | than.hardware)
     numbers = dict.fromkeys(("difference", "ci_low", "ci_high", "p", "p_adjusted", "seeds_needed"))
     verdict = "inconclusive"
     if tested is None:
@@ -426,6 +432,13 @@ def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> d
                 ci_low=numbers["ci_low"], ci_high=numbers["ci_high"], p=numbers["p"],
                 p_adjusted=numbers["p_adjusted"], n_better=len(better.values), n_than=len(than.values),
                 seeds_needed=numbers["seeds_needed"], family=family, notes=notes)
+
+
+def hardware_notes(keys: set) -> list[str]:
+    """One note when the runs being compared were made on different CPUs, else none."""
+    if len(keys) < 2:
+        return []
+    return [different_hardware_line(sorted(keys))]
 
 
 def _seed_list(chosen: list[int], total: int) -> str:

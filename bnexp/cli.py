@@ -312,7 +312,7 @@ def sweep(
     out: Optional[Path] = typer.Option(None, "--out", help="Sweep directory (default runs/NAME-TIMESTAMP). One of the same sweep is continued: points with a result are skipped, the others resumed."),
     executor: Executor = typer.Option(Executor.local, "--executor", help="[cyan]local[/] (warm worker processes here) or [cyan]ray[/] (long-lived Ray actors, each a warm worker; pip install -e .\\[ray])."),
     workers: int = typer.Option(1, "--workers", min=1, help="Points at once, each on a warm worker; TensorFlow's threads are divided among them ($BNEXP_THREADS if set), one count for the whole sweep, reruns included (sweep.json records it). With ray, each worker asks for that many CPUs."),
-    address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: a running Ray cluster (ray start --head); default: a local Ray instance for this sweep."),
+    address: Optional[str] = typer.Option(None, "--address", help="With --executor ray: a running Ray cluster to join (HOST:PORT from ray start --head, or auto for the one on this machine); default: a new local Ray instance of this sweep's own, whatever else runs here."),
     data_dir: Optional[Path] = typer.Option(None, "--data-dir", help="Folder with the dataset files, for every point; overrides data.dir."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only failures and the sweep directory."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the points, their run directories and status; run nothing."),
@@ -361,3 +361,17 @@ def claims_report(
     from bnexp.claims_report import write_report
 
     print(write_report(sweeps, out))
+
+
+def reflow_help(typer_app: typer.Typer) -> None:
+    """Each command's help from its docstring with one line per paragraph: Typer (0.29) keeps
+    a docstring's line breaks, which broke the help mid-sentence in an 80-column terminal;
+    Rich then wraps each paragraph at the terminal's width, between words."""
+    import inspect
+
+    for info in typer_app.registered_commands:
+        doc = info.help or inspect.getdoc(info.callback) or ""
+        info.help = "\n\n".join(" ".join(paragraph.split()) for paragraph in doc.split("\n\n"))
+
+
+reflow_help(app)

@@ -5,7 +5,7 @@ bnexp.present formats it. Nothing here prints or imports TensorFlow, so `bnexp c
 answers at once. bnexp.stats (and with it SciPy) is imported only when two seed groups
 are to be compared, because importing it costs more than the rest of the command.
 
-How compare decides (the README's "How compare decides" says the same for users):
+How compare decides (docs/statistics.md says the same for users):
 
 - The baseline is the first run named on the command line; within a folder, the first
   run in natural order, within a sweep the first point in grid order (bnexp.rundir).
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 from bnexp import rundir
 from bnexp.config import flatten, yaml_flow
 from bnexp.errors import RunDirError, UsageError
-from bnexp.rundir import Summary
+from bnexp.rundir import Summary, provenance
 
 if TYPE_CHECKING:  # imported at run time only when groups are compared: it imports SciPy
     from bnexp import stats
@@ -244,6 +244,7 @@ class Comparison:
     threshold: float
     last: int
     pivot: Pivot | None = None
+    hardware_note: str | None = None  # set when the runs come from more than one CPU
 
     def label(self, column: Column) -> str:
         return column.label.format(threshold=self.threshold)
@@ -291,6 +292,7 @@ def compare(runs: list[Run], *, threshold: float = 0.97, last: int = 1, all_keys
     set_deltas(rows)
     comp = Comparison(rows, config_diff(runs, all_keys), groups, comparisons, not_comparable(groups),
                       threshold, last)
+    comp.hardware_note = hardware_note(runs)
     if pivot_rows is not None:
         comp.pivot = pivot(groups, pivot_rows, pivot_columns)
     elif pivot_columns is not None:
@@ -346,6 +348,13 @@ def compare_groups(groups: list[Group]) -> list[GroupComparison]:
                            if testable else []))
         out += [GroupComparison(baseline, g, results.get(id(g))) for g in others]
     return out
+
+
+def hardware_note(runs: list[Run]) -> str | None:
+    """One line when the runs were made on more than one CPU, as their summaries record;
+    runs of a bnexp that did not record it are left out of the question."""
+    keys = {provenance.same_hardware_key(r.summary.hardware) for r in runs} - {None}
+    return provenance.different_hardware_line(sorted(keys)) if len(keys) > 1 else None
 
 
 def not_comparable(groups: list[Group]) -> list[str]:

@@ -160,7 +160,7 @@ class Train(Schema):
     # Training examples evaluated in inference mode at every evaluation (0: none), for the
     # train-test gap; a fixed subset, the same for every run of a dataset (train.train_subset).
     eval_train_examples: Annotated[int, Field(ge=0, le=60_000)] = 10_000
-    # A training batch loss above this stops the run as diverged (README: "Divergence").
+    # A training batch loss above this stops the run as diverged (docs/reference.md: "Divergence").
     divergence_loss: Annotated[float, Field(gt=0)] = 100.0
     # λ of the coupled L2 penalty λ/2 · Σ‖W‖² on the Dense kernels (and γ, β with weight_decay_norm).
     weight_decay: Annotated[float, Field(ge=0, le=10)] = 0.0

@@ -105,7 +105,7 @@ def loss_landscape(model, loss_fn, x, y, learning_rate, trained=None, masks=(), 
     Gradients are over the trained variables (masked like g). The default multipliers,
     0.5 to 4 in steps of 0.5, express as multiples of the run's rate the range of step sizes
     we understand Figure 4 to use, 0.05 to 0.4 at its learning rate of 0.1 (not re-checked
-    against the paper's appendix; see the README). The current point's loss is not part of
+    against the paper's appendix; see docs/reference.md). The current point's loss is not part of
     the range.
     """
     trained = list(model.trainable_variables if trained is None else trained)

@@ -13,7 +13,7 @@ directories by bnexp.report_data, and computes no statistic of its own except th
 drawn around a seed group's mean curve. Every section but the header is optional: a
 missing or empty key leaves its section out.
 
-The dict is `bnexp compare --format json`'s object as it is (the README's "Comparing
+The dict is `bnexp compare --format json`'s object as it is (docs/comparing.md's "Comparing
 runs" gives its keys), so that every table holds what compare says, plus three keys
 compare does not print (`?` marks a value that may be None):
 
@@ -32,7 +32,7 @@ status, group, settings and values (final_test_accuracy, best_test_accuracy, ste
 seconds_per_epoch); `diff` {key: {run label: value}}; `groups[j]` label and runs (the
 labels of the runs its statistics count; a run belongs to the group its `group` names);
 `comparisons` (a, b, test, n_a, n_b, difference, ci_low, ci_high, effect_size, p,
-p_adjusted, verdict, sentence, excluded [{path, why}]); `not_comparable`; `pivot`
+p_adjusted, verdict, sentence, excluded [{path, why}]); `not_comparable`; `hardware_note`; `pivot`
 (metric, row_keys, column_key, columns, rows [{values, cells [{group, mean, std, n}?]}],
 or None); `claims` (name, claim, source, metric, direction, verdict, difference,
 ci_low, ci_high, p, p_adjusted, n_better, n_than, seeds_needed, family, notes, or None).
@@ -409,6 +409,8 @@ def _statistics(data: dict) -> str:
     comparisons = data.get("comparisons") or []
     reasons = data.get("not_comparable") or []
     parts = [f'<p class="warning">Not comparable: {escape_text(r)}</p>' for r in reasons]
+    if data.get("hardware_note"):
+        parts.append(f'<p class="warning">Hardware: {escape_text(data["hardware_note"])}</p>')
     if comparisons:
         baselines = list(dict.fromkeys(str(c.get("a")) for c in comparisons))
         one_baseline = len(baselines) == 1

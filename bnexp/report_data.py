@@ -16,7 +16,7 @@ from pathlib import Path
 from bnexp import __version__, compare, rundir
 from bnexp.present.comparison import json_doc
 from bnexp.sweep import claims_for, grid_values, read_recorded
-from bnexp.train import git_commit, now
+from bnexp.rundir.provenance import git_commit, now
 
 CURVE_KEYS = ("step", "test_accuracy", "test_loss")
 

@@ -31,8 +31,8 @@ The rules, in the order they apply:
 - Several comparisons against one baseline form a family; their p-values are
   Holm-adjusted and the verdict and sentence use only the adjusted p.
 
-This module imports SciPy at once; callers that must start fast (`bnexp
-compare` without groups) import this module lazily.
+SciPy is imported inside the functions that test, so importing this module costs
+nothing: `bnexp compare` of runs with nothing to test never loads it.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 ALPHA = 0.05
 CI_LEVEL = 0.95
@@ -208,6 +207,8 @@ def ttest(d: Design, *, shift: float = 0.0, alternative: str = "two-sided"):
     Shifting b by a constant moves the tested mean difference without touching
     the spread, which is how TOST's one-sided tests against ±margin are run.
     """
+    from scipy import stats  # here, not at the top: a comparison with nothing to test imports no SciPy
+
     if d.test == "paired":
         return stats.ttest_rel(d.b - shift, d.a, alternative=alternative)
     with warnings.catch_warnings():
@@ -250,6 +251,8 @@ def fisher(a: Mapping[int, float], b: Mapping[int, float], ci_level: float = CI_
     difference = k_b / n_b - k_a / n_a
     if min(n_a, n_b) < MIN_SEEDS:
         return Estimate("none", n_a, n_b, difference, None, None, None, None, None, TOO_FEW.format(n=min(n_a, n_b)))
+    from scipy import stats
+
     p = float(stats.fisher_exact([[k_b, n_b - k_b], [k_a, n_a - k_a]]).pvalue)
     (p_a, l_a, u_a), (p_b, l_b, u_b) = _wilson(k_a, n_a, ci_level), _wilson(k_b, n_b, ci_level)
     low = difference - math.hypot(p_b - l_b, u_a - p_a)
@@ -259,6 +262,8 @@ def fisher(a: Mapping[int, float], b: Mapping[int, float], ci_level: float = CI_
 
 def _wilson(k: int, n: int, ci_level: float) -> tuple[float, float, float]:
     """The proportion k/n and its Wilson score interval."""
+    from scipy import stats
+
     ci = stats.binomtest(k, n).proportion_ci(confidence_level=ci_level, method="wilson")
     return k / n, float(ci.low), float(ci.high)
 
@@ -448,6 +453,8 @@ def power(effect: float, n: int | np.ndarray, test: str, alternative: str = "two
     equal groups, df = 2n − 2, noncentrality effect·√(n/2). `effect` is the
     shift away from the tested null (for TOST, from ∓margin) over the noise SD.
     """
+    from scipy import stats
+
     n = np.asarray(n, dtype=float)
     df, nc = (n - 1, effect * np.sqrt(n)) if test == "paired" else (
         2 * n - 2, effect * np.sqrt(n / 2))

@@ -133,7 +133,7 @@ class BatchNormNoise(StepSeeded):
     (log-symmetric for the scale, so it shrinks as often as it grows), and that the
     distribution is redrawn independently at every step (not a random walk). The exact
     schedule of the paper's appendix could not be checked against its text while writing
-    this; see the README.
+    this; see docs/reference.md.
 
     Draws are seeded by (seed, step) (see the module docstring): deterministic and resumable.
     `noise_parameters(step)` returns the per-step, per-unit parameters the call uses.

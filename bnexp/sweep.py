@@ -55,6 +55,7 @@ from bnexp.claims import Expect
 from bnexp.config import Config, Schema
 from bnexp.errors import BnexpError, ConfigError, RunDirError, RunFileError, UsageError, signal_exit_code
 from bnexp.raycluster import check_reachable, connect_ray
+from bnexp.rundir import provenance
 
 MANIFEST = rundir.SWEEP_MANIFEST
 # A diverged run is a finding (this setting does not train), not an accident: keep it.
@@ -303,6 +304,7 @@ def write_manifest(sweep: Sweep) -> None:
         "grid": sweep.grid,
         "seeds": sweep.seeds,
         "threads": sweep.threads,
+        "hardware": {**provenance.hardware(), "threads": sweep.threads},  # this process's; each run records its own
         "expect": [e.model_dump(mode="json", exclude_unset=True) for e in sweep.claims],
         "claims": sweep.verdicts,
         "points": [{"run_dir": p.run_dir, "overrides": p.overrides, "status": p.status,
@@ -353,7 +355,8 @@ def run_record(path: Path, kinds: set[str]) -> claims_module.RunRecord | None:
     return claims_module.RunRecord(
         status=summary.status or "unknown", total_steps=summary.total_steps or 0, metrics=run.read_metrics(),
         generalization_gap=summary.to_json().get("generalization_gap"),  # a field of newer runs only
-        diagnostics={kind: run.read_diagnostics(kind) for kind in kinds if kind in rundir.DIAGNOSTICS})
+        diagnostics={kind: run.read_diagnostics(kind) for kind in kinds if kind in rundir.DIAGNOSTICS},
+        hardware=provenance.same_hardware_key(summary.hardware))
 
 
 def judge_sweep(sweep: Sweep) -> list[dict]:
@@ -682,8 +685,9 @@ class RayExecutor:
         options = {"logging_level": logging.ERROR}
         if self.address:
             connect_ray(self.address, **options)
-        else:
-            self.ray.init(num_cpus=available_cores(), include_dashboard=False, log_to_driver=False, **options)
+        else:  # "local": a new instance of its own, never a cluster that happens to run here (or RAY_ADDRESS)
+            self.ray.init(address="local", num_cpus=available_cores(), include_dashboard=False, log_to_driver=False,
+                          **options)
         # No restarts: a restarted actor would retry nothing, and a lost one is replaced at the next point.
         self.actor = self.ray.remote(num_cpus=threads, max_concurrency=2, max_restarts=0)(WarmActor)
         self.slots = max(1, int(self.ray.cluster_resources().get("CPU", 1) // threads))

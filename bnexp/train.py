@@ -18,25 +18,22 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import platform
 import signal
-import socket
 import statistics
-import subprocess
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
-from bnexp import __version__, config as config_module, rundir
+from bnexp import config as config_module, rundir
 from bnexp.config import Config
 from bnexp.data import Dataset
 from bnexp.errors import ConfigError, DivergedError, RunDirError, RunFileError, Stopped
 from bnexp.rundir import Summary
+from bnexp.rundir.provenance import describe, environment, now, same_hardware_key
 
 PROGRESS_EVERY = 200  # steps between progress updates (and so between interrupt checks)
 TENSORBOARD_TAGS = {
@@ -84,6 +81,18 @@ class Plan:
     def previous_boundary(self, step: int) -> int:
         """The last boundary before `step` (0: the start)."""
         return max((step - 1) // k * k for k in self.periods())
+
+    def natural_boundary(self, step: int) -> int:
+        """The next boundary after `step` that the periods set, whatever the run's length."""
+        return min((step // k + 1) * k for k in self.periods())
+
+    def ends_off_grid(self, unroll: int) -> bool:
+        """Whether the last compiled call ends where a longer run would not end a call, after
+        steps left over from whole unrolled calls: a longer run runs those steps inside
+        unrolled programs, which XLA may fuse differently (BN's moving averages then differ
+        in the last bit), so extending must replay them from the call's start."""
+        start = self.previous_boundary(self.total_steps)
+        return self.natural_boundary(start) != self.total_steps and (self.total_steps - start) % unroll != 0
 
     def is_eval(self, step: int) -> bool:
         return step % self.eval_every == 0 or step % self.steps_per_epoch == 0 or step == self.total_steps
@@ -543,6 +552,8 @@ class Loop:
             epoch = step // plan.steps_per_epoch
             if epoch != order_epoch:
                 order_epoch, order = epoch, epoch_order(self.config.seed, epoch, len(self.data.x_train))
+            if end == plan.total_steps and plan.ends_off_grid(self.config.train.unroll):
+                self.run.save_checkpoint(self.trainer.variables(), dataclasses.asdict(state), tail=True)
             first = (step - epoch * plan.steps_per_epoch) * plan.batch_size
             indices = order[first:first + (end - step) * plan.batch_size].reshape(end - step, plan.batch_size)
             call_start = time.time()
@@ -686,7 +697,12 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
     log = Log(run, reporter)
     keeper = SummaryKeeper(run, plan, log, started)
     env = environment()
-    keeper.begin(resumed_summary(run.read_summary(), plan, env) if resume else fresh_summary(config, data, plan, env))
+    if resume:
+        earlier = run.read_summary()
+        note_hardware_change(earlier.hardware, env["hardware"], log)
+        keeper.begin(resumed_summary(earlier, plan, env))
+    else:
+        keeper.begin(fresh_summary(config, data, plan, env))
     log.say(f"{'resuming' if resume else 'starting'} {config.name}: {data.name} from {data.source}, "
             f"{len(data.x_train)} train / {len(data.x_test)} test, {plan.total_steps} steps")
     metrics = Metrics(run, log, reporter)
@@ -738,41 +754,13 @@ def signals_held():
             signal.raise_signal(arrived[0])
 
 
-def environment() -> dict:
-    """Summary fields that say where and with what the run trained."""
-    from bnexp.backend import tensorflow
-
-    tf = tensorflow()
-    import keras
-
-    return {
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "bnexp": __version__,
-        },
-        "git_commit": git_commit(),
-        "host": socket.gethostname(),
-    }
-
-
-def git_commit() -> str | None:
-    """The checkout's commit (with -dirty for local changes), or None outside a checkout."""
-    here = Path(__file__).resolve().parent
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        if commit.returncode:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5)
-        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def note_hardware_change(earlier: dict | None, current: dict, log: "Log") -> None:
+    """Say in the log when a run resumes on other hardware than its last session's: its
+    result then equals the uninterrupted run's within float tolerance, not bit for bit."""
+    was, now_key = same_hardware_key(earlier), same_hardware_key(current)
+    if was is not None and was != now_key:
+        log.say(f"resuming on {describe(now_key)}, not {describe(was)} as before: "
+                "the result will match an uninterrupted run within float tolerance, not bit for bit")
 
 
 def exit_status(summary: Summary) -> tuple[int, str]:
@@ -865,7 +853,9 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths
             run.read_diagnostics(kind)
         run.read_metrics()
         if lengths:
-            config = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
+            config, from_tail = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
+            if from_tail:
+                run.resume_from_tail_checkpoint()
             run.write_config(config)
         with StopRequest() as stop:
             return run.path, train_run(config, run, data, reporter, stop, resume=True, programs=warm and warm.programs)
@@ -895,12 +885,14 @@ def check_length_keys(lengths: list[str]) -> None:
             raise UsageError(f"--resume takes only --set train.epochs=N or train.steps=N (the run's length), not {key!r}")
 
 
-def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: State, train_examples: int) -> Config:
+def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: State,
+             train_examples: int) -> tuple[Config, bool]:
     """`config` with the new length `lengths` set, if the run can end exactly as a run
-    planned that long from the start: UsageError (one line) for a schedule that depends on
-    the total (cosine), a length it has already trained, an old end whose last steps ran as
-    other compiled programs than the longer run's, and an old end whose metrics row cannot
-    be reopened (a checkpoint of an older bnexp)."""
+    planned that long from the start, and whether it must continue from its tail
+    checkpoint: an old end whose last steps ran as other compiled programs than the longer
+    run's replays them from the start of its last call. UsageError (one line) for a
+    schedule that depends on the total (cosine), a length it has already trained, and what
+    a run of an older bnexp lacks: the tail checkpoint, or the sums of a metrics row to reopen."""
     from bnexp.errors import UsageError
 
     raw = config.model_dump(mode="json")
@@ -915,13 +907,16 @@ def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: Stat
         raise UsageError(f"{run.path} cannot be extended: train.schedule.kind=cosine depends on the total number of steps, "
                          f"so its first {state.step} steps differ from those of a run planned {new.total_steps} steps long")
     start = new.previous_boundary(state.step)
-    if new.next_boundary(start) != state.step and (state.step - start) % config.train.unroll:
-        # Steps left over from whole unrolled calls run as single-step programs, which XLA may
-        # fuse differently: the BN moving averages then differ in the last bit.
-        raise UsageError(f"{run.path} cannot be extended: it ended at step {state.step}, {state.step - start} steps after "
-                         f"the boundary at {start}, not a multiple of train.unroll={config.train.unroll}, so its last steps ran as "
-                         f"other compiled programs than a run of {new.total_steps} steps runs them (train.unroll=1 runs extend from any step)")
+    from_tail = new.next_boundary(start) != state.step and (state.step - start) % config.train.unroll != 0
+    if from_tail:
+        tail = State.from_checkpoint(run.load_checkpoint(tail=True).state) if run.has_tail_checkpoint() else None
+        if tail is None or tail.step != start:
+            raise UsageError(f"{run.path} cannot be extended: it ended at step {state.step}, {state.step - start} steps after "
+                             f"the boundary at {start}, not a multiple of train.unroll={config.train.unroll}, and it has no "
+                             f"checkpoint at step {start} to replay them from (runs of bnexp 0.1 keep none; "
+                             "train.unroll=1 runs extend from any step)")
+        state = tail
     if not new.is_eval(state.row_start_step) and state.row_totals is None:
         raise UsageError(f"{run.path} cannot be extended: its checkpoint (of an older bnexp) lacks the sums of its last metrics row, "
                          f"at step {state.row_start_step}, which a run of {new.total_steps} steps would not have written")
-    return longer
+    return longer, from_tail

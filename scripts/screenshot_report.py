@@ -5,7 +5,7 @@
 
 `--synthetic` first writes the synthetic study of tests/report_synthetic.py (30 run
 directories, in a temporary folder) and its report next to the PNG, and shoots that.
-`make report-screenshot` shoots the report of `make reproduce`'s sweep for the README. Chromium (Debian's `chromium`, or $CHROMIUM) runs with
+`make report-screenshot` shoots the report of `make reproduce`'s sweep for docs/comparing.md. Chromium (Debian's `chromium`, or $CHROMIUM) runs with
 the flags that work on machines with no network: no background networking, no
 component updates, a fresh profile.
 """

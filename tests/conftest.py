@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# How long a test waits for a process it started to reach a state before calling it stuck:
+# a guard against hangs, never a speed check. Generous, so that a slow or loaded machine
+# changes how long the suite takes, not whether it passes.
+HANG_GUARD_SECONDS = 900
 MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
 

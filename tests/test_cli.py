@@ -77,3 +77,32 @@ def test_a_second_signal_stops_at_once_with_its_exit_code(tmp_path, monkeypatch,
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["status"] == "interrupted" and "interrupted twice" in summary["message"]
     assert summary["signal"] == signal.Signals(signum).name and summary["steps"] == 100  # the first boundary: one epoch of the sample
+
+
+@pytest.mark.parametrize("command", ["train", "eval", "compare", "report", "sweep", "claims-report"])
+def test_help_prose_wraps_at_80_columns_between_words(command):
+    """Each paragraph of a command's description fills its lines greedily up to the 80-column
+    width (a line ends only where the next word would not fit), and reads as the docstring."""
+    import inspect
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "80", "TERM": "dumb"}
+    shown = subprocess.run([sys.executable, "-m", "bnexp", command, "--help"], capture_output=True, text=True,
+                           env=env, check=True).stdout
+    lines = shown.split("╭")[0].splitlines()[3:]  # the description, before the first box
+    callback = next(c.callback for c in app.registered_commands if (c.name or c.callback.__name__) in (
+        command, command.replace("-", "_"), command + "_"))
+    paragraphs = [" ".join(p.split()) for p in inspect.getdoc(callback).split("\n\n")]
+    blocks = [[]]
+    for line in lines:
+        if line.strip():
+            blocks[-1].append(line.rstrip())
+        elif blocks[-1]:
+            blocks.append([])
+    blocks = [b for b in blocks if b]
+    assert [" ".join(line.strip() for line in b) for b in blocks] == paragraphs
+    for block in blocks:
+        assert all(len(line) <= 80 for line in block)
+        for line, following in zip(block, block[1:]):
+            assert len(line) + 1 + len(following.split()[0]) > 79, (line, following)

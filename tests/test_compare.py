@@ -444,14 +444,17 @@ def test_unknown_format_is_a_usage_error(tmp_path):
 # --- speed ----------------------------------------------------------------------------------
 
 
-def test_comparing_two_runs_imports_no_tensorflow_scipy_or_matplotlib(tmp_path):
-    a, b = make_run(tmp_path, "a"), make_run(tmp_path, "b", seed=1)
+@pytest.mark.parametrize("other", [{"seed": 1}, {"set": {"model.norm.kind": "none"}}])
+def test_comparing_two_runs_imports_no_tensorflow_scipy_or_matplotlib(tmp_path, other):
+    """Two seeds of one config (one group), or two configs (two groups of one run: nothing
+    to test) alike; SciPy's import alone took two thirds of compare's 1 s."""
+    a, b = make_run(tmp_path, "a"), make_run(tmp_path, "b", **other)
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from bnexp.cli import app\n"
         f"assert CliRunner().invoke(app, ['compare', {str(a)!r}, {str(b)!r}]).exit_code == 0\n"
-        "heavy = ('tensorflow', 'keras', 'scipy', 'matplotlib')\n"
+        "heavy = ('tensorflow', 'keras', 'scipy', 'statsmodels', 'matplotlib')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -753,3 +756,29 @@ def test_plot_draws_ics_and_the_landscape_from_their_tables(tmp_path):
     # Mean over the layers after the first (1 and 2) of scale · (layer + step/500).
     assert [list(line.get_ydata()) for line in ics.lines] == [[2.5, 3.5], [7.5, 10.5]]
     assert [list(line.get_ydata()) for line in landscape.lines] == [[500, 1000], [5, 10], [1500, 3000], [15, 30]]
+
+
+def test_a_wide_config_diff_folds_to_each_key_and_its_values(tmp_path):
+    """Nine runs (past DIFF_COLUMNS): one row per differing key, its values with their run
+    counts, in the order the runs show them; no line of the table wider than the screen."""
+    kinds = ["batch", "none", "layer"]
+    paths = [make_run(tmp_path, f"r{i}", seed=i // 3, set={"model.norm.kind": kinds[i % 3]}) for i in range(9)]
+    text = output(paths)
+    assert max(len(line) for line in text.splitlines()) <= 60 * 3  # the metrics table sets the width; the diff adds none
+    diff = text.split("Config diff")[1].split("\n\n")[0]
+    assert "values over 9 runs" in diff
+    assert "batch (3 runs), none (3 runs), layer (3 runs)" in " ".join(diff.split()).replace("│ ", "").replace(" │", "")
+    markdown = output(paths, fmt="markdown")
+    assert "| seed | 0 (3 runs), 1 (3 runs), 2 (3 runs) |" in markdown
+    assert "| model.norm.kind | batch (3 runs), none (3 runs), layer (3 runs) |" in markdown
+
+
+def test_a_folded_config_diff_names_at_most_twelve_values_of_a_key(tmp_path):
+    paths = [make_run(tmp_path, f"r{i:02d}", seed=i) for i in range(15)]
+    markdown = output(paths, fmt="markdown")
+    assert "| seed | " + ", ".join(f"{i} (1 run)" for i in range(12)) + ", and 3 more (--format json lists each run's) |" in markdown
+
+
+def test_a_narrow_config_diff_keeps_a_column_per_run(tmp_path):
+    a, b = make_run(tmp_path, "a"), make_run(tmp_path, "b", seed=1)
+    assert "| seed | 0 | 1 |" in output([a, b], fmt="markdown")

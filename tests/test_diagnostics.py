@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from test_train import train, write_config
 
-# The tables' columns, as the README documents them.
+# The tables' columns, as docs/reference.md documents them.
 FILES = {
     "diag_activations.csv": ["step", "layer", "unit", "p15", "p50", "p85"],
     "diag_bn.csv": ["step", "layer", "mean_gap", "variance_gap"],

@@ -7,6 +7,7 @@ test_landscape; these tests check the wiring with values, not just that files ap
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -240,6 +241,27 @@ def test_a_run_without_unrolling_extends_from_any_step(tmp_path):
     extension_matches(tmp_path, 130, 2, {"train.unroll": 1})
 
 
+def test_a_run_that_ended_off_the_unroll_grid_extends_from_its_tail_checkpoint(tmp_path):
+    """250 steps with unroll 4 and evaluations every 100: the last call, 200 → 250, ran 48
+    steps unrolled and 2 alone, where a 450-step run runs 200 → 300 unrolled. The run kept a
+    checkpoint at 200; the extension replays 200 → 250 from it and ends bit for bit as the
+    450-step run made here."""
+    config = write_config(tmp_path, {"train.eval_every": 100, "train.unroll": 4})
+    assert train(config, "--set", "train.steps=250", "--run-dir", tmp_path / "extended").exit_code == 0
+    tail = rundir.RunDir(tmp_path / "extended").load_checkpoint(tail=True)
+    assert tail.step == 200
+    result = train("--resume", tmp_path / "extended", "--set", "train.steps=450")
+    assert result.exit_code == 0, result.output
+    assert train(config, "--set", "train.steps=450", "--run-dir", tmp_path / "reference").exit_code == 0
+    assert metrics_without_timing(tmp_path / "extended") == metrics_without_timing(tmp_path / "reference")
+    extended, reference = (rundir.RunDir(tmp_path / r).load_checkpoint() for r in ("extended", "reference"))
+    assert extended.arrays.keys() == reference.arrays.keys()
+    assert [k for k in reference.arrays if k != "state" and not np.array_equal(extended.arrays[k], reference.arrays[k])] == []
+    timing = {"elapsed", "train_seconds", "epoch_seconds", "sessions"}  # of the sessions, not the training
+    assert {k: v for k, v in extended.state.items() if k not in timing} == {
+        k: v for k, v in reference.state.items() if k not in timing}
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory) -> Path:
     tmp = tmp_path_factory.mktemp("finished")
@@ -252,9 +274,12 @@ def finished(tmp_path_factory) -> Path:
     (["--set", "train.learning_rate=0.1"], "only --set train.epochs=N or train.steps=N"),
     (["--set", "train.epochs=3", "--set", "seed=2"], "not 'seed'"),
     (["--set", "train.steps=130"], "extending needs more than 130"),
-    (["--set", "train.steps=300"], "not a multiple of train.unroll=4"),
+    (["--set", "train.steps=300"], "no checkpoint at step 100 to replay them from"),
 ])
-def test_extensions_that_cannot_end_identically_are_refused_in_one_line(finished, args, says):
+def test_extensions_that_cannot_end_identically_are_refused_in_one_line(finished, args, says, tmp_path):
+    """The last case: a run of bnexp 0.1 ended off the unroll grid without a tail checkpoint."""
+    finished = Path(shutil.copytree(finished, tmp_path / "run"))
+    (finished / rundir.TAIL_CHECKPOINT).unlink()
     before = {p.name: p.read_bytes() for p in finished.iterdir() if p.is_file()}
     result = train("--resume", finished, *args)
     assert result.exit_code == 2 and says in result.output and len(result.output.strip().splitlines()) == 1

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from conftest import HANG_GUARD_SECONDS
 import yaml
 
 from bnexp.raycluster import connection_advice
@@ -41,7 +43,7 @@ TINY = {
     "model": {"hidden": [16]},
     "train": {"optimizer": "sgd", "learning_rate": 0.05, "batch_size": 50, "steps": 20, "eval_every": 20},
 }
-HEAD_START_SECONDS = 90
+HEAD_START_SECONDS = HANG_GUARD_SECONDS
 
 
 def free_port() -> int:
@@ -106,7 +108,7 @@ def run_sweep(folder: Path, address: str, env: dict) -> tuple[subprocess.Complet
     out = folder / "out"
     process = subprocess.run(
         [sys.executable, "-m", "bnexp", "sweep", str(spec), "--out", str(out), "--executor", "ray", "--address", address],
-        cwd=folder, env=env, capture_output=True, text=True, timeout=300)
+        cwd=folder, env=env, capture_output=True, text=True, timeout=HANG_GUARD_SECONDS)
     return process, out
 
 

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from conftest import HANG_GUARD_SECONDS
 import yaml
 from typer.testing import CliRunner
 
@@ -226,12 +228,12 @@ def test_sigint_stops_running_points_with_a_checkpoint_and_exits_130(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "bnexp", "sweep", str(path), "--out", str(out), "--quiet"],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + HANG_GUARD_SECONDS
         while not (out / "seed=0" / rundir.METRICS).exists():  # written once training has begun
             assert time.time() < deadline and process.poll() is None, process.communicate()
             time.sleep(0.2)
         process.send_signal(signal.SIGINT)
-        stdout, stderr = process.communicate(timeout=120)
+        stdout, stderr = process.communicate(timeout=HANG_GUARD_SECONDS)
     finally:
         process.kill()
     assert process.returncode == 130, stderr

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from conftest import HANG_GUARD_SECONDS
 import yaml
 from typer.testing import CliRunner
 
@@ -244,7 +246,7 @@ def test_resume_after_kill_9_replaces_rows_after_the_checkpoint(finished_run, tm
     process = subprocess.Popen([sys.executable, "-m", "bnexp", "train", str(config), "--run-dir", str(run), "--quiet"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + HANG_GUARD_SECONDS
         while time.time() < deadline and len(rundir.RunDir(run).read_metrics() if (run / "metrics.csv").exists() else []) < 5:
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
@@ -378,7 +380,7 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 
 @pytest.mark.parametrize("learning_rate", [3, 10])
 def test_the_no_bn_quickstart_diverges_at_learning_rates_3_and_10(tmp_path, learning_rate):
-    """Its loss explodes (to 1.5e7 and 5.6e11, README) without ever becoming NaN: the limit catches it."""
+    """Its loss explodes (to 1.5e7 and 5.6e11, docs/reference.md) without ever becoming NaN: the limit catches it."""
     result = train(QUICKSTART, "--set", "model.norm.kind=none", "--set", f"train.learning_rate={learning_rate}",
                    "--run-dir", tmp_path / "r")
     assert result.exit_code == 1

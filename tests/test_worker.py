@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from conftest import HANG_GUARD_SECONDS
 import yaml
 
 from bnexp import rundir
@@ -74,13 +76,13 @@ def test_kill_9_of_a_worker_fails_its_point_replaces_the_worker_and_the_rerun_co
                                stderr=subprocess.PIPE, text=True)
     try:
         first = out / "seed=0"
-        deadline = time.time() + 120
+        deadline = time.time() + HANG_GUARD_SECONDS
         while not ((first / rundir.METRICS).exists() and len((first / rundir.METRICS).read_text().splitlines()) >= 3):
             assert time.time() < deadline and process.poll() is None, process.communicate()
             time.sleep(0.02)
         [worker] = worker_pids(process.pid)
         os.kill(worker, signal.SIGKILL)  # mid-point: past its checkpoint at step 200, far from step 4000
-        _, stderr = process.communicate(timeout=300)
+        _, stderr = process.communicate(timeout=HANG_GUARD_SECONDS)
     finally:
         process.kill()
     assert process.returncode == 1, stderr
@@ -157,10 +159,12 @@ def test_a_feature_turned_off_is_another_program():
 
 
 def test_ray_actors_train_points_as_bnexp_train_alone(tmp_path):
+    """Without --address the sweep starts a Ray instance of its own: whatever cluster runs on
+    the machine, and whatever RAY_ADDRESS names (here nobody), is not its business."""
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e .[ray]")
     path, out = write_sweep(tmp_path, seeds=[0, 1]), tmp_path / "out"
-    done = subprocess.run(sweep_command(path, out, "--executor", "ray", "--workers", "1"), env=env(),
-                          capture_output=True, text=True)
+    done = subprocess.run(sweep_command(path, out, "--executor", "ray", "--workers", "1"),
+                          env={**env(), "RAY_ADDRESS": "127.0.0.1:1"}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert [p["status"] for p in manifest(out)["points"]] == ["completed", "completed"]
     second = out / "seed=1"

@@ -23,6 +23,8 @@ from bnexp.present.claims import claims_markdown, claims_tables
 VERDICT_STYLE = {1: "green", -1: "red", 0: ""}
 # Off a terminal no screen limits the width, and a cut cell loses data.
 UNLIMITED_WIDTH = 100_000
+DIFF_COLUMNS = 8  # runs beyond which the config diff folds to key → values
+DIFF_VALUES = 12  # values of one key shown when folded
 GROUP_KEYS = ("final_test_accuracy", "best_test_accuracy", "final_train_set_accuracy", "generalization_gap",
               "steps_to_threshold")
 
@@ -83,8 +85,10 @@ def comparison_lines(comp: Comparison) -> list[str]:
     return [comparison_line(c) for c in comp.comparisons]
 
 
-def not_comparable_lines(comp: Comparison) -> list[str]:
-    return [f"Not comparable: {line}." for line in comp.not_comparable]
+def warning_lines(comp: Comparison) -> list[str]:
+    """The warnings: test sets that can't be compared, and runs from different hardware."""
+    hardware = [f"Hardware: {comp.hardware_note}."] if comp.hardware_note else []
+    return [f"Not comparable: {line}." for line in comp.not_comparable] + hardware
 
 
 def curves(comp: Comparison) -> list[str]:
@@ -168,7 +172,7 @@ def render(comp: Comparison, console: Console, plot: str | None = None) -> None:
         if show_groups(comp):
             _print(console, _table("Seed groups (mean ± std over distinct seeds)", *groups_table(comp)))
     # One line each, never wrapped by us: readers copy these sentences whole.
-    for line in not_comparable_lines(comp):
+    for line in warning_lines(comp):
         console.print(Text(line, style="yellow"), soft_wrap=True)
     for line in comparison_lines(comp):
         console.print(Text(line), soft_wrap=True)
@@ -194,10 +198,28 @@ def _table(title: str, header: list[str], rows: list[list[str | Text]]) -> Table
 
 
 def diff_table(comp: Comparison) -> Table:
-    """One column per run; values unlike the baseline's in bold, so the eye finds them."""
-    rows = [[Text(key)] + [Text(v, style="" if v == values[0] else "bold") for v in values]
-            for key, values in comp.diff]
-    return _table("Config diff", ["key"] + [r.label for r in comp.rows], rows)
+    """One column per run, values unlike the baseline's in bold, so the eye finds them; past
+    DIFF_COLUMNS runs, folded to one row per key with its values (diff_columns)."""
+    header, rows = diff_columns(comp)
+    if len(header) == 2:
+        return _table("Config diff", header, rows)
+    styled = [[Text(key)] + [Text(v, style="" if v == values[0] else "bold") for v in values] for key, *values in rows]
+    return _table("Config diff", header, styled)
+
+
+def diff_columns(comp: Comparison) -> tuple[list[str], list[list[str]]]:
+    """The config diff as a table: a column per run, or, for more than DIFF_COLUMNS runs (a
+    60-run sweep made lines of 9,753 characters), key → its values, each with its number of
+    runs, in the order the runs first show them."""
+    if len(comp.rows) <= DIFF_COLUMNS:
+        return ["key"] + [r.label for r in comp.rows], [[key, *values] for key, values in comp.diff]
+    folded = []
+    for key, values in comp.diff:
+        counts = {v: values.count(v) for v in dict.fromkeys(values)}
+        shown = [f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in list(counts.items())[:DIFF_VALUES]]
+        more = len(counts) - DIFF_VALUES
+        folded.append([key, ", ".join(shown) + (f", and {more} more (--format json lists each run's)" if more > 0 else "")])
+    return ["key", f"values over {len(comp.rows)} runs"], folded
 
 
 def rich_metrics_table(comp: Comparison, with_curves: bool) -> Table:
@@ -224,7 +246,7 @@ def _value_cell(col: Column, row: Row) -> Text:
 
 
 def to_json(comp: Comparison, plot: str | None = None, claims: list[dict] | None = None) -> str:
-    """One JSON object (README: "Comparing runs"); non-finite numbers become null."""
+    """One JSON object (docs/comparing.md: "Comparing runs"); non-finite numbers become null."""
     doc = {
         "threshold": comp.threshold,
         "last": comp.last,
@@ -234,6 +256,7 @@ def to_json(comp: Comparison, plot: str | None = None, claims: list[dict] | None
         "groups": [_group_json(g) for g in comp.groups],
         "comparisons": [_clean(c.to_dict()) for c in comp.comparisons],
         "not_comparable": comp.not_comparable,
+        "hardware_note": comp.hardware_note,
         "pivot": _pivot_json(comp.pivot) if comp.pivot else None,
         "plot": plot,
         "claims": claims,
@@ -325,13 +348,12 @@ def to_markdown(comp: Comparison, *, with_curves: bool = True, plot: str | None 
     if comp.pivot:
         parts = [f"### {PIVOT_TITLE}\n\n" + markdown_table(*pivot_table(comp.pivot))]
     else:
-        labels = [r.label for r in comp.rows]
-        parts = [f"### Config diff\n\n{markdown_table(['key'] + labels, [[k] + vs for k, vs in comp.diff])}"
+        parts = [f"### Config diff\n\n{markdown_table(*diff_columns(comp))}"
                  if comp.diff else "### Config diff\n\nThe configs are identical."]
         parts.append(f"### {metrics_title(comp)}\n\n" + markdown_table(*metrics_table(comp, with_curves)))
         if show_groups(comp):
             parts.append("### Seed groups\n\n" + markdown_table(*groups_table(comp)))
-    lines = not_comparable_lines(comp) + comparison_lines(comp)
+    lines = warning_lines(comp) + comparison_lines(comp)
     if lines:
         parts.append("\n".join(f"- {line}" for line in lines))
     if plot:

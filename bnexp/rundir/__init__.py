@@ -1,6 +1,6 @@
 """The run directory, and the only code that names, writes or parses a run's files.
 
-Plain files any tool can read (the README describes each): config.yaml (the resolved
+Plain files any tool can read (docs/reference.md describes each): config.yaml (the resolved
 config), metrics.csv (one row per evaluation), summary.json (status and results),
 log.txt, checkpoint.npz (weights and loop state), eval.json (`bnexp eval` results),
 diag_<kind>.csv (opt-in diagnostics) and tb/ (TensorBoard events). train writes them
@@ -23,7 +23,8 @@ from bnexp.errors import ConfigError, RunDirError, RunFileError
 from bnexp.rundir import checkpoint, guard, metrics, tables
 from bnexp.rundir.checkpoint import Checkpoint, model_variables, state_problem as checkpoint_state_problem
 from bnexp.rundir.files import (
-    CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, SWEEP_MANIFEST, TENSORBOARD, diag_file, read_json,
+    CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, SWEEP_MANIFEST, TAIL_CHECKPOINT, TENSORBOARD, diag_file,
+    read_json,
     write_atomic, write_json,
 )
 from bnexp.rundir.guard import check_relative, check_removable, inside, remove_run
@@ -35,8 +36,9 @@ DIAGNOSTICS = tuple(tables.TABLES)
 
 __all__ = [
     "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "SWEEP_MANIFEST",
-    "TENSORBOARD",
-    "Checkpoint", "RunDir", "checkpoint_state_problem", "Scalars", "Summary", "check_relative", "check_removable", "create", "inside", "remove_run", "find_runs", "model_variables", "open_run", "read_json",
+    "TAIL_CHECKPOINT", "TENSORBOARD",
+    "Checkpoint", "RunDir", "Scalars", "Summary", "check_relative", "check_removable", "checkpoint_state_problem",
+    "create", "find_runs", "inside", "model_variables", "open_run", "read_json", "remove_run",
     "runs_root", "table_file", "write_atomic",
 ]
 
@@ -136,13 +138,23 @@ class RunDir:
 
     # --- checkpoint.npz ---
 
-    def save_checkpoint(self, variables: dict, state: dict) -> None:
-        write_atomic(self._file(CHECKPOINT), checkpoint.to_bytes(variables, state))
+    def save_checkpoint(self, variables: dict, state: dict, *, tail: bool = False) -> None:
+        """The checkpoint; with `tail`, the one at the start of an off-grid last call instead."""
+        write_atomic(self._file(TAIL_CHECKPOINT if tail else CHECKPOINT), checkpoint.to_bytes(variables, state))
 
-    def load_checkpoint(self) -> Checkpoint:
-        """The checkpoint, refused unread when it would inflate past what this run's model
-        can hold (so the run's config must be readable first)."""
-        return checkpoint.load(self._file(CHECKPOINT), checkpoint.max_bytes(self.read_config().model.hidden))
+    def load_checkpoint(self, *, tail: bool = False) -> Checkpoint:
+        """The checkpoint (with `tail`, the tail checkpoint), refused unread when it would
+        inflate past what this run's model can hold (so the run's config must be readable first)."""
+        limit = checkpoint.max_bytes(self.read_config().model.hidden)
+        return checkpoint.load(self._file(TAIL_CHECKPOINT if tail else CHECKPOINT), limit)
+
+    def has_tail_checkpoint(self) -> bool:
+        return os.path.lexists(self._file(TAIL_CHECKPOINT))
+
+    def resume_from_tail_checkpoint(self) -> None:
+        """Make the tail checkpoint the run's checkpoint (one rename): the run now stands
+        where its last call began, as if interrupted there, and replays its tail from there."""
+        os.replace(self._file(TAIL_CHECKPOINT), self._file(CHECKPOINT))
 
     # --- diag_<kind>.csv ---
 

@@ -42,7 +42,7 @@ CAPS = {
     "diag": 1024 * MiB,
 }
 # What bnexp itself writes into a run directory: all that `remove_run` may delete.
-RUN_FILES = re.compile(r"^(config\.yaml|metrics\.csv|summary\.json|log\.txt|checkpoint\.npz|eval\.json|"
+RUN_FILES = re.compile(r"^(config\.yaml|metrics\.csv|summary\.json|log\.txt|checkpoint\.npz|checkpoint_tail\.npz|eval\.json|"
                        r"diag_[a-z]+\.csv|\.lock|\.[^/]+\.tmp)$")
 RUN_FOLDERS = ("tb",)
 

@@ -43,6 +43,7 @@ class Summary:
     ended_at: str | None = None
     data: dict | None = None  # dataset, source, train_examples, test_examples
     versions: dict | None = None
+    hardware: dict | None = None  # rundir.provenance.hardware(): CPU model, vector level, threads
     git_commit: str | None = None
     host: str | None = None
     epoch_seconds: list | None = None
