@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import HANG_GUARD_SECONDS
 from typer.testing import CliRunner
 
 from bnexp import rundir, sweep as sweep_module
@@ -402,25 +403,24 @@ def test_a_worker_dies_with_its_sweep(tmp_path):
     """)], stdout=subprocess.PIPE, text=True, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
     worker = int(parent.stdout.readline())
     try:
-        for _ in range(1200):  # a bound, not a measurement: until the point trains
-            if (run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 1:
-                break
+        deadline = time.monotonic() + HANG_GUARD_SECONDS  # a guard against a hang, not a measurement
+        while not ((run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 1):
+            if time.monotonic() > deadline:
+                pytest.fail("the point never started training")
             time.sleep(0.1)
-        else:
-            pytest.fail("the point never started training")
     finally:
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait()
-    again = rundir.RunDir(run)
-    for _ in range(300):  # a bound: the worker's threads end, and with them its hold on the lock
+    again, deadline = rundir.RunDir(run), time.monotonic() + HANG_GUARD_SECONDS
+    while True:  # the worker's threads end, and with them its hold on the lock
         try:
             again.lock()  # what a rerun does first
             break
         except RunDirError:
+            if time.monotonic() > deadline:
+                os.kill(worker, signal.SIGKILL)
+                pytest.fail("the worker outlived its sweep, still holding the point's lock")
             time.sleep(0.1)
-    else:
-        os.kill(worker, signal.SIGKILL)
-        pytest.fail("the worker outlived its sweep, still holding the point's lock")
     again.unlock()
 
 
