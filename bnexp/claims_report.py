@@ -14,12 +14,12 @@ import os
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bnexp import sweep as sweep_module
+from bnexp import rundir, sweep as sweep_module
 from bnexp.compare import Run, load_run
 from bnexp.errors import RunDirError
-from bnexp.present import MISSING, markdown_table
+from bnexp.present import MISSING, markdown_table, markdown_text
 from bnexp.present.claims import difference_with_ci, p_value
-from bnexp.rundir import RunDir
+from bnexp.rundir import RunDir, write_atomic
 
 HEADER = ["claim", "source", "setup", "verdict", "difference [CI]", "p", "adjusted p", "figure"]
 # The curve that shows each metric better than its number does; other metrics get no figure.
@@ -61,7 +61,7 @@ def write_report(paths: list[Path], out: Path) -> Path:
     for directory in sweep_dirs(paths):
         sections.append(sweep_section(directory, out.parent, figures))
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n\n".join(sections) + "\n")
+    write_atomic(out, "\n\n".join(sections) + "\n")
     return out
 
 
@@ -77,7 +77,7 @@ def sweep_section(directory: Path, base: Path, figures: Path) -> str:
         rows.append([f"**{entry.name}**: {entry.claim}", entry.source, setup(entry, sides, recorded.seeds),
                      result["verdict"], difference_with_ci(result), p_value(result["p"]),
                      p_value(result["p_adjusted"]), link])
-        notes += [f"- {entry.name}: {note}" for note in result["notes"]]
+        notes += [f"- {entry.name}: {markdown_text(note)}" for note in result["notes"]]
     heading = f"## {recorded.name} (`{directory}`)"
     if not rows:
         return f"{heading}\n\nThis sweep has no claims."
@@ -87,7 +87,7 @@ def sweep_section(directory: Path, base: Path, figures: Path) -> str:
 def runs_of(recorded: sweep_module.Recorded, grid_point: dict) -> list[Run]:
     """The runs of one side that exist, in seed order."""
     by_seed = sweep_module.run_dirs_at(recorded.points, grid_point)
-    paths = [recorded.out / by_seed[s] for s in recorded.seeds if s in by_seed]
+    paths = [rundir.inside(recorded.out, by_seed[s]) for s in recorded.seeds if s in by_seed]
     return [load_run(p) for p in paths if RunDir(p).has_summary()]
 
 

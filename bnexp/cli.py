@@ -52,10 +52,11 @@ class Executor(str, Enum):
 
 def error_line(message: str) -> None:
     """The one line every error prints on stderr."""
-    from rich.console import Console
     from rich.markup import escape
 
-    Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(' '.join(message.split()))}", highlight=False)
+    from bnexp.present import console
+
+    console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {escape(' '.join(message.split()))}", highlight=False)
 
 
 def fail(message: str, code: int) -> None:

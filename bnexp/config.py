@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import reprlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,10 @@ from bnexp.errors import ConfigError
 
 MAX_WIDTH = 16384
 MAX_PARAMETERS = 100_000_000  # about 400 MB of float32 weights, plus optimizer state
+MAX_YAML_BYTES = 1 << 20  # a config or sweep file; bnexp's own are a few kB
+# YAML nodes a document may expand to, its aliases counted at every use: an alias bomb
+# (a 546-byte file that expands to 10^9 values) is refused before it is built.
+MAX_YAML_NODES = 100_000
 
 
 class Schema(BaseModel):
@@ -136,7 +141,7 @@ class Schedule(Schema):
     """Learning-rate schedule: constant; step (×gamma every step_size steps); cosine to final_fraction·lr."""
 
     kind: Literal["constant", "step", "cosine"] = "constant"
-    step_size: Annotated[int, Field(ge=1)] = 10_000
+    step_size: Annotated[int, Field(ge=1, le=100_000_000)] = 10_000
     gamma: Annotated[float, Field(gt=0, le=1)] = 0.1
     final_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
 
@@ -149,8 +154,8 @@ class Train(Schema):
     batch_size: Annotated[int, Field(ge=1, le=60_000)] = 60
     epochs: Annotated[int, Field(ge=1, le=100_000)] | None = None
     steps: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
-    eval_every: Annotated[int, Field(ge=1)] | None = None
-    checkpoint_every: Annotated[int, Field(ge=1)] | None = None
+    eval_every: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
+    checkpoint_every: Annotated[int, Field(ge=1, le=100_000_000)] | None = None
     unroll: Annotated[int, Field(ge=1, le=50)] = 4
     # Training examples evaluated in inference mode at every evaluation (0: none), for the
     # train-test gap; a fixed subset, the same for every run of a dataset (train.train_subset).
@@ -289,8 +294,15 @@ YAML12Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _ma
 
 
 def parse_yaml(text: str, where: str) -> Any:
+    """The document in `text`, as yaml.load reads it, but its node graph is measured before
+    anything is built: one that would expand past MAX_YAML_NODES, or refer to itself, is refused."""
+    loader = YAML12Loader(text)
     try:
-        return yaml.load(text, Loader=YAML12Loader)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, {}, where)
+        return loader.construct_document(node)
     except RecursionError:
         raise ConfigError(f"{where}: YAML nested too deeply to be a config") from None
     except yaml.YAMLError as e:
@@ -298,23 +310,56 @@ def parse_yaml(text: str, where: str) -> Any:
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
+    finally:
+        loader.dispose()
+
+
+def _check_expansion(node: yaml.Node, sizes: dict[int, int], where: str) -> int:
+    """The values `node` expands to, an alias counted at every use (each distinct node is
+    measured once, so this costs the file's size, not the expansion's)."""
+    known = sizes.get(id(node))
+    if known is not None:
+        if known < 0:
+            raise ConfigError(f"{where}: a YAML alias refers to itself; a config cannot")
+        return known
+    sizes[id(node)] = -1  # being measured
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [n for pair in node.value for n in pair]
+    else:
+        children = []
+    size = 1 + sum(_check_expansion(child, sizes, where) for child in children)
+    if size > MAX_YAML_NODES:
+        raise ConfigError(f"{where}: the YAML expands to more than {MAX_YAML_NODES:,} values "
+                          "(aliases counted at every use); a config or sweep file needs far fewer")
+    sizes[id(node)] = size
+    return size
 
 
 def read_yaml_file(path: str | Path) -> dict:
     """Read a YAML mapping from `path`, with one-line errors for every way it can be wrong."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_YAML_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory") from None
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    if len(raw) > MAX_YAML_BYTES:
+        raise ConfigError(f"{path}: larger than the {MAX_YAML_BYTES:,} bytes a config or sweep file may have")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file (invalid UTF-8)") from None
+    return yaml_mapping(text, path)
+
+
+def yaml_mapping(text: str, path: str | Path) -> dict:
+    """The YAML mapping in `text`, read from `path`; ConfigError naming it otherwise."""
     if "\x00" in text:
         raise ConfigError(f"{path}: not a text file (contains NUL bytes)")
     data = parse_yaml(text, str(path))
@@ -396,8 +441,14 @@ def _did_you_mean(loc: tuple) -> str:
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """A bounded excerpt of a value: reprlib stops at a few items and levels, so a huge
+    value costs no more to show than a small one."""
+    text = _EXCERPT.repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxlevel, _EXCERPT.maxstring, _EXCERPT.maxother = 3, 60, 60
 
 
 def to_yaml(config: Config) -> str:

@@ -11,16 +11,26 @@ from __future__ import annotations
 from pathlib import Path
 
 from bnexp.compare import Run, run_labels, seed_groups
-from bnexp.rundir import RunDir
+from bnexp.rundir import RunDir, write_atomic
 
 CURVES = (("test_accuracy", "test accuracy"), ("test_loss", "test loss"))
 
 
 def plot_learning_curves(runs: list[Run], path: str | Path) -> Path:
     """Write `learning_curves_figure(runs)` to `path` (.png, .pdf or .svg)."""
+    return save(learning_curves_figure(runs), path, dpi=120)
+
+
+def save(fig, path: str | Path, dpi: int) -> Path:
+    """Write `fig` to `path` whole or not at all (rundir.write_atomic): a full disk leaves
+    no empty or torn image behind."""
+    import io
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    learning_curves_figure(runs).savefig(out, dpi=120)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format=out.suffix.lstrip(".").lower() or "png")
+    write_atomic(out, buffer.getvalue())
     return out
 
 
@@ -95,9 +105,11 @@ def _draw_group(ax, runs: list[Run], key: str, colour, label: str) -> None:
 
 
 def _wrap(label: str, width: int = 48) -> str:
-    """Legend entries from long config diffs, folded at the commas so the axes keep their room."""
+    """Legend entries and titles from long config diffs and claims, folded at the commas so
+    the axes keep their room; shown as written (a `$` is a dollar: no TeX from a file is set)."""
     import textwrap
 
+    label = label.replace("$", r"\$")
     return "\n".join(textwrap.wrap(label, width, break_long_words=False)) or label
 
 
@@ -181,7 +193,4 @@ def plot_claim(sides: list[tuple[str, list[Run]]], key: str, title: str, path: s
         ax.axhline(threshold, color="grey", linestyle="--", linewidth=1, label=f"threshold {threshold:g}")
     _label(ax, dict(CURVES)[key], _wrap(title, 80))
     ax.legend(fontsize="small")
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    return out
+    return save(fig, path, dpi=110)

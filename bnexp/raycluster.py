@@ -20,13 +20,16 @@ See https://docs.ray.io/en/latest/ray-security/token-auth.html.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 
-from bnexp.errors import BnexpError
+from bnexp.errors import BnexpError, UsageError
 
 AUTH_MODE = "RAY_AUTH_MODE"
 # Words of Ray's own messages (C++ gRPC status and ray.exceptions.AuthenticationError)
 # when the head refuses a client's token or the client has none.
 REFUSED = ("Unauthenticated", "InvalidAuthToken", "AuthenticationError")
+CONNECT_DEADLINE = 30.0  # seconds: the longest `--address` may take to answer
 
 
 def connect_ray(address: str, **options) -> None:
@@ -38,6 +41,60 @@ def connect_ray(address: str, **options) -> None:
         ray.init(address=address, **options)
     except (ConnectionError, ray.exceptions.RayError) as e:
         raise BnexpError(connection_advice(address, e)) from None
+
+
+def check_reachable(address: str, deadline: float = CONNECT_DEADLINE) -> None:
+    """Fail in one line, within `deadline` seconds, unless a gRPC server (as Ray's GCS is)
+    answers at `address`.
+
+    `ray.init` given an address where no GCS answers retries forever, logging a timeout
+    every 30 s, and that whether nothing listens there or something else does. So this
+    opens a TCP connection (the name lookup included) and sends HTTP/2's client preface,
+    which a gRPC server answers at once with a SETTINGS frame: a refused port, an unknown
+    host, a silent one or a server of another protocol is told apart in one line before
+    the sweep writes anything. The probe runs in a daemon thread, so that a resolver that
+    never answers cannot hold the sweep past the deadline. "auto" (Ray finds the cluster)
+    and TLS clusters (RAY_USE_TLS) are not probed past the TCP connection.
+    """
+    if address == "auto":
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--address {address!r}: expected HOST:PORT, e.g. 127.0.0.1:6379")
+    outcome: list[str | None] = []
+    tls = os.environ.get("RAY_USE_TLS", "0").lower() not in ("0", "false", "")
+    thread = threading.Thread(target=lambda: outcome.append(_probe(host.strip("[]"), int(port), deadline, tls)),
+                              daemon=True)
+    thread.start()
+    thread.join(deadline)
+    why = f"no answer within {deadline:g} s" if not outcome else outcome[0]
+    if why:
+        raise BnexpError(f"no Ray cluster answers at {address} ({why}): start one with `ray start --head --port=PORT` "
+                         "and pass --address HOST:PORT")
+
+
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # and an empty SETTINGS frame
+SETTINGS = 4  # the frame type a gRPC server sends first
+
+
+def _probe(host: str, port: int, timeout: float, tls: bool) -> str | None:
+    """None when a gRPC server answers at host:port, else why not (a few words)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as connection:
+            if tls:
+                return None
+            connection.sendall(HTTP2_PREFACE)
+            header = b""
+            while len(header) < 9:
+                chunk = connection.recv(9 - len(header))
+                if not chunk:
+                    break
+                header += chunk
+    except OSError as e:
+        return e.strerror or str(e) or type(e).__name__
+    if len(header) == 9 and header[3] == SETTINGS:
+        return None
+    return "something answers there, but not as Ray's GCS (gRPC) does"
 
 
 def use_local_token() -> None:

@@ -45,10 +45,10 @@ recover it exactly; pivot cells carry `data-mean`, `data-std` and `data-n`.
 from __future__ import annotations
 
 import math
-import os
 import statistics
 from pathlib import Path
 
+from bnexp.rundir.guard import write_atomic
 from bnexp.svgchart import Band, Chart, Layer, Line, escape_text, render
 
 MISSING = "—"
@@ -93,17 +93,11 @@ def _title(data: dict) -> str:
 
 
 def write_report(data: dict, path: str | Path) -> Path:
-    """Render `data` to `path`, written whole or not at all (a temporary file, then a rename)."""
+    """Render `data` to `path`, written whole or not at all (rundir.write_atomic)."""
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    html = render_html(data)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # write_atomic's temporary file is created exclusively, never through a link planted beside `out`.
+    write_atomic(out, render_html(data))
     return out
 
 

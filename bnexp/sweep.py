@@ -33,10 +33,10 @@ import difflib
 import hashlib
 import itertools
 import json
+import math
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -54,7 +54,7 @@ from bnexp import claims as claims_module, config as config_module, rundir
 from bnexp.claims import Expect
 from bnexp.config import Config, Schema
 from bnexp.errors import BnexpError, ConfigError, RunDirError, RunFileError, UsageError, signal_exit_code
-from bnexp.raycluster import connect_ray
+from bnexp.raycluster import check_reachable, connect_ray
 from bnexp.rundir import provenance
 
 MANIFEST = rundir.SWEEP_MANIFEST
@@ -63,6 +63,11 @@ RESULTS = ("completed", "diverged")
 DOTTED_KEY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # as Config.name: it names the sweep directory
 MAX_LABEL = 200  # bytes of one directory name; file systems allow 255
+# Caps a sweep file or sweep.json may not pass, each a one-line error: far above any study,
+# far below what would take minutes and gigabytes to list.
+MAX_POINTS = 10_000
+MAX_SEEDS = claims_module.MAX_SEEDS
+MAX_THREADS = 1024
 
 
 class SweepFile(Schema):
@@ -74,7 +79,7 @@ class SweepFile(Schema):
     base: str | dict[str, Any]
     set: dict[Annotated[str, Field(pattern=DOTTED_KEY)], Any] = {}
     grid: dict[Annotated[str, Field(pattern=DOTTED_KEY)], Annotated[list[Any], Field(min_length=1)]] = {}
-    seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1)] = [0]
+    seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(min_length=1, max_length=MAX_SEEDS)] = [0]
     expect: Any = []
 
 
@@ -134,7 +139,7 @@ def load_sweep(path: str | Path, out: str | Path | None, seeds: list[int] | None
     claims = claims_module.validate_claims(spec.expect, spec.grid, spec.seeds, str(path), canonical=flow)
     claims_module.check_recorded(claims, lambda point: [p.config for p in points_at(points, point)], str(path))
     for point in points:
-        read_status(point, out / point.run_dir)
+        read_status(point, rundir.inside(out, point.run_dir))
     return Sweep(spec.name, path, out, points, spec.grid, spec.seeds, claims, threads_in(out))
 
 
@@ -172,6 +177,9 @@ def base_config(spec: SweepFile, path: Path) -> dict:
 
 def expand(spec: SweepFile, base: dict, where: str) -> list[Point]:
     """Every grid combination × every seed, in file order, each config validated."""
+    count = math.prod(len(values) for values in spec.grid.values()) * len(spec.seeds)
+    if count > MAX_POINTS:
+        raise ConfigError(f"{where}: the grid and seeds make {count:,} points; at most {MAX_POINTS:,} allowed in one sweep")
     short = short_keys(list(spec.grid))
     slugs = {key: value_slugs(values) for key, values in spec.grid.items()}
     points = []
@@ -241,16 +249,14 @@ def default_out(name: str) -> Path:
 
 def seeds_in(out: Path) -> list[int]:
     """The seeds of the points an existing sweep directory records, in their order."""
-    manifest = out / MANIFEST
-    if not manifest.exists():
-        return []
-    return list(dict.fromkeys(p["overrides"]["seed"] for p in rundir.read_json(manifest).get("points", [])))
+    recorded = read_recorded(out)
+    return list(dict.fromkeys(p["overrides"]["seed"] for p in recorded.points)) if recorded else []
 
 
 def threads_in(out: Path) -> int | None:
     """The thread count an existing sweep directory's points trained with."""
-    manifest = out / MANIFEST
-    return rundir.read_json(manifest).get("threads") if manifest.exists() else None
+    recorded = read_recorded(out)
+    return recorded.threads if recorded else None
 
 
 def check_out(out: Path, name: str) -> None:
@@ -260,8 +266,8 @@ def check_out(out: Path, name: str) -> None:
     if not out.is_dir():
         raise RunDirError(f"--out {out} is not a directory")
     manifest = out / MANIFEST
-    if manifest.exists():
-        found = rundir.read_json(manifest).get("name")
+    if os.path.lexists(manifest):
+        found = read_recorded(out).name
         if found != name:
             raise RunDirError(f"{out} holds the sweep '{found}', not '{name}': choose another --out")
     elif any(p.name != ".lock" for p in out.iterdir()):
@@ -334,7 +340,7 @@ def judge_claims(name: str, entries: list[Expect], seeds: list[int], out: Path, 
     kinds = {claims_module.diagnostics_kind(e.metric) for e in entries} - {None}
 
     def runs_for(grid_point: dict[str, Any]) -> dict[int, claims_module.RunRecord]:
-        found = {seed: run_record(out / run_dir, kinds) for seed, run_dir in run_dirs_at(recorded, grid_point).items()}
+        found = {seed: run_record(rundir.inside(out, run_dir), kinds) for seed, run_dir in run_dirs_at(recorded, grid_point).items()}
         return {seed: record for seed, record in found.items() if record is not None}
 
     return claims_module.judge(entries, runs_for, seeds, f"sweep {name}")
@@ -368,21 +374,48 @@ class Recorded:
     name: str
     seeds: list[int]
     claims: list[Expect]
-    points: list[dict]  # sweep.json's: run_dir, overrides, status, ...
+    points: list[dict]  # sweep.json's, as read: run_dir and overrides
+    threads: int | None = None
+
+
+class RecordedPoint(Schema):
+    """What bnexp reads of one of sweep.json's points; other keys are its own notes."""
+
+    model_config = {"extra": "ignore"}
+    run_dir: str
+    overrides: dict[str, Any]
+
+
+class Manifest(Schema):
+    """What bnexp reads of sweep.json, checked before any of it names a path or a thread count."""
+
+    model_config = {"extra": "ignore"}
+    name: Annotated[str, Field(pattern=NAME)]
+    points: Annotated[list[RecordedPoint], Field(max_length=MAX_POINTS)]
+    seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(max_length=MAX_SEEDS)] | None = None
+    threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] | None = None
+    expect: list[Expect] | None = None
 
 
 def read_recorded(out: Path) -> Recorded | None:
-    """The sweep recorded in `out`, or None when `out` holds no sweep.json."""
+    """The sweep recorded in `out`, or None when `out` holds no sweep.json; RunFileError
+    naming the file when a name, path, seed or thread count in it is not one bnexp writes."""
     path = Path(out) / MANIFEST
-    if not path.is_file():
+    if not os.path.lexists(path):
         return None
-    manifest = rundir.read_json(path)
+    raw = rundir.read_json(path)
     try:
-        claims = [Expect.model_validate(e) for e in manifest.get("expect") or []]
-        seeds = manifest.get("seeds") or list(dict.fromkeys(p["overrides"]["seed"] for p in manifest["points"]))
-        return Recorded(Path(out), manifest["name"], seeds, claims, manifest["points"])
-    except (ValidationError, KeyError, TypeError) as e:
-        raise RunFileError(f"{path} is corrupt: {' '.join(str(e).split())}") from None
+        manifest = Manifest.model_validate(raw)
+    except ValidationError as e:
+        raise RunFileError(f"{path} is corrupt: {config_module.describe(e.errors()[0], raw)}") from None
+    points = [p.model_dump() for p in manifest.points]
+    for point in points:
+        rundir.check_relative(point["run_dir"], "run_dir", path)
+        seed = point["overrides"].get("seed")
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise RunFileError(f"{path} is corrupt: the point {point['run_dir']} has no integer seed")
+    seeds = manifest.seeds or list(dict.fromkeys(p["overrides"]["seed"] for p in points))
+    return Recorded(Path(out), manifest.name, seeds, manifest.expect or [], points, manifest.threads)
 
 
 def claims_for(paths: list[str | Path]) -> list[dict] | None:
@@ -396,15 +429,19 @@ def claims_for(paths: list[str | Path]) -> list[dict] | None:
     return results or None
 
 
-def prepare(run: Path) -> bool:
-    """Whether the point resumes from its checkpoint; a run with none is cleared to start over."""
+def prepare(out: Path, run_dir: str) -> bool:
+    """Whether the point resumes from its checkpoint; a run with none is cleared to start
+    over, if it is one (rundir.remove_run: no link, nothing but a run's files)."""
+    run = rundir.inside(out, run_dir)
     holder = rundir.RunDir(run)
     if holder.has_checkpoint():
         return True
-    if run.exists():
+    if rundir.check_removable(out, run_dir):  # before the lock: a refused folder is left as it was
         holder.lock()  # refuses a run another process is still writing
-        shutil.rmtree(run)
-        holder.unlock()
+        try:
+            rundir.remove_run(out, run_dir)
+        finally:
+            holder.unlock()
     return False
 
 
@@ -430,6 +467,14 @@ def default_threads(workers: int) -> int:
     return int(os.environ.get("BNEXP_THREADS") or 0) or max(1, available_cores() // workers)
 
 
+def parent_pid() -> str:
+    """How a worker started here knows its sweep (bnexp.worker.die_with_parent): this pid,
+    with ':watch' when started off the main thread (a Ray actor's)."""
+    import threading
+
+    return str(os.getpid()) + ("" if threading.current_thread() is threading.main_thread() else ":watch")
+
+
 class Worker:
     """A warm worker process (`python -m bnexp.worker`): it trains the points it is sent, one
     at a time, each as `bnexp train --quiet` would, and answers each with that command's exit
@@ -445,7 +490,8 @@ class Worker:
             # since a second SIGINT stops training without a checkpoint.
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "bnexp.worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=self.stderr, text=True, env={**os.environ, "BNEXP_THREADS": str(threads)},
+                stderr=self.stderr, text=True,
+                env={**os.environ, "BNEXP_THREADS": str(threads), "BNEXP_PARENT_PID": parent_pid()},
                 start_new_session=True)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
@@ -626,6 +672,8 @@ class RayExecutor:
         except ImportError:
             raise BnexpError("--executor ray needs Ray: pip install -e .[ray]") from None
         self.ray, self.address, self.data_dir = ray, address, data_dir
+        if address:  # before anything is written: a dead address fails here, in one line
+            check_reachable(address)
         self.threads = default_threads(workers)
         self.idle: list[Actor] = []  # actors with no point
         self.running: dict[Any, tuple[Point, Actor]] = {}  # call reference -> (point, actor)
@@ -750,7 +798,7 @@ def run_sweep(sweep: Sweep, executor, reporter: SweepReporter) -> None:
 def start_point(sweep: Sweep, point: Point, executor, reporter: SweepReporter) -> None:
     run = sweep.out / point.run_dir
     try:
-        resume = prepare(run)
+        resume = prepare(sweep.out, point.run_dir)
     except BnexpError as e:
         end_point(sweep, point, "failed", str(e), reporter)
         return

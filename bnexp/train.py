@@ -15,10 +15,12 @@ with TensorFlow's deterministic ops, ends bit for bit the same.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import signal
 import statistics
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -29,7 +31,7 @@ import numpy as np
 from bnexp import config as config_module, rundir
 from bnexp.config import Config
 from bnexp.data import Dataset
-from bnexp.errors import ConfigError, DivergedError, RunDirError, Stopped
+from bnexp.errors import ConfigError, DivergedError, RunDirError, RunFileError, Stopped
 from bnexp.rundir import Summary
 from bnexp.rundir.provenance import describe, environment, now, same_hardware_key
 
@@ -440,12 +442,14 @@ class SummaryKeeper:
         self.run.write_summary(summary)
 
     def end(self, status: str, message: str | None) -> Summary:
-        """Write the final summary: the results so far, the status and why."""
-        if self.state is not None:
-            self.summary = results(self.summary, self.state, self.plan)
-        self.summary = dataclasses.replace(self.summary, status=status, message=message, ended_at=now(),
-                                           session_seconds=round(time.time() - self.started, 3))
-        self.run.write_summary(self.summary)
+        """Write the final summary: the results so far, the status and why. A signal that
+        comes meanwhile waits for the write (signals_held): it cannot leave it "running"."""
+        with signals_held():
+            if self.state is not None:
+                self.summary = results(self.summary, self.state, self.plan)
+            self.summary = dataclasses.replace(self.summary, status=status, message=message, ended_at=now(),
+                                               session_seconds=round(time.time() - self.started, 3))
+            self.run.write_summary(self.summary)
         self.log.say(f"{status}" + (f": {message}" if message else ""))
         return self.summary
 
@@ -720,12 +724,34 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
         keeper.end("failed", f"{type(e).__name__}: {e}")
         raise
     finally:
-        metrics.close()
-    # Still under the caller's StopRequest: a second signal cannot cut the final summary.
-    if status == "interrupted":
-        name = signal_name(stop.signum)
-        return keeper.stopped(name, f"interrupted by {name} at step {state.step}")
-    return keeper.end("completed", None)
+        with signals_held():
+            metrics.close()
+    # A second signal from here on waits for the final summary (signals_held), then stops at once.
+    with signals_held():
+        if status == "interrupted":
+            name = signal_name(stop.signum)
+            return keeper.stopped(name, f"interrupted by {name} at step {state.step}")
+        return keeper.end("completed", None)
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold SIGINT and SIGTERM until the block ends, then deliver the first that came to
+    the handler before (a StopRequest's: "stop at once"). Around the final summary's
+    write, so the status a signal cuts short can never stay "running". Python's handlers
+    run in the main thread only; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, frame: arrived.append(signum)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        if arrived:
+            signal.raise_signal(arrived[0])
 
 
 def note_hardware_change(earlier: dict | None, current: dict, log: "Log") -> None:
@@ -822,6 +848,10 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths
         saved = run.load_checkpoint()  # a corrupt one fails here, before the summary changes
         data = (warm.load if warm else data_module.load)(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
+        check_state(saved, Plan.of(config, len(data.x_train)).total_steps)
+        for kind in rundir.DIAGNOSTICS:  # a corrupt table, like a corrupt metrics file, fails before the summary changes
+            run.read_diagnostics(kind)
+        run.read_metrics()
         if lengths:
             config, from_tail = extended(config, lengths, run, State.from_checkpoint(saved.state), len(data.x_train))
             if from_tail:
@@ -832,6 +862,14 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths
     finally:
         reporter.stop()
         run.unlock()
+
+
+def check_state(saved: rundir.Checkpoint, total_steps: int) -> None:
+    """Refuse a checkpoint whose loop state this run cannot have written, before anything
+    of the run is rewritten: RunFileError, one line, naming the file."""
+    problem = rundir.checkpoint_state_problem(saved.state, total_steps)
+    if problem:
+        raise RunFileError(f"corrupt checkpoint {saved.path}: {problem}")
 
 
 LENGTH_KEYS = ("train.epochs", "train.steps")

@@ -62,8 +62,43 @@ def serve(tasks, replies) -> None:
         replies.flush()
 
 
+def die_with_parent(parent: int, by_thread: bool) -> None:
+    """Be killed the moment the sweep that started this worker dies (kill -9 included), so
+    no orphan trains on holding its run's lock: Linux's parent-death signal, else (or when
+    the parent started it from a thread other than its main one, whose end the signal
+    would follow) a thread that watches for the parent to go. SIGKILL, not a clean stop:
+    the point resumes from its last checkpoint, and the lock is free for a rerun at once."""
+    try:
+        import ctypes
+
+        if by_thread:
+            raise OSError("the parent's thread may end before the parent")
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl")
+    except (OSError, AttributeError):
+        import threading
+        import time
+
+        def watch():
+            while os.getppid() == parent:
+                time.sleep(0.2)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent:  # it died before the watch began
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 def main() -> None:
     from bnexp.backend import tensorflow
+
+    parent, _, how = os.environ.get("BNEXP_PARENT_PID", "").partition(":")
+    if parent.isdigit():
+        die_with_parent(int(parent), how == "watch")
 
     for signum in (signal.SIGINT, signal.SIGTERM):  # train's StopRequest takes them over during a point
         signal.signal(signum, signal.SIG_IGN)

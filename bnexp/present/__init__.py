@@ -9,9 +9,11 @@ gets plain lines and a wide console, so no table cell is cut.
 from __future__ import annotations
 
 import math
+import re
 import sys
 
 from rich.console import Console
+from rich.segment import Segment
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
@@ -28,11 +30,28 @@ FORMATS = {  # kind of number -> format
 SPARK = "▁▂▃▄▅▆▇█"
 
 
-def console(stderr: bool = False) -> Console:
-    """A console that folds nothing away when its output is not a terminal."""
+# C0 and C1 control characters but tab and newline: ESC[2J, a carriage return or a CSI
+# from a file would act on the terminal instead of showing.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+class TextConsole(Console):
+    """A Rich console that shows text as text: control characters in anything printed (a
+    run's summary, a claim, a path) are dropped before they reach the terminal. Rich's own
+    control segments (cursor moves of a live display, colours) pass as they are."""
+
+    def _render_buffer(self, buffer) -> str:
+        return super()._render_buffer(
+            segment if segment.control else Segment(CONTROL.sub("", segment.text), segment.style, segment.control)
+            for segment in buffer)
+
+
+def console(stderr: bool = False, **options) -> Console:
+    """A console that folds nothing away when its output is not a terminal, and shows no
+    control character of the text it prints (TextConsole)."""
     stream = sys.stderr if stderr else sys.stdout
     terminal = stream.isatty()
-    return Console(file=stream, width=None if terminal else WIDE, soft_wrap=not terminal)
+    return TextConsole(file=stream, **({"width": None if terminal else WIDE, "soft_wrap": not terminal} | options))
 
 
 def progress_bar(out: Console, what: str, fields: str, refresh_per_second: float) -> Progress:
@@ -86,9 +105,20 @@ def sparkline(values: list[float], lo: float, hi: float, width: int = 24) -> str
     )
 
 
+def markdown_text(text: str) -> str:
+    """Text from a file as Markdown that shows it as written, on one line: control
+    characters dropped, line breaks as spaces, `|` escaped (a table cell stays one), HTML
+    as entities (no tag or comment can open), `$` escaped (no TeX is set). Emphasis marks
+    and links are left: they cannot leave the cell."""
+    text = CONTROL.sub(" ", str(text)).replace("\n", " ").replace("\t", " ")
+    for raw, safe in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "\\|"), ("$", "\\$")):
+        text = text.replace(raw, safe)
+    return text
+
+
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    """A pipe table; a `|` inside a cell is escaped so it stays one cell."""
+    """A pipe table whose every cell is markdown_text: one line, one cell, no HTML or TeX."""
     def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+        return "| " + " | ".join(markdown_text(c) for c in cells) + " |"
 
     return "\n".join([line(header), "|" + "---|" * len(header)] + [line(r) for r in rows])

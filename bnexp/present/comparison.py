@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bnexp.compare import COLUMNS, METRIC, Column, Comparison, Delta, Group, GroupComparison, Pivot, Row, column, finite
-from bnexp.present import markdown_table, number, sparklines, status
+from bnexp.present import console as present_console, markdown_table, number, sparklines, status
 from bnexp.present.claims import claims_markdown, claims_tables
 
 VERDICT_STYLE = {1: "green", -1: "red", 0: ""}
@@ -40,7 +40,7 @@ def show(comp: Comparison, fmt: str, console: Console, plot: str | None = None,
     elif fmt == "csv":
         console.out(pivot_csv(comp.pivot) if comp.pivot else to_csv(comp), end="", highlight=False)
         if plot:  # CSV on stdout has no place for a note; say where the figure went on stderr
-            Console(stderr=True).print(Text(f"Learning curves written to {plot}"))
+            present_console(stderr=True).print(Text(f"Learning curves written to {plot}"))
     elif fmt == "markdown":
         console.out(to_markdown(comp, with_curves=plot is None, plot=plot), end="", highlight=False)
         if claims:

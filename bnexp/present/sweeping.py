@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bnexp.config import yaml_flow
-from bnexp.present import number, progress_bar, status
+from bnexp.present import console, number, progress_bar, status
 from bnexp.present.claims import claims_tables
 from bnexp.sweep import Point, Sweep, SweepReporter
 
@@ -49,7 +49,7 @@ class SweepDisplay(SweepReporter):
         self._update(advance=1)
         if self.quiet:
             if point.status == "failed":
-                Console(stderr=True, soft_wrap=True).print(point_line(point), highlight=False)
+                console(stderr=True, soft_wrap=True).print(point_line(point), highlight=False)
             return
         self.out.print(point_line(point), highlight=False)
 

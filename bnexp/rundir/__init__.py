@@ -20,13 +20,14 @@ from pathlib import Path
 
 from bnexp import config as config_module
 from bnexp.errors import ConfigError, RunDirError, RunFileError
-from bnexp.rundir import checkpoint, metrics, tables
-from bnexp.rundir.checkpoint import Checkpoint, model_variables
+from bnexp.rundir import checkpoint, guard, metrics, tables
+from bnexp.rundir.checkpoint import Checkpoint, model_variables, state_problem as checkpoint_state_problem
 from bnexp.rundir.files import (
     CHECKPOINT, CONFIG, EVAL, LOCK, LOG, METRICS, SUMMARY, SWEEP_MANIFEST, TAIL_CHECKPOINT, TENSORBOARD, diag_file,
     read_json,
     write_atomic, write_json,
 )
+from bnexp.rundir.guard import check_relative, check_removable, inside, remove_run
 from bnexp.rundir.summary import Summary
 from bnexp.rundir.tensorboard import Scalars
 
@@ -36,7 +37,8 @@ DIAGNOSTICS = tuple(tables.TABLES)
 __all__ = [
     "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "SWEEP_MANIFEST",
     "TAIL_CHECKPOINT", "TENSORBOARD",
-    "Checkpoint", "RunDir", "Scalars", "Summary", "create", "find_runs", "model_variables", "open_run", "read_json",
+    "Checkpoint", "RunDir", "Scalars", "Summary", "check_relative", "check_removable", "checkpoint_state_problem",
+    "create", "find_runs", "inside", "model_variables", "open_run", "read_json", "remove_run",
     "runs_root", "table_file", "write_atomic",
 ]
 
@@ -55,7 +57,7 @@ class RunDir:
 
     def lock(self) -> None:
         """Take the run's lock, or fail at once if another bnexp process holds it."""
-        handle = open(self._file(LOCK), "a")
+        handle = guard.open_append(self._file(LOCK))
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -71,16 +73,16 @@ class RunDir:
     # --- what it holds ---
 
     def has_config(self) -> bool:
-        return self._file(CONFIG).is_file()
+        return os.path.lexists(self._file(CONFIG))
 
     def has_summary(self) -> bool:
-        return self._file(SUMMARY).is_file()
+        return os.path.lexists(self._file(SUMMARY))
 
     def has_checkpoint(self) -> bool:
-        return self._file(CHECKPOINT).exists()
+        return os.path.lexists(self._file(CHECKPOINT))
 
     def has_diagnostics(self, kind: str) -> bool:
-        return self._file(diag_file(kind)).exists()
+        return os.path.lexists(self._file(diag_file(kind)))
 
     # --- config.yaml ---
 
@@ -95,7 +97,7 @@ class RunDir:
         """
         path = self._file(CONFIG)
         try:
-            raw = config_module.read_yaml_file(path)
+            raw = config_module.yaml_mapping(guard.read_text(path), path)
         except ConfigError as e:
             raise RunFileError(str(e)) from None
         return config_module.validate(config_module.as_recorded(raw), str(path))
@@ -117,7 +119,7 @@ class RunDir:
     def append_metrics(self, row: dict) -> None:
         # One write call per line: a kill can cut the file only between whole lines or
         # inside the last one, which readers then skip.
-        with open(self._file(METRICS), "a") as f:
+        with guard.open_append(self._file(METRICS)) as f:
             f.write(metrics.format_row(row))
 
     def read_metrics(self) -> list[dict]:
@@ -126,13 +128,9 @@ class RunDir:
         A file of an older format reads as None in the columns it lacks.
         """
         path = self._file(METRICS)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+        if not os.path.lexists(path):
             return []
-        except (OSError, UnicodeDecodeError) as e:
-            raise RunFileError(f"{path} is corrupt: {e}") from None
-        return metrics.parse(text, path)
+        return metrics.parse(guard.read_text(path), path)
 
     def rewrite_metrics(self, rows: list[dict]) -> None:
         """Replace the file with `rows`, in the current format."""
@@ -145,10 +143,13 @@ class RunDir:
         write_atomic(self._file(TAIL_CHECKPOINT if tail else CHECKPOINT), checkpoint.to_bytes(variables, state))
 
     def load_checkpoint(self, *, tail: bool = False) -> Checkpoint:
-        return checkpoint.load(self._file(TAIL_CHECKPOINT if tail else CHECKPOINT))
+        """The checkpoint (with `tail`, the tail checkpoint), refused unread when it would
+        inflate past what this run's model can hold (so the run's config must be readable first)."""
+        limit = checkpoint.max_bytes(self.read_config().model.hidden)
+        return checkpoint.load(self._file(TAIL_CHECKPOINT if tail else CHECKPOINT), limit)
 
     def has_tail_checkpoint(self) -> bool:
-        return self._file(TAIL_CHECKPOINT).exists()
+        return os.path.lexists(self._file(TAIL_CHECKPOINT))
 
     def resume_from_tail_checkpoint(self) -> None:
         """Make the tail checkpoint the run's checkpoint (one rename): the run now stands
@@ -162,17 +163,18 @@ class RunDir:
         up to the step `resumed_at` (it redoes the later ones)."""
         for kind in kinds:
             path = self._file(diag_file(kind))
-            kept = tables.rows_up_to(path.read_text(), resumed_at) if resumed_at is not None and path.exists() else ""
+            kept = tables.rows_up_to(guard.read_text(path), resumed_at, path) if resumed_at is not None and os.path.lexists(path) else ""
             write_atomic(path, tables.header(kind) + kept)
 
     def append_diagnostics(self, rows: dict[str, list[dict]]) -> None:
         """Append each table's rows: `rows` maps a kind of DIAGNOSTICS to its rows (dicts by column)."""
         for kind, new in rows.items():
-            with open(self._file(diag_file(kind)), "a") as f:
+            with guard.open_append(self._file(diag_file(kind))) as f:
                 f.write(tables.format_rows(kind, new))
 
     def read_diagnostics(self, kind: str) -> list[dict]:
-        return tables.read(self._file(diag_file(kind)), kind) if self.has_diagnostics(kind) else []
+        path = self._file(diag_file(kind))
+        return tables.read(guard.read_text(path), kind, path) if self.has_diagnostics(kind) else []
 
     # --- tb/, log.txt, eval.json ---
 
@@ -180,7 +182,7 @@ class RunDir:
         return Scalars(self._file(TENSORBOARD))
 
     def log(self, message: str) -> None:
-        with open(self._file(LOG), "a") as f:
+        with guard.open_append(self._file(LOG)) as f:
             f.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
 
     def record_eval(self, record: dict) -> None:
@@ -254,15 +256,17 @@ def _create_explicit(path: Path) -> RunDir:
 
 
 def open_run(path: str | Path) -> RunDir:
-    """An existing run directory (config.yaml and summary.json present), unlocked."""
+    """An existing run directory (config.yaml and summary.json present, no link inside,
+    each run file a regular file: guard.check_run_entries), unlocked."""
     path = Path(path)
     if not path.exists():
         raise RunDirError(f"{path} does not exist")
     if not path.is_dir():
         raise RunDirError(f"{path} is not a directory")
-    missing = [name for name in (CONFIG, SUMMARY) if not (path / name).is_file()]
+    missing = [name for name in (CONFIG, SUMMARY) if not os.path.lexists(path / name)]
     if missing:
         raise RunDirError(f"{path} is not a bnexp run directory (no {' or '.join(missing)})")
+    guard.check_run_entries(path)
     return RunDir(path)
 
 

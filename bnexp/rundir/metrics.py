@@ -74,6 +74,11 @@ def _row(cells: list[str], columns: list[Column], path: Path, line: int) -> dict
     if len(cells) != len(columns):
         raise RunFileError(f"{path} is corrupt: line {line} has {len(cells)} cells, expected {len(columns)}")
     row = dict.fromkeys(NAMES)
+    # The first format's columns are in every row any bnexp wrote; a later column's cell is
+    # empty in a row written before it existed (or, for the training subset, when it is off).
+    empty = [c.name for c, cell in zip(columns, cells) if not cell and c.since == 1]
+    if empty:
+        raise RunFileError(f"{path} is corrupt: line {line} has no {empty[0]}")
     try:
         row.update({c.name: c.type(cell) if cell else None for c, cell in zip(columns, cells)})
     except ValueError:

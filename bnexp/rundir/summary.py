@@ -9,6 +9,7 @@ read as their defaults. Adding a field is one line here, plus the code that fill
 from __future__ import annotations
 
 import dataclasses
+import reprlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,13 +60,27 @@ class Summary:
     def from_json(cls, doc: dict, path: Path) -> "Summary":
         """The summary in `doc`; RunFileError naming `path` when a known number is not one."""
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
-        for key in NUMBERS:
+        for key, kinds in TYPES.items():
             value = doc.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise RunFileError(f"{path} is corrupt: {key} is {value!r}, expected a number or null")
+            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                shown = reprlib.repr(value)
+                expected = "a number" if kinds == (int, float) else f"{'an' if kinds[0] is int else 'a'} {kinds[0].__name__}"
+                raise RunFileError(f"{path} is corrupt: {key} is {shown}, expected {expected} or null")
+        for key, fields in NESTED.items():
+            for name, kinds in fields.items():
+                value = (doc.get(key) or {}).get(name)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+                    raise RunFileError(f"{path} is corrupt: {key}.{name} is {reprlib.repr(value)}, expected a {kinds.__name__}")
+        if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in doc.get("epoch_seconds") or []):
+            raise RunFileError(f"{path} is corrupt: epoch_seconds holds something other than numbers")
         return cls(**{k: v for k, v in doc.items() if k in names},
                    extra={k: v for k, v in doc.items() if k not in names})
 
 
 _HINTS = typing.get_type_hints(Summary)
-NUMBERS = tuple(name for name, hint in _HINTS.items() if hint in (int | None, float | None))
+# The parts of the dictionaries that bnexp reads.
+NESTED = {"data": {"dataset": str, "source": str, "train_examples": int, "test_examples": int}}
+# What each known key may hold besides null: a float may be written as an integer, never
+# the other way round; a boolean is no number.
+TYPES = {name: (int, float) if hint == float | None else tuple(a for a in typing.get_args(hint) or [hint] if a is not type(None))
+         for name, hint in _HINTS.items() if name != "extra"}

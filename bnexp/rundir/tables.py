@@ -11,6 +11,8 @@ import csv
 import io
 from pathlib import Path
 
+from bnexp.errors import RunFileError
+
 TABLES: dict[str, tuple[tuple[str, type], ...]] = {
     # Ioffe & Szegedy (2015), Figure 1(b, c): percentiles of an activation's input.
     "activations": (("step", int), ("layer", int), ("unit", int), ("p15", float), ("p50", float), ("p85", float)),
@@ -34,14 +36,20 @@ def format_rows(kind: str, rows: list[dict]) -> str:
     return buffer.getvalue()
 
 
-def rows_up_to(text: str, step: int) -> str:
+def rows_up_to(text: str, step: int, path: Path) -> str:
     """The complete data lines of a table's text whose step is at most `step`."""
     lines = text.splitlines(keepends=True)[1:]
-    return "".join(line for line in lines if line.endswith("\n") and int(line.split(",")[0]) <= step)
+    try:
+        return "".join(line for line in lines if line.endswith("\n") and int(line.split(",")[0]) <= step)
+    except ValueError:
+        raise RunFileError(f"{path} is corrupt: a line whose first cell is no step") from None
 
 
-def read(path: Path, kind: str) -> list[dict]:
+def read(text: str, kind: str, path: Path) -> list[dict]:
+    """The rows of a table's text, typed; RunFileError naming `path` when a cell is not of its type."""
     types = dict(TABLES[kind])
-    with open(path, newline="") as f:
+    try:
         return [{name: (types[name](row[name]) if row.get(name) not in (None, "") else None) for name in types}
-                for row in csv.DictReader(f)]
+                for row in csv.DictReader(io.StringIO(text, newline=""))]
+    except (ValueError, TypeError, csv.Error) as e:
+        raise RunFileError(f"{path} is corrupt: {' '.join(str(e).split())[:120]}") from None
