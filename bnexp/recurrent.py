@@ -41,8 +41,11 @@ appendix (the LSTM they use for their experiments):
 each LN over the units of its own vector (4·units, or units for the cell), gains from
 `gamma_init` (1 by default: Ba et al.'s) and biases from 0; the same in training and inference.
 
-The recurrence is a `tf.scan` over time, so 784 steps (`model.sequence: pixels`) compile
-as one loop, not 784 copies of the cell.
+The recurrence is a `tf.while_loop` over time (as Keras' own LSTM runs it), so 784 steps
+(`model.sequence: pixels`) compile as one loop, not 784 copies of the cell. Measured on the
+rows LSTM (100 units, batch 50, forward and backward, 2 cores): a Python-unrolled loop
+compiled for minutes and ran slower; `tf.scan` took 1.3× (BN-LSTM) to 1.7× (plain) the
+time of this loop with the variables read once outside it.
 """
 
 from __future__ import annotations
@@ -89,32 +92,40 @@ class TimeBatchNorm(keras.layers.Layer):
         self.moving_mean = weight("moving_mean", (self.t_max, features), "zeros", trainable=False)
         self.moving_variance = weight("moving_variance", (self.t_max, features), "ones", trainable=False)
 
-    def normalize(self, x, mean, var):
-        y = self.gamma * (x - mean) * ops.rsqrt(var + self.epsilon)
-        return y + self.beta if self.beta is not None else y
+    def read(self) -> tuple:
+        """(γ, β or None, moving mean, moving variance) as tensors: read once before the
+        recurrence, not once per step (per-step reads made the scan 1.6× slower)."""
+        read = lambda v: None if v is None else tf.identity(v)  # noqa: E731
+        return read(self.gamma), read(self.beta), read(self.moving_mean), read(self.moving_variance)
 
-    def moving_at(self, t):
+    def normalize(self, x, mean, var, values):
+        gamma, beta = values[0], values[1]
+        y = gamma * (x - mean) * ops.rsqrt(var + self.epsilon)
+        return y + beta if beta is not None else y
+
+    def moving_at(self, t, values):
         """The population (mean, variance) for step(s) t: those of step min(t, T_max − 1)."""
         index = ops.minimum(t, self.t_max - 1)
-        return ops.take(self.moving_mean, index, axis=0), ops.take(self.moving_variance, index, axis=0)
+        return ops.take(values[2], index, axis=0), ops.take(values[3], index, axis=0)
 
-    def step(self, x, t, training):
-        """(normalised x_t, batch mean, batch variance) for x_t (batch, features) at step t."""
+    def step(self, x, t, training, values):
+        """(normalised x_t, batch mean, batch variance) for x_t (batch, features) at step t; `values` from read()."""
         if training:
             mean = ops.mean(x, axis=0)
             var = ops.mean(ops.square(x - mean), axis=0)
         else:
-            mean, var = self.moving_at(t)
-        return self.normalize(x, mean, var), mean, var
+            mean, var = self.moving_at(t, values)
+        return self.normalize(x, mean, var, values), mean, var
 
     def sequence(self, x, training):
         """(normalised x, means (T, features), variances (T, features)) for all of x (batch, T, features) at once."""
+        values = self.read()
         if training:
             mean = ops.mean(x, axis=0)
             var = ops.mean(ops.square(x - mean), axis=0)
         else:
-            mean, var = self.moving_at(ops.arange(x.shape[1]))
-        return self.normalize(x, mean, var), mean, var
+            mean, var = self.moving_at(ops.arange(x.shape[1]), values)
+        return self.normalize(x, mean, var, values), mean, var
 
     def population(self, var, m):
         if self.variance == "biased":
@@ -196,37 +207,46 @@ class LSTM(keras.layers.Layer):
             stats.append((mean_x, var_x))
         elif self.norm == "layer":
             wx = ops.reshape(self.norm_x(ops.reshape(wx, (-1, 4 * self.units))), (-1, steps, 4 * self.units))
+        wx = wx + self.bias  # b joins the input term once for all steps
         zeros_h = ops.zeros((batch, self.units))
-        zeros_s = ops.zeros((4 * self.units,))
-        zeros_c = ops.zeros((self.units,))
+        # Variables read once, outside the scan: read inside, every step read them again (1.6× slower).
+        recurrent_kernel = tf.identity(self.recurrent_kernel)
+        if self.norm == "batch":
+            values_h, values_c = self.norm_h.read(), self.norm_c.read()
+        elif self.norm == "layer":
+            gains = [(tf.identity(n.gamma), tf.identity(n.beta)) for n in (self.norm_h, self.norm_c)]
 
-        def cell(carry, elems):
-            h, c = carry[0], carry[1]
-            wx_t, t = elems
-            wh = ops.matmul(h, self.recurrent_kernel)
+        def layer_norm(layer, x, gain):
+            return layer.standardize_over(x, -1) * gain[0] + gain[1]
+
+        inputs_ta = tf.TensorArray(wx.dtype, size=steps).unstack(ops.transpose(wx, (1, 0, 2)))
+        stats_ta = [tf.TensorArray(wx.dtype, size=steps) for _ in range(4 if self.norm == "batch" else 0)]
+
+        def cell(t, h, c, *stats_ta):
+            wx_t = inputs_ta.read(t)
+            wh = ops.matmul(h, recurrent_kernel)
             extra = ()
             if self.norm == "batch":
-                wh, mean_h, var_h = self.norm_h.step(wh, t, training)
+                wh, mean_h, var_h = self.norm_h.step(wh, t, training, values_h)
             elif self.norm == "layer":
-                wh = self.norm_h(wh)
-            f, i, o, g = ops.split(wh + wx_t + self.bias, 4, axis=-1)
+                wh = layer_norm(self.norm_h, wh, gains[0])
+            f, i, o, g = ops.split(wh + wx_t, 4, axis=-1)
             c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
             if self.norm == "batch":
-                c_hat, mean_c, var_c = self.norm_c.step(c, t, training)
+                c_hat, mean_c, var_c = self.norm_c.step(c, t, training, values_c)
                 extra = (mean_h, var_h, mean_c, var_c)
             elif self.norm == "layer":
-                c_hat = self.norm_c(c)
+                c_hat = layer_norm(self.norm_c, c, gains[1])
             else:
                 c_hat = c
             h = ops.sigmoid(o) * ops.tanh(c_hat)
-            return (h, c, *extra)
+            return (t + 1, h, c, *[ta.write(t, value) for ta, value in zip(stats_ta, extra)])
 
-        start = (zeros_h, zeros_h) + ((zeros_s, zeros_s, zeros_c, zeros_c) if self.norm == "batch" else ())
-        sequence = (ops.transpose(wx, (1, 0, 2)), ops.arange(steps))
-        outputs = tf.scan(cell, sequence, initializer=start)
-        h_last = outputs[0][-1]
+        _, h_last, _, *stats_ta = tf.while_loop(lambda t, *_: t < steps, cell, (0, zeros_h, zeros_h, *stats_ta),
+                                                maximum_iterations=steps)
         if self.norm == "batch":
-            stats += [(outputs[2], outputs[3]), (outputs[4], outputs[5])]
+            mean_h, var_h, mean_c, var_c = (ta.stack() for ta in stats_ta)
+            stats += [(mean_h, var_h), (mean_c, var_c)]
             if training and update and self.trainable:
                 for layer, (mean, var) in zip(self.norms, stats):
                     layer.update(mean, var, batch)
