@@ -261,3 +261,16 @@ def test_cnn_run_with_diagnostics_records_conv_layers(tmp_path):
     assert [r["layer"] for r in tables["bn"]] == [0, 1]
     assert [r["layer"] for r in tables["ics"]] == [0, 1, 2]  # conv_0, dense_0, logits
     assert tables["ics"][0]["ics_l2"] == 0 and tables["ics"][1]["ics_l2"] > 0
+
+
+def test_the_claims_report_names_conv_and_recurrent_networks():
+    from bnexp.claims_report import network
+    from bnexp.config import flatten, yaml_flow
+
+    def spelled(config):
+        return network({key: yaml_flow(value) for key, value in flatten(config.model_dump(mode="json")).items()})
+
+    assert spelled(Config()) == "784-100-100-100-10 relu"  # as before cnn and rnn existed
+    assert spelled(cnn()) == "28x28-conv3x3/1:4-pool2-conv3x3/2:6-8-10 relu"
+    rnn = Config.model_validate({"model": {"kind": "rnn", "permute": True, "hidden": [8]}})
+    assert spelled(rnn) == "permuted rows-lstm100-8-10 relu"
