@@ -274,3 +274,31 @@ def test_the_claims_report_names_conv_and_recurrent_networks():
     assert spelled(cnn()) == "28x28-conv3x3/1:4-pool2-conv3x3/2:6-8-10 relu"
     rnn = Config.model_validate({"model": {"kind": "rnn", "permute": True, "hidden": [8]}})
     assert spelled(rnn) == "permuted rows-lstm100-8-10 relu"
+
+
+def test_weight_decay_covers_conv_kernels_and_the_lstms_two_matrices():
+    from bnexp.regularize import decay_variables
+
+    names = [v.path.split("/", 1)[1] for v in decay_variables(build_model(cnn().model, 0))]
+    assert names == ["conv_0/kernel", "conv_1/kernel", "dense_0/kernel", "logits/kernel"]
+    rnn = Config.model_validate({"model": {"kind": "rnn", "lstm": {"units": 4}, "hidden": [8]}})
+    names = [v.path.split("/", 1)[1] for v in decay_variables(build_model(rnn.model, 0))]
+    assert names == ["lstm/kernel", "lstm/recurrent_kernel", "dense_0/kernel", "logits/kernel"]
+
+
+def test_a_cnn_trains_with_noise_dropout_weight_decay_and_only_its_norms(tmp_path):
+    """Every training feature that is meaningful for a conv net, together, for a few steps:
+    the run completes and only γ and β moved."""
+    config = write_config(tmp_path, {"model.kind": "cnn", "model.conv": [{"filters": 4, "kernel": 3, "pool": 2}],
+                                     "model.hidden": [8], "model.norm.noise.scale": 0.1, "model.dropout.rate": 0.2,
+                                     "train.weight_decay": 1e-4, "train.trainable": "norm", "train.steps": 8,
+                                     "train.eval_every": 8, "train.eval_train_examples": 0})
+    result = train(config, "--run-dir", tmp_path / "r")
+    assert result.exit_code == 0, result.output
+    saved = np.load(tmp_path / "r" / rundir.CHECKPOINT)
+    model = build_model(rundir.RunDir(tmp_path / "r").read_config().model, 3)
+    initial = {f"model/{v.path}": v.numpy() for v in model.weights}
+    moved = sorted(name.split("/")[-2] + "/" + name.split("/")[-1] for name in saved.files
+                   if name in initial and not np.array_equal(saved[name], initial[name]))
+    assert [m for m in moved if not m.endswith(("moving_mean", "moving_variance", "step"))] == [
+        "norm_0/beta", "norm_0/gamma", "norm_conv_0/beta", "norm_conv_0/gamma"]
