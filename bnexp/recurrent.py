@@ -71,7 +71,7 @@ class TimeBatchNorm(keras.layers.Layer):
     (T_max, features), tracked per step as bnexp's BatchNorm tracks them (momentum, biased or
     m/(m−1)-corrected variance). The layer computes; `LSTM` calls it step by step and hands the
     batch statistics of all steps back to `update` after the recurrence (a variable cannot
-    be assigned inside the scan).
+    be assigned inside the while-loop).
     """
 
     def __init__(self, t_max, gamma_init=0.1, center=False, momentum=0.99, epsilon=1e-3, variance="biased", **kwargs):
@@ -94,7 +94,7 @@ class TimeBatchNorm(keras.layers.Layer):
 
     def read(self) -> tuple:
         """(γ, β or None, moving mean, moving variance) as tensors: read once before the
-        recurrence, not once per step (per-step reads made the scan 1.6× slower)."""
+        recurrence, not once per step (per-step reads made the loop 1.6× slower)."""
         read = lambda v: None if v is None else tf.identity(v)  # noqa: E731
         return read(self.gamma), read(self.beta), read(self.moving_mean), read(self.moving_variance)
 
@@ -209,7 +209,7 @@ class LSTM(keras.layers.Layer):
             wx = ops.reshape(self.norm_x(ops.reshape(wx, (-1, 4 * self.units))), (-1, steps, 4 * self.units))
         wx = wx + self.bias  # b joins the input term once for all steps
         zeros_h = ops.zeros((batch, self.units))
-        # Variables read once, outside the scan: read inside, every step read them again (1.6× slower).
+        # Variables read once, outside the loop: read inside it, every step reads them again (1.6× slower).
         recurrent_kernel = tf.identity(self.recurrent_kernel)
         if self.norm == "batch":
             values_h, values_c = self.norm_h.read(), self.norm_c.read()

@@ -287,3 +287,26 @@ def test_rnn_yaml_shortened_reaches_90_percent(tmp_path):
     result = train(CONFIGS / "rnn.yaml", "--set", "train.epochs=4", "--set", "train.eval_train_examples=0", "--run-dir", tmp_path / "r")
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "r" / rundir.SUMMARY).read_text())["test_accuracy"] > 0.90
+
+
+NETWORK_CLAIMS = sorted(p for p in (CONFIGS / "claims").glob("*.yaml") if "cnn" in p.stem or "rnn" in p.stem)
+
+
+def test_there_are_network_claims_from_at_least_three_papers_including_cooijmans():
+    papers = {p.stem.split("_")[0] for p in NETWORK_CLAIMS}
+    assert len(NETWORK_CLAIMS) >= 6 and len(papers) >= 3 and "cooijmans2016" in papers
+
+
+@pytest.mark.parametrize("path", NETWORK_CLAIMS, ids=[p.stem for p in NETWORK_CLAIMS])
+def test_network_claim_files_load_with_their_kind_and_say_how_they_depart(path, tmp_path):
+    """Each expands into valid points of the kind its name says, on full MNIST, 5 seeds a side;
+    its opening comments give the setup (fixed before any run) and what differs from the paper."""
+    from bnexp.sweep import load_sweep
+
+    sweep = load_sweep(path, tmp_path / "out")
+    kind = "cnn" if "cnn" in path.stem else "rnn"
+    assert {p.config.model.kind for p in sweep.points} == {kind}
+    assert {p.config.data.dataset for p in sweep.points} == {"mnist"} and len(sweep.seeds) == 5
+    assert sweep.claims and all(entry.source for entry in sweep.claims)
+    header = " ".join(line.lstrip("# ") for line in path.read_text().split("\nname:")[0].splitlines())
+    assert "Setup (adapted" in header and "fixed before any run" in header
