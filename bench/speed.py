@@ -29,6 +29,9 @@ them:
                  BNEXP_OVERRIDES its config accepts; timings from the run's summary.json;
                  skipped with a message while bnexp.cli cannot be imported
 
+The conv and recurrent networks' arms (floor_cnn, keras_cnn, bnexp_cnn and the same for
+rnn) live in bench/nets_speed.py and run only when --arms names them.
+
 Each arm reports seconds_per_epoch as the median of the epochs after the first, which
 compiles (the floors compile on a throwaway call before their first epoch, so theirs is
 steady anyway), every epoch's time, wall_seconds (the whole N-epoch run from after the
@@ -383,6 +386,12 @@ ARMS = {
     "floor_graph": arm_floor_graph,
     "bnexp": arm_bnexp,
 }
+MLP_ARMS = list(ARMS)  # the default --arms; the conv and recurrent arms (bench/nets_speed.py) are asked for by name
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nets_speed  # noqa: E402
+
+ARMS.update(nets_speed.ARMS)
+TARGETS += nets_speed.TARGETS
 
 
 def run_arm_here(name: str, data_dir: str, epochs: int, json_out: str) -> None:
@@ -565,7 +574,7 @@ def run_benchmark(args) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated, from: " + ", ".join(ARMS))
+    p.add_argument("--arms", default=",".join(MLP_ARMS), help="comma-separated, from: " + ", ".join(ARMS))
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--epochs", type=int, default=4)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)

@@ -11,6 +11,7 @@ written at all is simply absent. No TensorFlow; matplotlib only for the figures.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,8 +28,8 @@ CURVE = {"final_accuracy": "test_accuracy", "best_accuracy": "test_accuracy",
          "steps_to_threshold": "test_accuracy", "final_loss": "test_loss"}
 # The setup column: label, the config keys it shows, and how it spells them from a run.
 SETUP = (
-    ("network", ("model.hidden", "model.activation"),
-     lambda r: f"784-{'-'.join(r.config['model.hidden'].strip('[]').split(', '))}-10 {r.config['model.activation']}"),
+    ("network", ("model.kind", "model.conv", "model.sequence", "model.permute", "model.lstm.units", "model.hidden", "model.activation"),
+     lambda r: network(r.config)),
     ("norm", ("model.norm.kind",), lambda r: r.config["model.norm.kind"]),
     ("optimizer", ("train.optimizer", "train.learning_rate"),
      lambda r: f"{r.config['train.optimizer']} lr {r.config['train.learning_rate']}"),
@@ -36,6 +37,22 @@ SETUP = (
     ("steps", ("train.steps", "train.epochs"),
      lambda r: f"{r.summary.total_steps:,}" if r.summary.total_steps else MISSING),
 )
+
+
+def network(config: dict) -> str:
+    """The network in a few words, from a run's flattened config: 784-100-100-10 relu; a cnn's
+    conv blocks (filters, kernel, stride, pool) or an rnn's LSTM (units, sequence) in front."""
+    widths = "-".join(config["model.hidden"].strip("[]").split(", "))
+    kind = config.get("model.kind", "mlp")
+    if kind == "cnn":
+        blocks = re.findall(r"filters: (\d+), kernel: (\d+), stride: (\d+), pool: (\d+)", config["model.conv"])
+        front = "28x28-" + "-".join(f"conv{k}x{k}/{s}:{f}" + (f"-pool{p}" if p != "1" else "") for f, k, s, p in blocks)
+    elif kind == "rnn":
+        permuted = "permuted " if config.get("model.permute") == "true" else ""
+        front = f"{permuted}{config['model.sequence']}-lstm{config['model.lstm.units']}"
+    else:
+        front = "784"
+    return f"{front}-{widths}-10 {config['model.activation']}"
 
 
 def sweep_dirs(paths: list[Path]) -> list[Path]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
 
 from bnexp.errors import ConfigError
 
@@ -50,12 +50,14 @@ class Norm(Schema):
 
     kind: none; batch (ours, Ioffe & Szegedy 2015); keras (Keras' BatchNormalization, to
     cross-check ours); batch_renorm (Ioffe 2017); ghost_batch (Hoffer et al. 2017); layer
-    (Ba et al. 2016); group (Wu & He 2018). `momentum` (Keras' convention: PyTorch's 0.1 is
+    (Ba et al. 2016); group (Wu & He 2018); instance (Ulyanov et al. 2016, conv nets only).
+    With model.kind cnn each applies per feature map (bnexp/norm.py); with rnn only none,
+    batch (Cooijmans et al. 2016) and layer (Ba et al. 2016) exist (bnexp/recurrent.py). `momentum` (Keras' convention: PyTorch's 0.1 is
     0.9 here) and `variance` apply to the kinds with moving statistics: batch, keras,
     batch_renorm and ghost_batch. Each setting below them applies to its own kind only.
     """
 
-    kind: Literal["none", "batch", "keras", "batch_renorm", "ghost_batch", "layer", "group"] = "batch"
+    kind: Literal["none", "batch", "keras", "batch_renorm", "ghost_batch", "layer", "group", "instance"] = "batch"
     placement: Literal["before_activation", "after_activation"] = "before_activation"
     momentum: Annotated[float, Field(ge=0, lt=1)] = 0.99
     epsilon: Annotated[float, Field(gt=0, le=1)] = 1e-3
@@ -121,20 +123,96 @@ class Dropout(Schema):
     input_rate: Annotated[float, Field(ge=0, lt=1)] = 0.0
 
 
+class ConvBlock(Schema):
+    """One conv block of a `model.kind: cnn` network: a `kernel`×`kernel` convolution with
+    `filters` output channels and `stride` ("same" padding), its norm and activation as a
+    hidden layer has them, then a `pool`×`pool` max-pooling with stride `pool` (1: none)."""
+
+    filters: Annotated[int, Field(ge=1, le=1024)]
+    kernel: Annotated[int, Field(ge=1, le=28)] = 3
+    stride: Annotated[int, Field(ge=1, le=28)] = 1
+    pool: Annotated[int, Field(ge=1, le=28)] = 1
+
+
+class Lstm(Schema):
+    """The LSTM of a `model.kind: rnn` network (bnexp/recurrent.py). `gamma_init`: the initial γ
+    of every normalisation in the cell (unset: 0.1 for batch, Cooijmans et al.; 1 for layer,
+    Ba et al.); `t_max`: the time steps that keep statistics of their own (unset: all)."""
+
+    units: Annotated[int, Field(ge=1, le=4096)] = 100
+    gamma_init: Annotated[float, Field(gt=0, le=10)] | None = None
+    t_max: Annotated[int, Field(ge=1, le=784)] | None = None
+
+
+DEFAULT_CONV = [{"filters": 16, "kernel": 5, "pool": 2}, {"filters": 32, "kernel": 5, "pool": 2}]
+# The keys of one kind only: absent (None) X
+KIND_KEYS = {"conv": "cnn", "sequence": "rnn", "permute": "rnn", "lstm": "rnn"}
+
+
 class Model(Schema):
+    """The network: `kind` mlp (Dense blocks), cnn (conv blocks, then the Dense blocks of
+    `hidden`) or rnn (an LSTM reading the image as a sequence, then the Dense blocks of
+    `hidden`); docs/networks.md describes cnn and rnn."""
+
+    kind: Literal["mlp", "cnn", "rnn"] = "mlp"
+    conv: Annotated[list[ConvBlock], Field(min_length=1, max_length=8)] | None = None
+    # rnn: 28 steps of a row of 28 pixels, or 784 steps of one pixel; `permute`: a fixed
+    # permutation of the 784 pixels first (permuted MNIST).
+    sequence: Literal["rows", "pixels"] | None = None
+    permute: bool | None = None
+    lstm: Lstm | None = None
     hidden: Annotated[list[Annotated[int, Field(ge=1, le=MAX_WIDTH)]], Field(min_length=1, max_length=32)] = [100, 100, 100]
     activation: Literal["relu", "sigmoid", "tanh", "elu", "selu", "gelu", "softplus", "silu", "linear"] = "relu"
     init: Init = Init()
     norm: Norm = Norm()
     dropout: Dropout = Dropout()
 
+    @model_serializer(mode="wrap")
+    def _without_other_kinds_keys(self, handler):
+        """An mlp's recorded config has no cnn or rnn keys: it reads exactly as before they existed."""
+        return {k: v for k, v in handler(self).items() if not (k in KIND_KEYS and v is None)}
+
+    @model_validator(mode="after")
+    def _kind_keys(self) -> "Model":
+        """Refuse another kind's keys; fill in this kind's defaults, so the recorded config holds them."""
+        for key, kind in KIND_KEYS.items():
+            if getattr(self, key) is not None and self.kind != kind:
+                raise ValueError(f"model.{key} applies to model.kind={kind} only, and this config has model.kind={self.kind}")
+        if self.kind == "cnn" and self.conv is None:
+            self.conv = [ConvBlock(**block) for block in DEFAULT_CONV]
+        if self.kind == "rnn":
+            self.sequence = self.sequence or "rows"
+            self.permute = bool(self.permute)
+            self.lstm = self.lstm or Lstm()
+        return self
+
     @model_validator(mode="after")
     def _not_too_big(self) -> "Model":
-        widths = [784, *self.hidden, 10]
+        widths = [self.features(), *self.hidden, 10]
         params = sum(a * b + b for a, b in zip(widths, widths[1:]))
         if params > MAX_PARAMETERS:
             raise ValueError(f"model.hidden {self.hidden} has {params:,} weights; at most {MAX_PARAMETERS:,} allowed")
         return self
+
+    def features(self) -> int:
+        """How many values feed the first Dense layer: 784 pixels, the last conv block's
+        flattened feature maps, or the LSTM's last hidden state."""
+        if self.kind == "rnn":
+            return self.lstm.units
+        if self.kind == "cnn":
+            side = 28
+            for block in self.conv:
+                side = -(-side // block.stride) // block.pool  # "same" padding, then floor-pooling
+            return max(side, 0) ** 2 * self.conv[-1].filters
+        return 784
+
+    def conv_sides(self) -> list[int]:
+        """The feature maps' side after each conv block (cnn)."""
+        sides, side = [], 28
+        for block in self.conv:
+            side = -(-side // block.stride) // block.pool
+            sides.append(side)
+        return sides
 
 
 class Schedule(Schema):
@@ -226,6 +304,36 @@ class Config(Schema):
         return self
 
     @model_validator(mode="after")
+    def _kind_has_its_settings(self) -> "Config":
+        """What cnn and rnn networks cannot do, each refused in one line that says why."""
+        model, norm = self.model, self.model.norm
+        if norm.kind == "instance" and model.kind != "cnn":
+            raise ValueError(f"model.norm.kind=instance normalises each channel over its spatial positions, and a "
+                             f"model.kind={model.kind} network has none: use model.kind=cnn, or layer or group")
+        if model.kind == "cnn":
+            for i, side in enumerate(model.conv_sides()):
+                if side < 1:
+                    raise ValueError(f"model.conv[{i}] shrinks the 28×28 image to nothing (strides and pools too large)")
+        if model.kind == "rnn":
+            if norm.kind not in ("none", "batch", "layer"):
+                raise ValueError(f"model.norm.kind={norm.kind} is not defined inside an LSTM: with model.kind=rnn use "
+                                 "none, batch (Cooijmans et al. 2016) or layer (Ba et al. 2016)")
+            if norm.placement != "before_activation":
+                raise ValueError("model.norm.placement=after_activation has no meaning inside an LSTM (the papers fix where "
+                                 "each normalisation sits): use before_activation with model.kind=rnn")
+            if norm.noise.scale > 0:
+                raise ValueError("model.norm.noise.scale > 0 (Santurkar et al.'s noisy BN) is defined for mlp and cnn layers, "
+                                 "not inside an LSTM: set it to 0 with model.kind=rnn")
+            steps = 28 if model.sequence == "rows" else 784
+            if model.lstm.t_max is not None and model.lstm.t_max > steps:
+                raise ValueError(f"model.lstm.t_max={model.lstm.t_max} exceeds the {steps} time steps of "
+                                 f"model.sequence={model.sequence}")
+        if model.kind != "mlp" and self.train.trainable == "random_weights":
+            raise ValueError("train.trainable=random_weights picks incoming weights per hidden unit of an MLP; it is "
+                             f"not defined for model.kind={model.kind}: use all or norm")
+        return self
+
+    @model_validator(mode="after")
     def _norm_fits_batch_and_widths(self) -> "Config":
         """Check the settings that depend on the batch size or widths, and fill in their
         defaults, so the config a run directory records holds the values used."""
@@ -243,8 +351,14 @@ class Config(Schema):
             resolved["virtual_batch_size"] = v or default_virtual_batch_size(batch)
         if norm.kind in ("layer", "group"):
             groups = 1
+            channels = [block.filters for block in self.model.conv] if self.model.kind == "cnn" else []
             if norm.kind == "group":
-                groups = resolved["groups"] = norm.groups or default_groups(hidden)
+                if channels and norm.groups:
+                    for i, filters in enumerate(channels):
+                        if filters % norm.groups:
+                            raise ValueError(f"model.norm.groups={norm.groups} does not divide model.conv[{i}].filters={filters}: "
+                                             f"choose a divisor of every width (unset, it is {default_groups(channels + hidden)})")
+                groups = resolved["groups"] = norm.groups or default_groups(channels + hidden)
             for i, width in enumerate(hidden):
                 if width % groups:
                     raise ValueError(

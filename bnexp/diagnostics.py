@@ -3,9 +3,11 @@ in the run directory (bnexp.rundir.tables declares their columns):
 
 - activations: the 15th, 50th and 85th percentiles of the input to chosen activation
   units (`diagnostics.units` of every hidden layer) over a fixed set of test examples,
-  in inference mode: Ioffe & Szegedy (2015), Figure 1(b, c).
+  in inference mode: Ioffe & Szegedy (2015), Figure 1(b, c). In a conv layer a unit is a
+  channel (feature map), its percentiles over examples and positions.
 - bn: per BN layer, how far the current training batch's statistics are from the
-  moving statistics (mean over units of |batch − moving|, for the mean and the variance).
+  moving statistics (mean over units of |batch − moving|, for the mean and the variance):
+  per channel in a conv layer, and in an LSTM's recurrent BN per time step and unit.
 - gradients: the gradient norm of every trainable variable on that batch.
 
 Those three come with `diagnostics.enabled`. Santurkar et al.'s (2018) measurements, each
@@ -26,6 +28,7 @@ import numpy as np
 from bnexp.backend import tensorflow
 from bnexp.landscape import internal_covariate_shift, loss_landscape
 from bnexp.model import forward, moving_stat_layers, pixels, statistics_preserved
+from bnexp.recurrent import LSTM, TimeBatchNorm
 from bnexp.rundir import RunDir
 
 tf = tensorflow()
@@ -50,8 +53,10 @@ class Diagnostics:
             self.images = tf.constant(test_images[: settings.examples])
             activations = [layer for layer in model.layers if isinstance(layer, keras.layers.Activation)]
             self.activation_probe = keras.Model(model.inputs, [layer.input for layer in activations])
-            self.bn_layers = moving_stat_layers(model)
+            self.bn_layers = [layer for layer in moving_stat_layers(model) if not isinstance(layer, TimeBatchNorm)]
             self.bn_probe = keras.Model(model.inputs, [layer.input for layer in self.bn_layers]) if self.bn_layers else None
+            self.lstms = [layer for layer in model.layers if isinstance(layer, LSTM) and layer.norm == "batch"]
+            self.lstm_probe = keras.Model(model.inputs, [layer.input for layer in self.lstms]) if self.lstms else None
 
     def start(self, resumed_at: int | None) -> None:
         """Fresh tables; a resumed run keeps its rows up to the step `resumed_at`."""
@@ -85,23 +90,31 @@ class Diagnostics:
         for layer, values in enumerate(outputs):
             values = values.numpy()
             for unit in self.settings.units:
-                if unit < values.shape[1]:
-                    p15, p50, p85 = (float(p) for p in np.percentile(values[:, unit], PERCENTILES))
+                if unit < values.shape[-1]:
+                    p15, p50, p85 = (float(p) for p in np.percentile(values[..., unit], PERCENTILES))
                     rows.append({"step": step, "layer": layer, "unit": unit, "p15": p15, "p50": p50, "p85": p85})
         return rows
 
     def _bn_rows(self, step: int, batch_images: np.ndarray) -> list[dict]:
-        if not self.bn_layers:
-            return []
+        """One row per layer with moving statistics, in moving_stat_layers' order."""
+        gaps = []  # (layer, batch mean, batch variance), each per channel (or per time step and unit)
         with statistics_preserved(self.model):
-            inputs = self.bn_probe(pixels(tf.constant(batch_images)), training=True)
-        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+            x = pixels(tf.constant(batch_images))
+            if self.bn_layers:
+                inputs = self.bn_probe(x, training=True)
+                for layer, values in zip(self.bn_layers, inputs if isinstance(inputs, (list, tuple)) else [inputs]):
+                    values = values.numpy().astype(np.float64).reshape(-1, values.shape[-1])  # a conv layer: per channel
+                    gaps.append((layer, values.mean(axis=0), values.var(axis=0)))
+            if self.lstms:
+                inputs = self.lstm_probe(x, training=True)
+                for lstm, values in zip(self.lstms, inputs if isinstance(inputs, (list, tuple)) else [inputs]):
+                    gaps += [(layer, mean.numpy(), var.numpy()) for layer, (mean, var) in zip(lstm.norms, lstm.batch_moments(values))]
+        order = {id(layer): i for i, layer in enumerate(moving_stat_layers(self.model))}
         rows = []
-        for index, (layer, x) in enumerate(zip(self.bn_layers, inputs)):
-            x = x.numpy().astype(np.float64)
-            mean_gap = np.abs(x.mean(axis=0) - layer.moving_mean.numpy()).mean()
-            variance_gap = np.abs(x.var(axis=0) - layer.moving_variance.numpy()).mean()
-            rows.append({"step": step, "layer": index, "mean_gap": float(mean_gap), "variance_gap": float(variance_gap)})
+        for layer, mean, var in sorted(gaps, key=lambda g: order[id(g[0])]):
+            mean_gap = np.abs(mean - layer.moving_mean.numpy()).mean()
+            variance_gap = np.abs(var - layer.moving_variance.numpy()).mean()
+            rows.append({"step": step, "layer": order[id(layer)], "mean_gap": float(mean_gap), "variance_gap": float(variance_gap)})
         return rows
 
     def _gradient_rows(self, step: int, batch_images: np.ndarray, batch_labels: np.ndarray) -> list[dict]:

@@ -26,7 +26,7 @@ from bnexp.backend import tensorflow
 
 tf = tensorflow()
 
-from bnexp.regularize import dense_layers  # noqa: E402
+from bnexp.regularize import weight_layers  # noqa: E402
 
 STEP_MULTIPLIERS = (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0)
 
@@ -63,7 +63,9 @@ def sgd_step(variables, grads, learning_rate, masks):
 
 
 def internal_covariate_shift(model, loss_fn, x, y, learning_rate, trained=None, masks=()) -> list[dict]:
-    """Definition 2.1, for each Dense layer i (the paper's layer parameters W_i are its kernel):
+    """Definition 2.1, for each Dense layer i (the paper's layer parameters W_i are its kernel;
+    in a cnn every Conv2D layer too, as Santurkar et al. measure it on VGG's conv layers, and in
+    an rnn the LSTM's W_x):
 
         G_i  = ∇_{W_i} L(W_1, …, W_k; x, y)
         G'_i = ∇_{W_i} L(W'_1, …, W'_{i−1}, W_i, …, W_k; x, y)
@@ -77,7 +79,7 @@ def internal_covariate_shift(model, loss_fn, x, y, learning_rate, trained=None, 
     """
     trained = list(model.trainable_variables if trained is None else trained)
     snapshot = Snapshot(model)
-    layers = dense_layers(model)
+    layers = weight_layers(model)
     kernels = [layer.kernel for layer in layers]
     _, grads = gradients_at(model, loss_fn, x, y, trained + kernels, snapshot)
     trained_grads, kernel_grads = grads[:len(trained)], grads[len(trained):]

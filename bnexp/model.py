@@ -1,7 +1,9 @@
-"""The model: the MLP a config describes, its input, and its forward pass.
+"""The model: the network a config describes, its input, and its forward pass.
 
-The network is Dense → [norm] → activation per hidden layer, then 10 logits in a layer
-named `logits`. Every initializer is seeded from the config's seed and the layer's
+`model.kind: mlp` (the default) is Dense → [norm] → activation per hidden layer, then 10
+logits in a layer named `logits`. `cnn` puts conv blocks (Conv2D → [norm] → activation →
+max-pool) on the 28×28 image before those Dense blocks; `rnn` an LSTM (bnexp/recurrent.py)
+reading the image row by row or pixel by pixel. docs/networks.md describes both. Every initializer is seeded from the config's seed and the layer's
 index, so a `batch` run and a `keras` run with the same seed start from identical weights.
 Dropout and noisy BN (bnexp/stochastic.py) are layers of their own, inserted only when
 their config turns them on, so a model without them is exactly the model it always was.
@@ -23,7 +25,10 @@ tf = tensorflow()  # TensorFlow first, quietly, before Keras imports it
 import keras  # noqa: E402
 
 from bnexp.config import Model
-from bnexp.norm import BatchNorm, BatchRenorm, GhostBatchNorm, GroupNorm, LayerNorm
+import numpy as np  # noqa: E402
+
+from bnexp.norm import BatchNorm, BatchRenorm, GhostBatchNorm, GroupNorm, InstanceNorm, LayerNorm
+from bnexp.recurrent import LSTM, TimeBatchNorm
 from bnexp.stochastic import BatchNormNoise, Dropout, run_layers
 
 INPUTS, CLASSES = 784, 10
@@ -67,6 +72,8 @@ def norm_layer(norm, name: str):
         return LayerNorm(**common)
     if norm.kind == "group":
         return GroupNorm(norm.groups, **common)
+    if norm.kind == "instance":
+        return InstanceNorm(**common)
     raise ValueError(f"model.norm.kind={norm.kind} has no normalisation layer")
 
 
@@ -87,32 +94,114 @@ def build_model(spec: Model, seed: int) -> keras.Sequential:
     layers = [keras.Input((INPUTS,), name="pixels")]
     if dropout.input_rate > 0:
         layers.append(Dropout(dropout.input_rate, layer_seed(seed, 99), name="dropout_input"))
+    if spec.kind == "cnn":
+        layers += conv_layers(spec, seed)
+    elif spec.kind == "rnn":
+        layers += recurrent_layers(spec, seed)
     last = len(spec.hidden) - 1
+    dense_norm = norm if norm.kind != "instance" else norm.model_copy(update={"kind": "none"})  # a Dense output has no positions
     for i, width in enumerate(spec.hidden):
-        # Batch statistics subtract each unit's mean, so a bias before them is dead weight;
-        # layer and group statistics subtract a mean over units, which leaves a bias its effect.
-        bias = norm.kind in ("none", "layer", "group") or norm.placement == "after_activation"
-        layers.append(keras.layers.Dense(width, use_bias=bias, kernel_initializer=initializer(spec.init, layer_seed(seed, i)), name=f"dense_{i}"))
-        activation = keras.layers.Activation(spec.activation, name=f"{spec.activation}_{i}")
-        normalised = [] if norm.kind == "none" else [norm_layer(norm, f"norm_{i}")]
-        if normalised and norm.noise.scale > 0:
-            normalised.append(BatchNormNoise(norm.noise.scale, layer_seed(seed, 200 + i), name=f"noise_{i}"))
-        layers += [*normalised, activation] if norm.placement == "before_activation" else [activation, *normalised]
+        dense = keras.layers.Dense(width, use_bias=needs_bias(dense_norm), kernel_initializer=initializer(spec.init, layer_seed(seed, i)), name=f"dense_{i}")
+        layers += normalised_block(dense, dense_norm, spec.activation, seed, i)
         if dropout.rate > 0 and (dropout.layers == "all" or i == last):
             layers.append(Dropout(dropout.rate, layer_seed(seed, 100 + i), name=f"dropout_{i}"))
     layers.append(keras.layers.Dense(CLASSES, kernel_initializer=initializer(spec.init, layer_seed(seed, len(spec.hidden))), name="logits"))
-    return keras.Sequential(layers, name="mlp")
+    return keras.Sequential(layers, name=spec.kind)
+
+
+def needs_bias(norm) -> bool:
+    """Batch statistics subtract each unit's (channel's) mean, so a bias before them is dead weight;
+    layer, group and instance statistics subtract a mean over units, which leaves a bias its effect."""
+    return norm.kind in ("none", "layer", "group", "instance") or norm.placement == "after_activation"
+
+
+def normalised_block(weights, norm, activation: str, seed: int, i: int, name: str = "") -> list:
+    """weights → norm → activation (or weights → activation → norm), with Santurkar et al.'s
+    noise right after the norm: one hidden block, Dense or Conv2D."""
+    act = keras.layers.Activation(activation, name=f"{activation}_{name}{i}")
+    normalised = [] if norm.kind == "none" else [norm_layer(norm, f"norm_{name}{i}")]
+    if normalised and norm.noise.scale > 0:
+        normalised.append(BatchNormNoise(norm.noise.scale, layer_seed(seed, (300 if name else 200) + i), name=f"noise_{name}{i}"))
+    return [weights, *normalised, act] if norm.placement == "before_activation" else [weights, act, *normalised]
+
+
+def conv_layers(spec: Model, seed: int) -> list:
+    """The cnn's conv blocks on the 28×28×1 image, flattened for the Dense blocks.
+
+    Conv2D ("same" padding) → [norm] → activation → max-pool per block; the norm per feature
+    map (bnexp/norm.py, Ioffe & Szegedy 2015 §3.2). Kernels are seeded with layer_seed 500 + i.
+    """
+    layers = [keras.layers.Reshape((28, 28, 1), name="image")]
+    for i, block in enumerate(spec.conv):
+        conv = keras.layers.Conv2D(block.filters, block.kernel, strides=block.stride, padding="same", use_bias=needs_bias(spec.norm),
+                                   kernel_initializer=initializer(spec.init, layer_seed(seed, 500 + i)), name=f"conv_{i}")
+        layers += normalised_block(conv, spec.norm, spec.activation, seed, i, name="conv_")
+        if block.pool > 1:
+            layers.append(MaxPool(block.pool, name=f"pool_{i}"))
+    return layers + [keras.layers.Flatten(name="flatten")]
+
+
+class MaxPool(keras.layers.Layer):
+    """k×k max-pooling with stride k ("valid": a remainder row or column is dropped), as
+    keras.layers.MaxPooling2D(k) computes it, written as a reshape and a max.
+
+    Why not Keras' own: under TensorFlow's op determinism (which bnexp's training enables) the
+    XLA compiler refuses MaxPool's gradient op; the gradient of a max over a reshape is
+    deterministic (ties share it equally, where MaxPoolGrad gives it to the first).
+    """
+
+    def __init__(self, size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.size = int(size)
+
+    def call(self, x):
+        k, (h, w, c) = self.size, x.shape[1:]
+        x = x[:, :h // k * k, :w // k * k, :]
+        return tf.reduce_max(tf.reshape(x, (-1, h // k, k, w // k, k, c)), axis=(2, 4))
+
+    def compute_output_shape(self, input_shape):
+        b, h, w, c = input_shape
+        return (b, h // self.size, w // self.size, c)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}
+
+
+def pixel_permutation(seed: int = 0) -> np.ndarray:
+    """Permuted MNIST's fixed order of the 784 pixels: the same for every run (seed 0, not the run's),
+    so runs of different seeds see the same task."""
+    return np.random.default_rng(seed).permutation(INPUTS)
+
+
+def recurrent_layers(spec: Model, seed: int) -> list:
+    """The rnn's input: (optionally permuted) pixels as 28 rows of 28 or 784 steps of 1, read by an LSTM."""
+    layers = []
+    if spec.permute:
+        order = tf.constant(pixel_permutation(), tf.int32)
+        layers.append(keras.layers.Lambda(lambda x: tf.gather(x, order, axis=1), name="permute"))
+    steps = 28 if spec.sequence == "rows" else INPUTS
+    layers.append(keras.layers.Reshape((steps, INPUTS // steps), name="sequence"))
+    norm = spec.norm
+    layers.append(LSTM(spec.lstm.units, norm=norm.kind, seed=layer_seed(seed, 400), gamma_init=spec.lstm.gamma_init,
+                       t_max=spec.lstm.t_max, momentum=norm.momentum, epsilon=norm.epsilon, variance=norm.variance, name="lstm"))
+    return layers
 
 
 def norm_layers(model) -> list:
-    """Every normalisation layer of `model`, in order."""
-    return [layer for layer in model.layers if isinstance(layer, (BatchNorm, LayerNorm, keras.layers.BatchNormalization))]
+    """Every normalisation layer of `model`, in order (an LSTM's, norm_x, norm_h, norm_c, in its place)."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, LSTM):
+            found += layer.norms
+        elif isinstance(layer, (BatchNorm, LayerNorm, keras.layers.BatchNormalization)):
+            found.append(layer)
+    return found
 
 
 def moving_stat_layers(model) -> list:
     """The normalisation layers with moving statistics (`moving_mean`, `moving_variance`), in
     order: those `bnexp eval --stats batch/precise` apply to (not layer or group)."""
-    return [layer for layer in norm_layers(model) if isinstance(layer, (BatchNorm, keras.layers.BatchNormalization))]
+    return [layer for layer in norm_layers(model) if isinstance(layer, (BatchNorm, TimeBatchNorm, keras.layers.BatchNormalization))]
 
 
 def pixels(images):

@@ -4,6 +4,13 @@ Ioffe & Szegedy (2015), "Batch Normalization: Accelerating Deep Network Training
 Reducing Internal Covariate Shift", Algorithms 1 and 2. For inputs of shape
 (batch, features), each feature k is normalised over the batch axis.
 
+Convolutional layers (section 3.2): inputs (batch, height, width, channels), each feature
+map (channel) normalised over the batch and every spatial position, "so that different
+elements of the same feature map, at different locations, are normalized in the same way":
+the effective mini-batch is m' = m·p·q for a p×q feature map, and γ, β are per feature
+map. Every layer here takes its statistics over all axes but the last (the channels), so
+the same code serves (batch, features) and (batch, height, width, channels).
+
 Training (Algorithm 1), on a mini-batch B of m examples:
 
     mu_B      = 1/m · Σ x_i                      (mini-batch mean)
@@ -30,7 +37,9 @@ The variants below are each written from their own paper:
 - `BatchRenorm`: Ioffe (2017), batch statistics corrected towards the moving ones;
 - `GhostBatchNorm`: Hoffer, Hubara & Soudry (2017), statistics over virtual sub-batches;
 - `LayerNorm`: Ba, Kiros & Hinton (2016), per-example statistics over all features;
-- `GroupNorm`: Wu & He (2018), per-example statistics over groups of features.
+- `GroupNorm`: Wu & He (2018), per-example statistics over groups of features;
+- `InstanceNorm`: Ulyanov, Vedaldi & Lempitsky (2016), per-example, per-channel
+  statistics over the spatial positions (conv layers only).
 
 The first two keep moving statistics (`moving_mean`, `moving_variance`) and infer as
 BatchNorm does; the last two compute the same thing in training and inference.
@@ -73,13 +82,23 @@ def check_affine(epsilon, center, scale):
             raise ValueError(f"{name} must be True or False, not {value!r}")
 
 
+def positions(x):
+    """How many values each channel has in `x`: every axis but the last (m, or m·p·q for a
+    conv layer's (m, p, q, C) output), as a tensor when the batch size is only known at run time."""
+    count = 1
+    for size in ops.shape(x)[:-1]:
+        count = count * size
+    return count
+
+
 def check_choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
 
 
 class BatchNorm(keras.layers.Layer):
-    """Batch Normalization over axis 0 of a (batch, features) input; see the module docstring."""
+    """Batch Normalization over every axis but the last (axis 0 of a (batch, features) input;
+    batch, height and width of a conv layer's); see the module docstring."""
 
     def __init__(self, momentum=0.99, epsilon=1e-3, center=True, scale=True, variance="biased", **kwargs):
         super().__init__(**kwargs)
@@ -115,17 +134,19 @@ class BatchNorm(keras.layers.Layer):
     def train_forward(self, x):
         """Algorithm 1: normalise with the batch's own statistics, and track them."""
         mean, var = self.batch_moments(x)
-        self.update_moving_statistics(mean, self.population_variance(var, ops.shape(x)[0]))
+        self.update_moving_statistics(mean, self.population_variance(var, positions(x)))
         return self.normalize(x, mean, var)
 
     def batch_moments(self, x):
-        """Algorithm 1's mini-batch mean and biased variance, per feature."""
-        mean = ops.mean(x, axis=0)
-        var = ops.mean(ops.square(x - mean), axis=0)
+        """Algorithm 1's mini-batch mean and biased variance, per feature (per feature map: §3.2)."""
+        axes = tuple(range(len(x.shape) - 1))
+        mean = ops.mean(x, axis=axes)
+        var = ops.mean(ops.square(x - mean), axis=axes)
         return mean, var
 
     def population_variance(self, var, m):
-        """The estimate the moving variance tracks: the biased `var` of m examples, or m/(m−1) · var."""
+        """The estimate the moving variance tracks: the biased `var` of m values, or m/(m−1) · var
+        (for a conv layer m is m·p·q, the effective batch of §3.2)."""
         if self.variance == "biased":
             return var
         m = ops.cast(m, var.dtype)
@@ -257,7 +278,7 @@ class BatchRenorm(BatchNorm):
         r_max, d_max = self.limits(self.step, x.dtype)
         r = ops.stop_gradient(ops.clip(sigma_batch / sigma, 1.0 / r_max, r_max))
         d = ops.stop_gradient(ops.clip((mean - moving_mean) / sigma, -d_max, d_max))
-        population = self.population_variance(var, ops.shape(x)[0])
+        population = self.population_variance(var, positions(x))
         if self.moving_average == "variance":
             self.update_moving_statistics(mean, population)
         else:
@@ -332,6 +353,8 @@ class GhostBatchNorm(BatchNorm):
         self.moving_update = moving_update
 
     def train_forward(self, x):
+        if len(x.shape) > 2:
+            return self.spatial_forward(x)
         v, n = self.virtual_batch_size, x.shape[-1]
         m = ops.shape(x)[0]  # a tensor when the batch size is only known at run time
         ghosts = (m + v - 1) // v
@@ -351,6 +374,30 @@ class GhostBatchNorm(BatchNorm):
         else:
             self.update_moving_per_ghost(ops.reshape(mean, (-1, n)), ops.reshape(population, (-1, n)))
         return ops.reshape(self.normalize(xs, mean, var), (-1, n))[:m]
+
+    def spatial_forward(self, x):
+        """train_forward for a conv layer's (m, p, q, C) input: each ghost batch's statistics
+        per channel over its v examples and every position (BN's §3.2 rule within the ghost
+        batch). The same padding and masking as the (batch, features) case."""
+        v, n = self.virtual_batch_size, x.shape[-1]
+        m = ops.shape(x)[0]
+        flat = ops.reshape(x, (m, -1, n))  # (m, p·q, C)
+        p = flat.shape[1]
+        ghosts = (m + v - 1) // v
+        padded = ops.concatenate([flat, ops.zeros((ghosts * v - m, p, n), x.dtype)], axis=0)
+        xs = ops.reshape(padded, (-1, v, p, n))
+        mask = ops.reshape(ops.cast(ops.arange(ghosts * v) < m, x.dtype), (-1, v, 1, 1))
+        count = ops.sum(mask, axis=1, keepdims=True) * p  # v·p values per channel, fewer in a partial ghost batch
+        mean = ops.sum(xs, axis=(1, 2), keepdims=True) / count
+        var = ops.sum(mask * ops.square(xs - mean), axis=(1, 2), keepdims=True) / count
+        population = self.population_variance(var, count)
+        if self.moving_update == "per_step":
+            total = ops.cast(m * p, x.dtype)
+            self.update_moving_statistics(ops.reshape(ops.sum(count * mean, axis=0), (n,)) / total,
+                                          ops.reshape(ops.sum(count * population, axis=0), (n,)) / total)
+        else:
+            self.update_moving_per_ghost(ops.reshape(mean, (-1, n)), ops.reshape(population, (-1, n)))
+        return ops.reshape(self.normalize(xs, mean, var), (-1, *x.shape[1:]))[:m]
 
     def update_moving_per_ghost(self, means, variances):
         """L sequential EMA steps, one per row of `means`/`variances` (L, n), in closed form."""
@@ -378,6 +425,9 @@ class LayerNorm(keras.layers.Layer):
         y_i    = γ_i · (a_i − mu) / sigma + β_i
 
     (ε is ours, as in Keras' LayerNormalization: it keeps a constant input finite.)
+    On a conv layer's (m, p, q, C) output the statistics are over all of (p, q, C), with γ
+    and β per channel, as Wu & He (2018, section 3.1 and their Figure 2) write LN for conv
+    nets (Keras' LayerNormalization(axis=(1, 2, 3)) would keep a γ per position and channel).
     No statistic crosses examples, so training and inference compute the same thing and
     there are no moving statistics; `training` is ignored.
     """
@@ -405,9 +455,13 @@ class LayerNorm(keras.layers.Layer):
         return ops.cast(y, self.compute_dtype)
 
     def standardize(self, x):
-        """(a − mu) / sigma over the last axis."""
-        mean = ops.mean(x, axis=-1, keepdims=True)
-        var = ops.mean(ops.square(x - mean), axis=-1, keepdims=True)
+        """(a − mu) / sigma over every axis but the batch's."""
+        return self.standardize_over(x, tuple(range(1, len(x.shape))))
+
+    def standardize_over(self, x, axes):
+        """(a − mu) / sigma, mu and sigma over `axes`."""
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        var = ops.mean(ops.square(x - mean), axis=axes, keepdims=True)
         return (x - mean) * ops.rsqrt(var + self.epsilon)
 
     def compute_output_shape(self, input_shape):
@@ -429,6 +483,8 @@ class GroupNorm(LayerNorm):
 
     with γ and β per feature. G = 1 is LayerNorm, as the paper notes; G = C
     would normalise each unit alone, and in an MLP (no spatial axes) output only β.
+    On a conv layer's (m, p, q, C) output S_k also spans every position (the paper's
+    eq. 7: the set of (H, W, C/G) values of group k), γ and β per channel.
     Per-example, so training and inference agree and there are no moving statistics.
     `groups=None` takes the largest of 32, 16, …, 1 that divides the width (the config
     resolves it once for all layers; see bnexp.config.default_groups).
@@ -452,8 +508,35 @@ class GroupNorm(LayerNorm):
 
     def standardize(self, x):
         width = x.shape[-1]
-        grouped = ops.reshape(x, (-1, self.groups, width // self.groups))
-        return ops.reshape(super().standardize(grouped), (-1, width))
+        if len(x.shape) == 2:
+            grouped = ops.reshape(x, (-1, self.groups, width // self.groups))
+            return ops.reshape(self.standardize_over(grouped, -1), (-1, width))
+        grouped = ops.reshape(x, (-1, math.prod(x.shape[1:-1]), self.groups, width // self.groups))  # (m, p·q, G, C/G)
+        return ops.reshape(self.standardize_over(grouped, (1, 3)), (-1, *x.shape[1:]))
 
     def get_config(self):
         return {**super().get_config(), "groups": self.groups}
+
+
+class InstanceNorm(LayerNorm):
+    """Instance Normalization: Ulyanov, Vedaldi & Lempitsky (2016), "Instance Normalization:
+    The Missing Ingredient for Fast Stylization", eq. 2: each channel of each example is
+    normalised over its own spatial positions,
+
+        mu_ti     = 1/(HW) · Σ_l Σ_m x_tilm
+        sigma²_ti = 1/(HW) · Σ_l Σ_m (x_tilm − mu_ti)²
+        y_tijk    = γ_i · (x_tijk − mu_ti) / sqrt(sigma²_ti + ε) + β_i
+
+    (γ, β per channel, as in Wu & He 2018's eq. 1 and 3, where IN is GN with G = C.) A
+    (batch, features) input has no positions: each unit would be constant, so the layer
+    refuses it. Training and inference compute the same thing.
+    """
+
+    def build(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError("instance normalisation needs spatial axes (batch, height, width, channels), "
+                             f"not an input of shape {tuple(input_shape)}")
+        super().build(input_shape)
+
+    def standardize(self, x):
+        return self.standardize_over(x, tuple(range(1, len(x.shape) - 1)))

@@ -25,6 +25,7 @@ tf = tensorflow()
 import keras  # noqa: E402
 
 from bnexp.model import forward, norm_layers  # noqa: E402
+from bnexp.recurrent import LSTM  # noqa: E402
 
 
 MASK_STREAM = 2021  # keeps these draws apart from others keyed on the run seed (e.g. epoch orders)
@@ -35,15 +36,22 @@ def dense_layers(model) -> list:
     return [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
 
 
+def weight_layers(model) -> list:
+    """Every layer with a weight matrix, in order: Dense, and in cnn and rnn networks the
+    Conv2D layers and the LSTM (its `kernel` W_x; its W_h is `recurrent_kernel`)."""
+    return [layer for layer in model.layers if isinstance(layer, (keras.layers.Dense, keras.layers.Conv2D, LSTM))]
+
+
 def norm_affine_variables(model) -> list:
     """γ and β (where present) of every normalisation layer, in order."""
     return [v for layer in norm_layers(model) for v in (layer.gamma, layer.beta) if v is not None]
 
 
 def decay_variables(model, include_norm: bool = False) -> list:
-    """The variables `train.weight_decay` penalises: every Dense kernel (biases are not
-    decayed), and with `include_norm` (`train.weight_decay_norm`) γ and β too."""
-    kernels = [layer.kernel for layer in dense_layers(model)]
+    """The variables `train.weight_decay` penalises: every Dense and Conv2D kernel and the
+    LSTM's W_x and W_h (biases are not decayed), and with `include_norm`
+    (`train.weight_decay_norm`) γ and β too."""
+    kernels = [v for layer in weight_layers(model) for v in (layer.kernel, getattr(layer, "recurrent_kernel", None)) if v is not None]
     return kernels + (norm_affine_variables(model) if include_norm else [])
 
 

@@ -126,7 +126,7 @@ def test_all_keys_shows_every_key_with_lists_in_flow_style(tmp_path):
     diff = dict(report([a, b], all_keys=True).diff)
     assert diff["model.hidden"] == ["[100, 100, 100]"] * 2
     assert diff["data.dir"] == ["data/mnist"] * 2
-    assert len(diff) == len(cmp.load_run(a).config) == 51  # every leaf of the schema (38, issue 12's 2, issue 13's 11)
+    assert len(diff) == len(cmp.load_run(a).config) == 52  # every leaf of an mlp's schema (38, issue 12's 2, issue 13's 11, model.kind)
 
 
 # --- metrics and deltas -----------------------------------------------------------------
