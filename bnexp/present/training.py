@@ -62,7 +62,7 @@ def summary_table(summary: Summary, run_path) -> Table:
     """The end-of-run table: status, accuracies, losses, speed, where the files are."""
     s = summary
     rows = [
-        ("status", status(s.status)),
+        ("status", _status_cell(s)),
         ("test accuracy", number(s.test_accuracy)),
         ("best test accuracy", f"{number(s.best_test_accuracy)} (step {number(s.best_step, 'count')})"),
         ("test loss", number(s.test_loss, "loss")),
@@ -72,12 +72,25 @@ def summary_table(summary: Summary, run_path) -> Table:
         ("wall seconds", number(s.wall_seconds, "seconds")),
         ("run directory", escape(str(run_path))),
     ]
-    if s.message:
+    if s.message and s.status != "diverged":  # a diverged run's message is train's error line, printed below
         rows.insert(1, ("message", escape(s.message)))
     table = _pairs("bnexp train")
     for what, value in rows:
         table.add_row(what, value)
     return table
+
+
+def _status_cell(s: Summary) -> Text:
+    """The status, and a completed run's failure to learn (a diverged run's step is in the steps row)."""
+    from bnexp.metrics import learning_threshold
+
+    cell = status(s.status)
+    counts = (s.data or {}).get("test_class_counts")
+    if s.failed_to_learn and counts:
+        cell.append(f", failed to learn: test accuracy {number(s.test_accuracy)} is not above"
+                    f" {learning_threshold(counts):.4f}, the most frequent class's share plus the rarest's",
+                    style="red")
+    return cell
 
 
 def statistics_label(record: dict) -> str:

@@ -27,6 +27,9 @@ class Summary:
     train_set_accuracy: float | None = None  # the fixed training subset, inference mode, last evaluation
     train_set_loss: float | None = None
     generalization_gap: float | None = None  # train_set_accuracy − test_accuracy
+    # A completed run no better than always predicting the most frequent test class, plus a
+    # margin (bnexp.metrics.learning_threshold); None before the run completes.
+    failed_to_learn: bool | None = None
     best_test_accuracy: float | None = None
     best_step: int | None = None
     steps: int | None = None  # steps trained so far
