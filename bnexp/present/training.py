@@ -95,6 +95,8 @@ def _status_cell(s: Summary) -> Text:
 
 def statistics_label(record: dict) -> str:
     """Which statistics an eval record used, with their batch size and examples."""
+    if not record.get("applicable", True):
+        return record["stats"]
     if record["stats"] == "batch":
         return f"batch (batch size {record['batch_size']})"
     if record["stats"] == "precise":
@@ -134,10 +136,15 @@ def eval_sources_table(records: dict[str, dict], run_path) -> Table:
     table.add_column("", style="bold")
     for record in records.values():
         table.add_column(escape(statistics_label(record)), justify="right", overflow="fold")
-    table.add_row("accuracy", *(f"{number(r['accuracy'])} ({r['correct']}/{r['total']})" for r in records.values()))
-    table.add_row("loss", *(number(r["loss"], "loss") for r in records.values()))
+    na = "not applicable"  # a source the run's norm kind has no statistics for (layer, group, none)
+
+    def row(cell) -> list[str]:
+        return [cell(r) if r.get("applicable", True) else na for r in records.values()]
+
+    table.add_row("accuracy", *row(lambda r: f"{number(r['accuracy'])} ({r['correct']}/{r['total']})"))
+    table.add_row("loss", *row(lambda r: number(r["loss"], "loss")))
     for digit in range(len(first["per_class_accuracy"])):
-        table.add_row(f"class {digit}", *(number(r["per_class_accuracy"][digit], "class") for r in records.values()))
+        table.add_row(f"class {digit}", *row(lambda r: number(r["per_class_accuracy"][digit], "class")))
     notes = dict.fromkeys(note for r in records.values() for note in r["notes"])
     if notes:
         table.caption = escape("; ".join(notes))
