@@ -357,7 +357,7 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
             continue
         if run.status == "diverged":
             by_note.setdefault("diverged", []).append(seed)
-        elif metric_defs.outcome(run.data()) == "failed":
+        elif metric_defs.outcome(run.data()) == "failed_to_learn":
             by_note.setdefault("failed to learn", []).append(seed)
         measured = run_metric(entry, run)
         if measured.value is None and measured.note == "diverged":

@@ -238,7 +238,7 @@ class Group:
     @property
     def n_failed(self) -> int:
         """Completed runs that failed to learn (bnexp.metrics.failed_to_learn)."""
-        return sum(o == "failed" for o in self.outcomes.values())
+        return sum(o == "failed_to_learn" for o in self.outcomes.values())
 
     @property
     def duplicates(self) -> list[Exclusion]:

@@ -368,7 +368,8 @@ def failed_to_learn_of(summary: Mapping[str, Any]) -> bool | None:
 
 
 def outcome(run: RunData) -> str:
-    """How a run ended, as counts show it: diverged, failed (to learn), completed, or its status."""
+    """How a run ended, as counts show it: completed, failed_to_learn, diverged, or the status
+    of a run without a result (running, interrupted, failed: stopped by an error)."""
     if run.status == "completed" and failed_to_learn_of(run.summary):
-        return "failed"
+        return "failed_to_learn"
     return run.status

@@ -253,7 +253,7 @@ def test_6_a_run_that_learned_nothing_is_failed_and_failed_is_a_binary_metric(tm
              for s in range(3)]
     learns = [make_run(tmp_path, f"bn{s}", seed=s, test=[0.9] * 3) for s in range(3)]
     runs = [cmp.load_run(p) for p in fails + learns]
-    assert [r.outcome for r in runs] == ["failed"] * 3 + ["completed"] * 3
+    assert [r.outcome for r in runs] == ["failed_to_learn"] * 3 + ["completed"] * 3
     assert [M.value(M.parse("diverged"), r.data()).value for r in runs] == [0.0] * 6  # what the issue saw: 0/3 vs 0/3
     assert [M.value(M.parse("failed"), r.data()).value for r in runs] == [1.0] * 3 + [0.0] * 3
     [c] = compare_json(*learns, *fails, "--metric", "failed")["comparisons"]
@@ -310,3 +310,56 @@ def test_9_the_baseline_is_chosen_by_grid_values_or_by_path(tmp_path):
         result = bnexp("compare", tmp_path / "sweep", "--baseline", bad)
         assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output
         assert result.output.count("\n") == 1
+
+
+# --- the report: a table per metric, failures counted, diagnostics over seeds, distinct ticks ------
+
+
+def test_report_tabulates_each_metric_with_its_failures(tmp_path):
+    from bnexp.report import render_html
+    from bnexp.report_data import report_data
+    from report_page import Page
+
+    diverging_grid(tmp_path)
+    data = report_data([tmp_path / "sweep"], pivot_rows="model.norm.kind", pivot_columns="train.learning_rate")
+    assert [p["metric"] for p in data["pivots"]] == ["final_test_accuracy", "final_train_set_accuracy",
+                                                     "generalization_gap"]
+    page = Page(render_html(data))
+    assert len(page.tables["pivot"]) == 2 and len(page.tables["pivot more"]) == 4  # three tables of two rows
+    cells = [c for row in page.tables["pivot"] for c in row if c["attrs"].get("data-field") == "cell"]
+    assert "0.0940: 1 of 3, 2 diverged, 1 failed to learn" in [c["text"] for c in cells]
+    rows = page.rows("statistics")
+    assert {r["metric"]["text"] for r in rows} == {"final_test_accuracy", "final_train_set_accuracy",
+                                                   "generalization_gap"}
+    bn3 = [r for r in rows if r["b"]["text"] == "model.norm.kind=batch, train.learning_rate=3.0"]
+    assert {r["failures"]["text"] for r in bn3} == {"2 / 1\u00a0vs\u00a00 / 0"}
+
+
+def test_diagnostics_are_drawn_as_the_mean_over_seeds_with_its_band(tmp_path):
+    from bnexp.report import _group_series
+
+    rng = np.random.default_rng(5)
+    runs = [{"diagnostics": {"ics": [{"step": step, "layer": layer, "ics_l2": float(rng.uniform(0.5, 2)),
+                                      "ics_cosine": 1.0} for step in (100, 200, 300) for layer in (0, 1)]}}
+            for _ in range(3)]
+    steps, mean, low, high = _group_series(runs, [0, 1, 2], "ics", "ics_l2", lambda r: r["layer"] == 1)
+    table = np.array([[r["ics_l2"] for r in run["diagnostics"]["ics"] if r["layer"] == 1] for run in runs])
+    assert steps == [100.0, 200.0, 300.0]
+    np.testing.assert_allclose(mean, table.mean(axis=0), rtol=1e-12)
+    half = sps.t.ppf(0.975, 2) * table.std(axis=0, ddof=1) / np.sqrt(3)
+    np.testing.assert_allclose(low, table.mean(axis=0) - half, rtol=1e-12)
+    np.testing.assert_allclose(high, table.mean(axis=0) + half, rtol=1e-12)
+
+
+@pytest.mark.parametrize("ys", [[1 - 1.1e-16, 1.0, 1 + 2.2e-16],  # layer 0's ICS cosine: rounding noise
+                                [0.1234561, 0.1234562, 0.1234564]])  # a real range finer than 6 digits
+def test_a_charts_ticks_read_as_distinct_numbers(ys):
+    import re as regex
+
+    from bnexp import svgchart
+
+    svg = svgchart.render(svgchart.Chart("t", "step", "y", [svgchart.Layer(lines=[svgchart.Line([0, 1, 2], ys, "#000")])]))
+    labels = regex.findall(r'<text class="tick"[^>]*text-anchor="end">([^<]*)</text>', svg)
+    assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
+    values = [float(label.replace("−", "-")) for label in labels]
+    assert min(values) <= min(ys) and max(values) >= max(ys)
