@@ -231,11 +231,13 @@ def compare(
     """Show what changed between runs (config diff), how their results differ, and whether it is seed noise.
 
     The baseline is the first run named (within a folder, the first in natural order;
-    within a sweep, the first point in grid order). Runs whose configs differ only in
-    seed form a group (mean ± std over distinct seeds; a repeated seed counts once). Each
-    group's final accuracy is tested against the baseline's group: paired t-test on
-    matched seeds, else Welch; Holm-adjusted p with several groups; no p-value below 3
-    seeds. Runs on different test sets are never compared. "train-set acc" is a fixed
+    within a sweep, the first point in grid order), or the group --baseline picks. Runs
+    whose configs differ only in seed form a group (mean ± std over distinct seeds; a
+    repeated seed counts once). Each group's final accuracy, or each --metric, is tested
+    against the baseline's group: paired t-test on matched seeds, else Welch (Fisher's
+    exact test for diverged and failed); Holm-adjusted p within each metric with several
+    groups; no p-value below 3 seeds. Diverged and failed-to-learn runs are counted
+    wherever a group is shown. Runs on different test sets are never compared. "train-set acc" is a fixed
     training subset evaluated in inference mode (the metrics file's train_accuracy is the
     running mean over training batches in training mode); "train−test gap" is it minus
     the final test accuracy. A sweep directory with claims (`expect:`) gets its verdicts

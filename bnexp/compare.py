@@ -618,11 +618,6 @@ def run_values(run: Run, threshold: float, last: int, refs: list[metrics.Ref] = 
     return out
 
 
-def steps_to_threshold(rows: list[dict], threshold: float) -> int | None:
-    """Step of the first evaluation at or above `threshold` test accuracy; None if never."""
-    return next((m["step"] for m in rows if m["test_accuracy"] >= threshold), None)
-
-
 def deltas(base: dict[str, float | None], values: dict[str, float | None]) -> dict[str, Delta]:
     columns = {c.key: c for c in COLUMNS}
     return {k: delta(columns.get(k) or Column.of(metrics.parse(k)), base.get(k), v) for k, v in values.items()}

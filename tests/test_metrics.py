@@ -363,3 +363,23 @@ def test_a_charts_ticks_read_as_distinct_numbers(ys):
     assert len(labels) >= 2 and len(set(labels)) == len(labels), labels
     values = [float(label.replace("−", "-")) for label in labels]
     assert min(values) <= min(ys) and max(values) >= max(ys)
+
+
+def test_docs_metrics_md_lists_every_metric():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    for name in M.METRICS:
+        table, _, column = name.partition(".")
+        assert f"`{name}`" in text or (column and f"`.{column}`" in text and f"`{table}." in text), name
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--metric", "final_gap"), "--metric final_gap: not a metric (allowed: final_test_accuracy"),
+    (("--metric", "ics.ics_l2"), "--metric ics.ics_l2: ics.ics_l2 has one row per layer"),
+    (("--metric", "eval.batch_accuracy:batch_size=x"), "batch_size is a whole number"),
+])
+def test_a_bad_metric_is_one_line_and_exit_2(tmp_path, args, says):
+    paths = [make_run(tmp_path, f"r{s}", seed=s, test=[0.9]) for s in range(2)]
+    for command in (["compare"], ["report", "-o", tmp_path / "r.html"]):
+        result = bnexp(*command, *paths, *args)
+        assert result.exit_code == 2 and says in result.output, result.output
+        assert result.output.count("\n") == 1 and "Traceback" not in result.output
