@@ -125,8 +125,8 @@ class RunRecord:
     metrics: list[dict]  # the run's metrics rows in step order: step, test_accuracy, test_loss, ...
     generalization_gap: float | None = None  # the run summary's, when the run recorded one
     diagnostics: dict[str, list[dict]] = field(default_factory=dict)  # DIAGNOSTICS name → rows
-    summary: dict[str, Any] = field(default_factory=dict)  # summary.json, for the metrics read from it
-    evals: dict[str, Any] = field(default_factory=dict)  # eval.json
+    summary: dict[str, Any] = field(default_factory=dict)  # the run's summary, for the metrics read from it
+    evals: dict[str, Any] = field(default_factory=dict)  # the run's eval record (bnexp eval's results)
 
     def data(self) -> metric_defs.RunData:
         """What bnexp.metrics reads of this run."""

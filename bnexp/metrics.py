@@ -1,7 +1,7 @@
 """Every metric bnexp can compare: the one place that says what a metric is.
 
-A metric has a name, the file it is read from (metrics.csv, summary.json, a
-diag_<table>.csv column for one layer, unit or variable, or an eval.json result), how
+A metric has a name, the file it is read from (the metrics file, the summary, a
+diagnostics table column for one layer, unit or variable, or an eval result), how
 `last N` aggregates it, which direction is better and its kind:
 
 - continuous: a number per run (accuracy, loss, a diagnostics column);
@@ -15,8 +15,8 @@ Nothing here reads files or imports TensorFlow or SciPy: callers hand over what 
 holds as a `RunData`.
 
 `last N` means one thing for every metric that uses it: the mean over the run's last N
-evaluations (metrics.csv rows, or diagnostics steps). A run with fewer than N is not
-counted, with the reason; it is never averaged over fewer. A run without metrics.csv
+evaluations (metrics rows, or diagnostics steps). A run with fewer than N is not
+counted, with the reason; it is never averaged over fewer. A run without a metrics file
 stands for its last evaluation only through its summary, so only at N = 1.
 
 Failures are outcomes. A diverged run (training stopped at a loss above
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bnexp.errors import UsageError
+from bnexp.rundir import EVAL as EVAL_FILE, METRICS as METRICS_FILE, SUMMARY as SUMMARY_FILE, table_file
 from bnexp.rundir.tables import TABLES
 
 KINDS = ("continuous", "binary", "time_to_event")
@@ -54,7 +55,7 @@ class Metric:
 
     `aggregation`: "last" (mean of the last N evaluations), "best" (maximum over all
     evaluations), "first" (first evaluation at or above the threshold), "status" (from
-    the run's end), "summary" (a number of summary.json), "eval" (an eval.json result).
+    the run's end), "summary" (a number of the summary), "eval" (a `bnexp eval` result).
     `better`: +1 higher is better, −1 lower is better, 0 neither (a measurement that is
     no goal in itself). `unit` is how bnexp.present formats it (fraction, loss, count,
     seconds, rate, number); `delta` how a run is set against the baseline run ("diff" or
@@ -80,40 +81,40 @@ class Metric:
 def _run_metrics() -> list[Metric]:
     M = Metric
     return [
-        M("final_test_accuracy", "final acc", "metrics.csv test_accuracy", "last", +1, "continuous", "fraction",
+        M("final_test_accuracy", "final acc", f"{METRICS_FILE} test_accuracy", "last", +1, "continuous", "fraction",
           aliases=("final_accuracy",)),
-        M("best_test_accuracy", "best acc", "metrics.csv test_accuracy", "best", +1, "continuous", "fraction",
+        M("best_test_accuracy", "best acc", f"{METRICS_FILE} test_accuracy", "best", +1, "continuous", "fraction",
           aliases=("best_accuracy",)),
-        M("final_test_loss", "final loss", "metrics.csv test_loss", "last", -1, "continuous", "loss",
+        M("final_test_loss", "final loss", f"{METRICS_FILE} test_loss", "last", -1, "continuous", "loss",
           aliases=("final_loss",)),
-        # A fixed training subset in inference mode, like the test set; not metrics.csv's
+        # A fixed training subset in inference mode, like the test set; not the metrics file's
         # train_accuracy, a running mean over training batches in training mode.
-        M("final_train_set_accuracy", "train-set acc", "metrics.csv train_set_accuracy", "last", 0, "continuous",
+        M("final_train_set_accuracy", "train-set acc", f"{METRICS_FILE} train_set_accuracy", "last", 0, "continuous",
           "fraction"),
-        M("final_train_set_loss", "train-set loss", "metrics.csv train_set_loss", "last", 0, "continuous", "loss"),
-        M("generalization_gap", "train−test gap", "metrics.csv train_set_accuracy − test_accuracy", "last", 0,
+        M("final_train_set_loss", "train-set loss", f"{METRICS_FILE} train_set_loss", "last", 0, "continuous", "loss"),
+        M("generalization_gap", "train−test gap", f"{METRICS_FILE} train_set_accuracy − test_accuracy", "last", 0,
           "continuous", "fraction"),
-        M("steps", "steps", "summary.json steps", "summary", 0, "continuous", "count"),
-        M("seconds_per_epoch", "s/epoch", "summary.json seconds_per_epoch", "summary", -1, "continuous", "seconds",
+        M("steps", "steps", f"{SUMMARY_FILE} steps", "summary", 0, "continuous", "count"),
+        M("seconds_per_epoch", "s/epoch", f"{SUMMARY_FILE} seconds_per_epoch", "summary", -1, "continuous", "seconds",
           delta="ratio"),
-        M("examples_per_second", "examples/s", "summary.json examples_per_second", "summary", +1, "continuous",
+        M("examples_per_second", "examples/s", f"{SUMMARY_FILE} examples_per_second", "summary", +1, "continuous",
           "rate", delta="ratio"),
-        M("steps_to_threshold", "steps to {threshold:g}", "metrics.csv test_accuracy", "first", -1,
+        M("steps_to_threshold", "steps to {threshold:g}", f"{METRICS_FILE} test_accuracy", "first", -1,
           "time_to_event", "count"),
-        M("diverged", "diverged", "summary.json status", "status", -1, "binary", "number"),
-        M("failed", "failed", "summary.json status and test accuracy", "status", -1, "binary", "number"),
+        M("diverged", "diverged", f"{SUMMARY_FILE} status", "status", -1, "binary", "number"),
+        M("failed", "failed", f"{SUMMARY_FILE} status and test accuracy", "status", -1, "binary", "number"),
     ]
 
 
 def _diagnostics_metrics() -> list[Metric]:
-    return [Metric(f"{table}.{column}", f"{table}.{column}", f"diag_{table}.csv {column}", "last", 0, "continuous",
+    return [Metric(f"{table}.{column}", f"{table}.{column}", f"{table_file(table)} {column}", "last", 0, "continuous",
                    "number", selectors=tuple(k for k in ROW_KEYS if k in columns))
             for table, columns in DIAGNOSTICS.items() for column in columns
             if column != "step" and column not in ROW_KEYS]
 
 
 def _eval_metrics() -> list[Metric]:
-    return [Metric(f"eval.{source}_{what}", f"eval {source} {what}", f"eval.json {source}/test {what}", "eval",
+    return [Metric(f"eval.{source}_{what}", f"eval {source} {what}", f"{EVAL_FILE} {source}/test {what}", "eval",
                    +1 if what == "accuracy" else -1, "continuous", "fraction" if what == "accuracy" else "loss",
                    selectors=("batch_size",) if source != "moving" else ())
             for source in EVAL_SOURCES for what in ("accuracy", "loss")]
@@ -187,9 +188,9 @@ def ref(metric: Metric, selector: Mapping[str, Any], option: str = "--metric", t
 
 @dataclass(frozen=True)
 class RunData:
-    """What a metric reads of one run: its status, summary.json (as a dict), metrics.csv's
+    """What a metric reads of one run: its status, its summary (as a dict), its metrics
     rows in step order, its diagnostics tables by name (only those asked for need be
-    there) and eval.json."""
+    there) and its eval record (`bnexp eval` results by "stats/split")."""
 
     status: str
     summary: Mapping[str, Any] = field(default_factory=dict)
@@ -235,7 +236,7 @@ def value(r: Ref, run: RunData, *, last: int = 1, threshold: float = 0.97) -> Va
 
 
 DIAGNOSTICS_NAMES = frozenset(m.name for m in _diagnostics_metrics())
-# metrics.csv columns (a − b for the gap) and the summary field that is the last evaluation's.
+# metrics columns (a − b for the gap) and the summary field that is the last evaluation's.
 _LAST = {
     "final_test_accuracy": (("test_accuracy",), "test_accuracy"),
     "final_test_loss": (("test_loss",), "test_loss"),
@@ -247,13 +248,13 @@ _LAST = {
 
 def _last_mean(name: str, run: RunData, last: int) -> Value:
     """The mean over the last `last` evaluations; the summary's value stands for the last one
-    when there is no metrics.csv (only at last = 1)."""
+    when there is no metrics file (only at last = 1)."""
     columns, summary_key = _LAST[name]
     rows = run.metrics
     if not rows:
         if last == 1 and run.summary.get(summary_key) is not None:
             return _finite(name, run.summary[summary_key])
-        return Value(None, "no metrics.csv rows" + (f" (--last {last} needs {last} evaluations)" if last > 1 else ""))
+        return Value(None, f"no {METRICS_FILE} rows" + (f" (--last {last} needs {last} evaluations)" if last > 1 else ""))
     if len(rows) < last:
         return Value(None, f"{len(rows)} evaluation{'s' * (len(rows) != 1)}, fewer than last {last}")
     tail = rows[-last:]
@@ -272,7 +273,7 @@ def _steps_to_threshold(run: RunData, threshold: float) -> Value:
             return Value(float(row["step"]))
     steps = run.summary.get("total_steps") or run.summary.get("steps")
     if not run.metrics or not steps:
-        return Value(None, "no metrics.csv rows")
+        return Value(None, f"no {METRICS_FILE} rows")
     return Value(float(steps), f"never reached {threshold:g}: counted as its {steps} steps", censored=True)
 
 
@@ -283,29 +284,29 @@ def _diagnostic(r: Ref, run: RunData, last: int) -> Value:
     rows = [row for row in run.diagnostics.get(table, []) if all(str(row[k]) == v for k, v in wanted.items())]
     if not rows:
         chosen = "".join(f" for {k} {v}" for k, v in wanted.items())
-        return Value(None, f"no diag_{table}.csv rows{chosen}")
+        return Value(None, f"no {table_file(table)} rows{chosen}")
     steps = sorted({int(row["step"]) for row in rows})
     if len(steps) < last:
-        return Value(None, f"{len(steps)} diag_{table}.csv step{'s' * (len(steps) != 1)}, fewer than last {last}")
+        return Value(None, f"{len(steps)} {table_file(table)} step{'s' * (len(steps) != 1)}, fewer than last {last}")
     kept = set(steps[-last:])
     values = [float(row[column]) for row in rows if int(row["step"]) in kept and row[column] is not None]
     if not values:
-        return Value(None, f"no {column} in diag_{table}.csv")
+        return Value(None, f"no {column} in {table_file(table)}")
     return _finite(r.metric.name, math.fsum(values) / len(values))
 
 
 def _eval(r: Ref, run: RunData) -> Value:
-    """An eval.json result on the test split, of the run's final weights."""
+    """A `bnexp eval` result on the test split, of the run's final weights."""
     source, what = r.metric.name[len("eval."):].split("_")
     record = run.evals.get(f"{source}/test")
     if not isinstance(record, dict) or record.get(what) is None:
-        return Value(None, f"no eval.json result for --stats {source} on the test split (run bnexp eval)")
+        return Value(None, f"no {EVAL_FILE} result for --stats {source} on the test split (run bnexp eval)")
     wanted = dict(r.selector).get("batch_size")
     if wanted is not None and str(record.get("batch_size")) != wanted:
-        return Value(None, f"eval.json's {source} result is at batch size {record.get('batch_size')}, not {wanted}")
+        return Value(None, f"{EVAL_FILE}'s {source} result is at batch size {record.get('batch_size')}, not {wanted}")
     steps = run.summary.get("steps")
     if steps is not None and record.get("step") is not None and record["step"] != steps:
-        return Value(None, f"eval.json's {source} result is of step {record['step']}, the run ended at {steps}")
+        return Value(None, f"{EVAL_FILE}'s {source} result is of step {record['step']}, the run ended at {steps}")
     return _finite(r.metric.name, record[what])
 
 
@@ -319,7 +320,7 @@ def _binary(name: str, run: RunData) -> Value:
         return Value(0.0)
     failed = failed_to_learn_of(run.summary)
     if failed is None:
-        return Value(None, "no test accuracy or test class counts in summary.json (an older run)")
+        return Value(None, f"no test accuracy or test class counts in its {SUMMARY_FILE} (an older run)")
     return Value(1.0 if failed else 0.0)
 
 
@@ -356,7 +357,7 @@ def failed_to_learn(test_accuracy: float, class_counts: list[int]) -> bool:
 
 
 def failed_to_learn_of(summary: Mapping[str, Any]) -> bool | None:
-    """A completed run's failed-to-learn mark: summary.json's, else computed from its test
+    """A completed run's failed-to-learn mark: its summary's, else computed from its test
     accuracy and test class counts; None for an older run that recorded neither."""
     if summary.get("failed_to_learn") is not None:
         return bool(summary["failed_to_learn"])

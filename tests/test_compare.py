@@ -159,10 +159,14 @@ def test_deltas_and_ratios_against_the_first_run(tmp_path):
 
 
 def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it(tmp_path):
-    metrics = [{"step": 500, "test_accuracy": 0.96}, {"step": 1000, "test_accuracy": 0.97},
-               {"step": 1500, "test_accuracy": 0.965}, {"step": 2000, "test_accuracy": 0.98}]
-    assert cmp.steps_to_threshold(metrics, 0.97) == 1000
-    assert cmp.steps_to_threshold(metrics, 0.99) is None
+    from bnexp import metrics as M  # issue 23: the one definition, bnexp.metrics'
+
+    rows = [{"step": 500, "test_accuracy": 0.96}, {"step": 1000, "test_accuracy": 0.97},
+            {"step": 1500, "test_accuracy": 0.965}, {"step": 2000, "test_accuracy": 0.98}]
+    run = M.RunData("completed", {"steps": 2000, "total_steps": 2000}, rows)
+    assert M.value(M.parse("steps_to_threshold"), run, threshold=0.97) == M.Value(1000.0)
+    never = M.value(M.parse("steps_to_threshold"), run, threshold=0.99)
+    assert (never.value, never.censored) == (2000.0, True)  # censored at its last step
 
 
 def test_threshold_never_reached_shows_a_dash(tmp_path):

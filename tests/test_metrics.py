@@ -383,3 +383,19 @@ def test_a_bad_metric_is_one_line_and_exit_2(tmp_path, args, says):
         result = bnexp(*command, *paths, *args)
         assert result.exit_code == 2 and says in result.output, result.output
         assert result.output.count("\n") == 1 and "Traceback" not in result.output
+
+
+def test_a_sweep_point_that_learned_nothing_says_so(tmp_path):
+    """Issue 23, reproduction 6, in a sweep: the point completes and its line says it failed to learn."""
+    import yaml
+
+    base = copy.deepcopy(CONFIG) | {"name": "nothing"}
+    base["train"] |= {"learning_rate": 1e-6, "steps": 20, "eval_every": 20}
+    base["model"]["norm"]["kind"] = "none"
+    path = tmp_path / "sweep.yaml"
+    path.write_text(yaml.safe_dump({"name": "nothing", "base": base, "grid": {"model.hidden": [[16]]}, "seeds": [0]}))
+    result = bnexp("sweep", path, "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "failed to learn" in result.output
+    [run] = [p.parent for p in (tmp_path / "out").rglob("summary.json")]
+    assert json.loads((run / "summary.json").read_text())["failed_to_learn"] is True
