@@ -4,7 +4,8 @@ A sweep file's `expect:` list holds claims such as "BN reaches 95% test accuracy
 fewer steps" (Ioffe & Szegedy 2015, Figure 1). Each names a metric, the grid point of
 each side (`better`, `than`) and a direction; its verdict is `holds`, `contradicted` or
 `inconclusive`, from bnexp.stats' tests over the seeds (t-tests; Fisher's exact test for
-the 0/1 metric `diverged`), with the claims of one file as one Holm family.
+the 0/1 metrics `diverged` and `failed`), with the claims of one file as one Holm family.
+What a metric is, and how `last` aggregates it, is bnexp.metrics' alone.
 
 This module is the core only: the schema and its checks (`validate_claims`, run before
 anything trains), the per-run metric (`run_metric`), the verdicts (`judge`), the exit
@@ -26,33 +27,32 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, model_validator
 
 from bnexp import config as config_module
+from bnexp import metrics as metric_defs
 from bnexp.config import Schema
 from bnexp.errors import ConfigError, UsageError
 from bnexp.rundir import table_file
 from bnexp.rundir.provenance import different_hardware_line
 
-# The diagnostics tables a claim can read (name → columns), in bnexp.rundir's names and
-# columns: a test checks them against bnexp.rundir.tables for every table it declares.
-DIAGNOSTICS: dict[str, tuple[str, ...]] = {
-    "activations": ("step", "layer", "unit", "p15", "p50", "p85"),
-    "bn": ("step", "layer", "mean_gap", "variance_gap"),
-    "gradients": ("step", "variable", "grad_norm"),
-    "ics": ("step", "layer", "ics_l2", "ics_cosine"),
-    "landscape": ("step", "loss_min", "loss_max", "grad_change_max", "beta_smoothness"),
-}
+# The diagnostics tables a claim can read (name → columns): bnexp.metrics' (a test checks
+# them against bnexp.rundir.tables).
+DIAGNOSTICS: dict[str, tuple[str, ...]] = metric_defs.DIAGNOSTICS
 # The config switch that makes a run record each table: the one place that says so.
 RECORDED_BY = {"activations": "diagnostics.enabled", "bn": "diagnostics.enabled",
                "gradients": "diagnostics.enabled", "ics": "diagnostics.ics",
                "landscape": "diagnostics.landscape"}
 # Diagnostics columns that pick rows rather than hold values: an entry names the one its file has.
-ROW_KEYS = ("layer", "unit", "variable")
-RUN_METRICS = ("final_accuracy", "best_accuracy", "final_loss", "steps_to_threshold",
-               "generalization_gap", "diverged")
-DIAGNOSTIC_METRICS = tuple(f"{diag}.{column}" for diag, columns in DIAGNOSTICS.items()
-                           for column in columns if column != "step" and column not in ROW_KEYS)
+ROW_KEYS = metric_defs.ROW_KEYS
+# Every metric is bnexp.metrics'; a claim may name it or an older alias (final_accuracy, ...).
+DIAGNOSTIC_METRICS = tuple(sorted(metric_defs.DIAGNOSTICS_NAMES, key=list(metric_defs.METRICS).index))
+RUN_METRICS = ("final_accuracy", "best_accuracy", "final_loss", "steps_to_threshold", "generalization_gap",
+               "diverged", "failed") + tuple(n for n in metric_defs.METRICS
+                                             if n not in DIAGNOSTIC_METRICS and n not in metric_defs.ALIASES.values()
+                                             and n not in ("steps_to_threshold", "generalization_gap", "diverged",
+                                                           "failed"))
 METRICS = RUN_METRICS + DIAGNOSTIC_METRICS
-AVERAGED = ("final_accuracy", "final_loss", *DIAGNOSTIC_METRICS)  # the metrics `last` applies to
-RESULTS = ("completed", "diverged")  # statuses whose run has a result; as bnexp.sweep.RESULTS
+AVERAGED = tuple(n for n in METRICS if metric_defs.get(n).uses_last)  # the metrics `last` applies to
+BINARY = tuple(n for n in METRICS if metric_defs.get(n).kind == "binary")  # judged by Fisher's exact test
+RESULTS = metric_defs.RESULTS  # statuses whose run has a result; as bnexp.sweep.RESULTS
 MIN_SEEDS = 3  # as bnexp.stats.MIN_SEEDS, which is not imported here so validation needs no SciPy
 MAX_SEEDS = 1000  # for --seeds: as many as the seed advisor ever asks for
 MAX_SEED = 2**31 - 1  # as Config.seed
@@ -95,14 +95,15 @@ class Expect(Schema):
         if self.direction == "equivalent" and self.margin is None:
             raise ValueError("margin is required for direction equivalent: the largest difference"
                              " that still counts as equal, > 0, in the metric's units")
-        if self.metric == "diverged" and self.direction == "equivalent":
-            raise ValueError("direction equivalent is not available for metric diverged, which is"
+        if self.metric in BINARY and self.direction == "equivalent":
+            raise ValueError(f"direction equivalent is not available for metric {self.metric}, which is"
                              " judged by Fisher's exact test: use higher or lower")
         if self.direction != "equivalent" and self.margin is not None:
             raise ValueError(f"margin is only for direction equivalent, not {self.direction}")
         if "last" in self.model_fields_set and self.metric not in AVERAGED:
             raise ValueError(f"last is not used by metric {self.metric}"
-                             f" (only by final_accuracy, final_loss and diagnostics columns)")
+                             f" (only by the metrics read from evaluations: {', '.join(AVERAGED[:6])},"
+                             f" and diagnostics columns)")
         wanted = set(_row_keys(self.metric))
         for key in ROW_KEYS:
             given = getattr(self, key) is not None
@@ -126,6 +127,15 @@ class RunRecord:
     generalization_gap: float | None = None  # the run summary's, when the run recorded one
     diagnostics: dict[str, list[dict]] = field(default_factory=dict)  # DIAGNOSTICS name → rows
     hardware: tuple | None = None  # rundir.provenance.same_hardware_key of its summary; None: not recorded
+    summary: dict[str, Any] = field(default_factory=dict)  # the run's summary, for the metrics read from it
+    evals: dict[str, Any] = field(default_factory=dict)  # the run's eval record (bnexp eval's results)
+
+    def data(self) -> metric_defs.RunData:
+        """What bnexp.metrics reads of this run."""
+        summary = {**self.summary, "total_steps": self.summary.get("total_steps") or self.total_steps}
+        if self.generalization_gap is not None:
+            summary["generalization_gap"] = self.generalization_gap
+        return metric_defs.RunData(self.status, summary, self.metrics, self.diagnostics, self.evals)
 
 
 @dataclass(frozen=True)
@@ -273,66 +283,26 @@ def _row_keys(metric: str) -> list[str]:
 
 
 def run_metric(entry: Expect, run: RunRecord) -> MetricValue:
-    """The claim's metric for one run, from its records as they are.
+    """The claim's metric for one run: bnexp.metrics' value with the claim's `last`,
+    threshold and row (layer, unit, variable).
 
-    A diverged run keeps the evaluations it recorded before it stopped: its accuracy
-    is what it reached, not a value made up for it, and `judge` says how many diverged.
-    A value that is missing or not finite leaves the run out, with the reason.
+    A diverged run has no final value of a continuous or time-to-event metric: it is not
+    counted, and `judge` says how many diverged. A value that is missing or not finite
+    leaves the run out, with the reason.
     """
-    measured = _measure(entry, run)
-    if measured.value is not None and not math.isfinite(measured.value):
-        return MetricValue(None, f"its {entry.metric} is {measured.value}")
-    return measured
+    ref = metric_ref(entry)
+    v = metric_defs.value(ref, run.data(), last=entry.last if ref.metric.uses_last else 1,
+                          threshold=entry.threshold or 0.97)
+    if v.value is None and v.note and v.note.startswith("its "):
+        return MetricValue(None, v.note.replace(ref.metric.name, entry.metric, 1))
+    return MetricValue(v.value, v.note)
 
 
-def _measure(entry: Expect, run: RunRecord) -> MetricValue:
-    metric, rows = entry.metric, run.metrics
-    if metric == "diverged":
-        return MetricValue(1.0 if run.status == "diverged" else 0.0)
-    if metric == "generalization_gap":
-        return _generalization_gap(run)
-    if metric in DIAGNOSTIC_METRICS:
-        return _diagnostic(entry, run)
-    if not rows:
-        return MetricValue(None, "it recorded no evaluation")
-    if metric == "steps_to_threshold":
-        return _steps_to_threshold(rows, entry.threshold, run.total_steps)
-    if metric == "best_accuracy":
-        return MetricValue(max(float(r["test_accuracy"]) for r in rows))
-    column = "test_accuracy" if metric == "final_accuracy" else "test_loss"
-    return MetricValue(_mean(float(r[column]) for r in rows[-entry.last:]))
-
-
-def _steps_to_threshold(rows: list[dict], threshold: float, total_steps: int) -> MetricValue:
-    """The first evaluated step at or above the threshold; a run that never gets there
-    counts as its total steps (a lower bound on its true time, so the claim is conservative
-    towards the side that does reach it), and the output says so."""
-    for row in rows:
-        if float(row["test_accuracy"]) >= threshold:
-            return MetricValue(float(row["step"]))
-    return MetricValue(float(total_steps), f"never reached {threshold:g}: counted as its {total_steps} steps")
-
-
-def _generalization_gap(run: RunRecord) -> MetricValue:
-    """The summary's gap, else the last evaluation's train_set_accuracy − test_accuracy."""
-    if run.generalization_gap is not None:
-        return MetricValue(float(run.generalization_gap))
-    last = run.metrics[-1] if run.metrics else {}
-    if last.get("train_set_accuracy") is None:
-        return MetricValue(None, "it recorded no train_set_accuracy (train.eval_train_examples 0, or an older run)")
-    return MetricValue(float(last["train_set_accuracy"]) - float(last["test_accuracy"]))
-
-
-def _diagnostic(entry: Expect, run: RunRecord) -> MetricValue:
-    """The column's mean over the last `last` evaluation steps of the named layer/unit/variable."""
-    diag, column = entry.metric.split(".")
-    wanted = {k: str(getattr(entry, k)) for k in _row_keys(entry.metric)}
-    rows = [r for r in run.diagnostics.get(diag, []) if all(str(r[k]) == v for k, v in wanted.items())]
-    if not rows:
-        chosen = "".join(f" for {k} {v}" for k, v in wanted.items())
-        return MetricValue(None, f"it has no {table_file(diag)} rows{chosen}")
-    kept = set(sorted({int(r["step"]) for r in rows})[-entry.last:])
-    return MetricValue(_mean(float(r[column]) for r in rows if int(r["step"]) in kept))
+def metric_ref(entry: Expect) -> metric_defs.Ref:
+    """The bnexp.metrics metric an entry names, with its row."""
+    metric = metric_defs.get(entry.metric)
+    return metric_defs.ref(metric, {k: getattr(entry, k) for k in ROW_KEYS if getattr(entry, k) is not None},
+                           option=f"metric {entry.metric}")
 
 
 def _mean(values) -> float:
@@ -372,7 +342,7 @@ def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mappin
     testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS]
     tested = dict(zip(testable, stats.judge_claims(
         [stats.Claim(sides[i][0].values, sides[i][1].values, entries[i].direction, entries[i].margin,
-                     binary=entries[i].metric == "diverged") for i in testable])))
+                     binary=entries[i].metric in BINARY) for i in testable])))
     return [_result(e, b, t, tested.get(i), family) for i, (e, (b, t)) in enumerate(zip(entries, sides))]
 
 
@@ -391,8 +361,12 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
             continue
         if run.status == "diverged":
             by_note.setdefault("diverged", []).append(seed)
+        elif metric_defs.outcome(run.data()) == "failed_to_learn":
+            by_note.setdefault("failed to learn", []).append(seed)
         measured = run_metric(entry, run)
-        if measured.value is None:
+        if measured.value is None and measured.note == "diverged":
+            by_note.setdefault("left out: diverged runs have no final value of this metric", []).append(seed)
+        elif measured.value is None:
             by_note.setdefault(f"left out: {measured.note}", []).append(seed)
         else:
             values[seed] = measured.value

@@ -221,20 +221,24 @@ def compare(
     runs: List[Path] = typer.Argument(..., help="Two or more run directories, or directories holding runs at any depth (a sweep).", show_default=False),
     all_keys: bool = typer.Option(False, "--all", help="Show every config key, not only those that differ."),
     threshold: float = typer.Option(0.97, "--threshold", help="Test accuracy in (0, 1] whose first crossing is reported as steps-to-threshold."),
-    last: int = typer.Option(1, "--last", min=1, help="A run's final accuracy and loss: the mean of its last N evaluations."),
+    last: int = typer.Option(1, "--last", min=1, help="Every metric read from evaluations is the mean of a run's last N; a run with fewer is listed as not counted."),
+    metric: List[str] = typer.Option([], "--metric", metavar="NAME", help="Compare this metric (repeatable; default final_test_accuracy), e.g. [cyan]--metric generalization_gap[/], [cyan]--metric eval.precise_accuracy[/], [cyan]--metric ics.ics_l2:layer=0[/]; docs/metrics.md lists them. Each is its own Holm family."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", metavar="KEY=VALUE|RUN", help="The baseline group: by grid values, e.g. [cyan]--baseline model.norm.kind=none[/] (several as k=v,k=v), or by a run directory's path."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write learning curves (test accuracy and loss against step) to this .png, .pdf or .svg."),
     fmt: Format = typer.Option(Format.table, "--format", help="[cyan]table[/], [cyan]json[/], [cyan]csv[/] or [cyan]markdown[/]."),
-    pivot: Optional[str] = typer.Option(None, "--pivot", metavar="ROW_KEY", help="Show final accuracy (mean ± std (n) over seeds) in a table of grid values, one row per value of this config key, e.g. [cyan]--pivot model.norm.kind[/]."),
+    pivot: Optional[str] = typer.Option(None, "--pivot", metavar="ROW_KEY", help="Show each --metric (mean ± std (n) over seeds; diverged and failed runs counted) in a table of grid values, one row per value of this config key, e.g. [cyan]--pivot model.norm.kind[/]."),
     columns: Optional[str] = typer.Option(None, "--columns", metavar="COL_KEY", help="With --pivot: one column per value of this config key, e.g. [cyan]--columns train.learning_rate[/]."),
 ) -> None:
     """Show what changed between runs (config diff), how their results differ, and whether it is seed noise.
 
     The baseline is the first run named (within a folder, the first in natural order;
-    within a sweep, the first point in grid order). Runs whose configs differ only in
-    seed form a group (mean ± std over distinct seeds; a repeated seed counts once). Each
-    group's final accuracy is tested against the baseline's group: paired t-test on
-    matched seeds, else Welch; Holm-adjusted p with several groups; no p-value below 3
-    seeds. Runs on different test sets are never compared. "train-set acc" is a fixed
+    within a sweep, the first point in grid order), or the group --baseline picks. Runs
+    whose configs differ only in seed form a group (mean ± std over distinct seeds; a
+    repeated seed counts once). Each group's final accuracy, or each --metric, is tested
+    against the baseline's group: paired t-test on matched seeds, else Welch (Fisher's
+    exact test for diverged and failed); Holm-adjusted p within each metric with several
+    groups; no p-value below 3 seeds. Diverged and failed-to-learn runs are counted
+    wherever a group is shown. Runs on different test sets are never compared. "train-set acc" is a fixed
     training subset evaluated in inference mode (the metrics file's train_accuracy is the
     running mean over training batches in training mode); "train−test gap" is it minus
     the final test accuracy. A sweep directory with claims (`expect:`) gets its verdicts
@@ -252,7 +256,7 @@ def compare(
 
     loaded = analysis.load_runs([str(r) for r in runs])
     report = analysis.compare(loaded, threshold=threshold, last=last, all_keys=all_keys,
-                              pivot_rows=pivot, pivot_columns=columns)
+                              pivot_rows=pivot, pivot_columns=columns, metric=metric, baseline=baseline)
     show(report, fmt.value, console(), write_plot(loaded, plot) if plot else None, claims_for(runs))
 
 
@@ -269,8 +273,10 @@ def report(
     runs: List[Path] = typer.Argument(..., help="Two or more run directories, or directories holding runs at any depth (sweeps), as for compare.", show_default=False),
     out: Path = typer.Option(..., "--out", "-o", help="The HTML file to write (.html): one self-contained page, replaced whole.", show_default=False),
     threshold: float = typer.Option(0.97, "--threshold", help="Test accuracy in (0, 1] whose first crossing is reported as steps-to-threshold (as compare's)."),
-    last: int = typer.Option(1, "--last", min=1, help="A run's final accuracy and loss: the mean of its last N evaluations (as compare's)."),
-    pivot: Optional[str] = typer.Option(None, "--pivot", metavar="ROW_KEY", help="Rows of the final-accuracy table of grid values (default: a sweep's first grid key), as compare's --pivot."),
+    last: int = typer.Option(1, "--last", min=1, help="Every metric read from evaluations is the mean of a run's last N (as compare's)."),
+    metric: List[str] = typer.Option([], "--metric", metavar="NAME", help="Metrics to tabulate and test, as compare's --metric (repeatable; default: final test accuracy, train-set accuracy and the train−test gap)."),
+    baseline: Optional[str] = typer.Option(None, "--baseline", metavar="KEY=VALUE|RUN", help="The baseline group, as compare's --baseline."),
+    pivot: Optional[str] = typer.Option(None, "--pivot", metavar="ROW_KEY", help="Rows of the tables of grid values (default: a sweep's first grid key), as compare's --pivot."),
     columns: Optional[str] = typer.Option(None, "--columns", metavar="COL_KEY", help="With --pivot: its columns (default with neither option: a sweep's second grid key), as compare's --columns."),
 ) -> None:
     """Write one HTML file that shows the study to someone without bnexp: no server, no network, nothing beside it.
@@ -288,7 +294,8 @@ def report(
     check_threshold(threshold)
     if out.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"-o {out}: name an .html file")
-    data = report_data(runs, threshold=threshold, last=last, pivot_rows=pivot, pivot_columns=columns)
+    data = report_data(runs, threshold=threshold, last=last, pivot_rows=pivot, pivot_columns=columns,
+                       metric=metric or None, baseline=baseline)
     try:
         print(write_report(data, out))
     except OSError as e:

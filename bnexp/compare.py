@@ -7,37 +7,42 @@ are to be compared, because importing it costs more than the rest of the command
 
 How compare decides (docs/statistics.md says the same for users):
 
+- What is compared is one or more metrics of bnexp.metrics (`--metric`, default final
+  test accuracy); each metric is its own Holm family on each test set.
 - The baseline is the first run named on the command line; within a folder, the first
-  run in natural order, within a sweep the first point in grid order (bnexp.rundir).
+  run in natural order, within a sweep the first point in grid order (bnexp.rundir);
+  `--baseline` picks another group, by grid values or by a run's path.
 - Runs whose test sets differ (dataset, or number of test examples) are never set
-  against each other: each test set is a *family* with its own baseline (the family's
-  first run) and its own deltas and tests, and one line says which runs are apart.
+  against each other: each test set is a *family* with its own baseline and its own
+  deltas and tests, and one line says which runs are apart.
 - A seed group holds the runs whose configs differ only in seed (and in keys that do
   not change the experiment: NOT_EXPERIMENT, OBSERVERS). Within it every seed counts
-  once: a second run of a seed is a duplicate, shown, never counted. Only completed
-  runs with a final test accuracy enter the statistics; the others are shown as
-  excluded, with why.
+  once: a second run of a seed is a duplicate, shown, never counted. A run enters a
+  metric's statistics when bnexp.metrics gives it a value; the others are listed as not
+  counted, with why. Diverged and failed-to-learn runs are counted in every sentence,
+  table and JSON entry (`n_diverged`, `n_failed`).
 - Each group is tested against its family's baseline group by bnexp.stats
-  (`compare_family`: paired on matched seeds, else Welch; Holm-adjusted when a family
-  holds more than one comparison; no p-value below 3 seeds or at zero variance).
+  (`compare_family`: paired on matched seeds, else Welch, Fisher's exact test for a 0/1
+  metric; Holm-adjusted when a family holds more than one comparison; no p-value below
+  3 seeds or at zero variance).
 - A delta is coloured better or worse only where its group is distinguishable from
-  the baseline's group: a colour is a claim, and only the test can back one.
+  the baseline's group on the first metric: a colour is a claim, and only the test can back one.
 
-A run's *final* test accuracy (and loss) is the mean of its last `last` evaluations:
-one evaluation is a noisy estimate of where a training run ended, and the BN study
-compares the mean of the last five.
+`--last N` is bnexp.metrics': the mean of a run's last N evaluations, for every metric
+that uses evaluations; a run with fewer is not counted.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bnexp import rundir
+from bnexp import metrics, rundir
 from bnexp.config import flatten, yaml_flow
 from bnexp.errors import RunDirError, UsageError
 from bnexp.rundir import Summary, provenance
@@ -52,17 +57,22 @@ NOT_EXPERIMENT = ("seed", "name", "data.dir")
 OBSERVERS = ("diagnostics.", "train.eval_train_examples")
 MISSING = "—"  # a config key one run's version of bnexp did not have
 TEST_SET = "test set"  # the pseudo-key that keeps runs of different test sets apart
-METRIC = "final_test_accuracy"  # what the seed groups are tested on
+METRIC = metrics.DEFAULT  # what the seed groups are tested on unless --metric says otherwise
 
 
-@dataclass(frozen=True)
+@dataclass
 class Run:
-    """One run directory as read from disk; `config` is flattened to dotted keys with flow-style values."""
+    """One run directory as read from disk; `config` is flattened to dotted keys with flow-style values.
+
+    `diagnostics` holds the tables read so far (compare reads those its metrics need).
+    """
 
     path: Path
     config: dict[str, str]
     summary: Summary
     metrics: list[dict]
+    evals: dict = field(default_factory=dict)
+    diagnostics: dict[str, list[dict]] = field(default_factory=dict)
 
     @property
     def status(self) -> str:
@@ -80,37 +90,44 @@ class Run:
     def seed(self) -> str:
         return self.config.get("seed", MISSING)
 
+    def data(self) -> metrics.RunData:
+        """What bnexp.metrics reads of this run."""
+        return metrics.RunData(self.status, self.summary.to_json(), self.metrics, self.diagnostics, self.evals)
+
+    @property
+    def outcome(self) -> str:
+        """completed, failed (to learn), diverged, or the status of a run without a result."""
+        return metrics.outcome(self.data())
+
 
 @dataclass(frozen=True)
 class Column:
-    """A metrics-table column: how its delta is taken and which direction is better.
+    """A metrics-table column: a metric (bnexp.metrics) with its selector, and how it is shown.
 
     `delta` is "diff" (value − baseline) or "ratio" (value / baseline: times and
     throughput scale, so a ratio reads better than a difference). `better` is +1
-    when higher is better, −1 when lower is better, 0 when neither (a setting, or a
-    measurement such as the train-test gap that is no goal in itself).
+    when higher is better, −1 when lower is better, 0 when neither. `kind` is the
+    unit bnexp.present formats by (fraction, loss, count, seconds, rate, number).
     """
 
     key: str
     label: str
     delta: str
     better: int
-    kind: str  # what the number is (fraction, loss, count, seconds, rate): bnexp.present formats by it
+    kind: str
+    ref: metrics.Ref | None = None
+
+    @classmethod
+    def of(cls, ref: metrics.Ref) -> "Column":
+        m = ref.metric
+        label = m.label + "".join(f" {k} {v}" for k, v in ref.selector)
+        return cls(ref.name, label, m.delta, m.better, m.unit, ref)
 
 
-COLUMNS = (
-    Column("final_test_accuracy", "final acc", "diff", +1, "fraction"),
-    Column("best_test_accuracy", "best acc", "diff", +1, "fraction"),
-    Column("final_test_loss", "final loss", "diff", -1, "loss"),
-    # On a fixed training subset in inference mode, like the test set; not the metrics file's
-    # train_accuracy, which is a running mean over training batches in training mode.
-    Column("final_train_set_accuracy", "train-set acc", "diff", 0, "fraction"),
-    Column("generalization_gap", "train−test gap", "diff", 0, "fraction"),
-    Column("steps", "steps", "diff", 0, "count"),
-    Column("seconds_per_epoch", "s/epoch", "ratio", -1, "seconds"),
-    Column("examples_per_second", "examples/s", "ratio", +1, "rate"),
-    Column("steps_to_threshold", "steps to {threshold:g}", "diff", -1, "count"),
-)
+# The per-run table's columns: every metric a run's own files give.
+TABLE_METRICS = ("final_test_accuracy", "best_test_accuracy", "final_test_loss", "final_train_set_accuracy",
+                 "generalization_gap", "steps", "seconds_per_epoch", "examples_per_second", "steps_to_threshold")
+COLUMNS = tuple(Column.of(metrics.Ref(metrics.get(name))) for name in TABLE_METRICS)
 
 
 @dataclass(frozen=True)
@@ -125,8 +142,10 @@ class Delta:
 class Row:
     """One run's line in the metrics table; a baseline row has no deltas.
 
-    `distinguishable`: whether the run's seed group differs from its baseline's beyond
-    seed noise (the colour of its deltas depends on it).
+    `values` are the run's metrics as it recorded them, whatever its status (a group's
+    statistics apply bnexp.metrics' rules on top). `distinguishable`: whether the run's
+    seed group differs from its baseline's beyond seed noise on the first metric compared
+    (the colour of its deltas depends on it).
     """
 
     run: Run
@@ -139,7 +158,7 @@ class Row:
 
 @dataclass(frozen=True)
 class Exclusion:
-    """A run of a group left out of its statistics, and why."""
+    """A run of a group left out of one metric's statistics, and why."""
 
     row: Row
     why: str
@@ -147,31 +166,92 @@ class Exclusion:
 
 
 @dataclass(frozen=True)
-class Group:
-    """Runs whose configs differ only in seed (and name, data dir, observers), on one test set.
+class Sample:
+    """One group's values of one metric: one per distinct seed, and the runs not counted.
 
-    `used` holds one completed run per distinct seed: what the statistics see.
+    `censored`: time-to-event values that are a run's last step (the event never came).
     """
 
-    label: str
-    rows: list[Row]
+    ref: metrics.Ref
     used: list[Row]
+    values: dict[int, float]
     excluded: list[Exclusion]
-    test_set: str
+    censored: int = 0
 
     @property
     def n(self) -> int:
         return len(self.used)
 
+    def numbers(self) -> list[float]:
+        return list(self.values.values())
+
+
+@dataclass(frozen=True)
+class Group:
+    """Runs whose configs differ only in seed (and name, data dir, observers), on one test set.
+
+    `samples` holds, for each metric compared, one value per distinct seed: what the
+    statistics see. `outcomes` maps each distinct seed with a result to how its first run
+    ended (completed, failed, diverged): diverged and failed runs are counted, never dropped.
+    The properties without a metric (`used`, `excluded`, `n`) are those of the first metric.
+    """
+
+    label: str
+    rows: list[Row]
+    test_set: str
+    samples: dict[str, Sample]
+    outcomes: dict[str, str]
+
+    @property
+    def primary(self) -> Sample:
+        return next(iter(self.samples.values()))
+
+    def sample(self, key: str | None = None) -> Sample:
+        return self.primary if key is None else self.samples[key]
+
+    @property
+    def used(self) -> list[Row]:
+        return self.primary.used
+
+    @property
+    def excluded(self) -> list[Exclusion]:
+        return self.primary.excluded
+
+    @property
+    def n(self) -> int:
+        return self.primary.n
+
+    @property
+    def n_seeds(self) -> int:
+        """Distinct seeds among the group's runs, whatever their status."""
+        return len({r.run.seed for r in self.rows})
+
+    @property
+    def n_runs(self) -> int:
+        """Distinct seeds with a result (completed or diverged)."""
+        return len(self.outcomes)
+
+    @property
+    def n_diverged(self) -> int:
+        return sum(o == "diverged" for o in self.outcomes.values())
+
+    @property
+    def n_failed(self) -> int:
+        """Completed runs that failed to learn (bnexp.metrics.failed_to_learn)."""
+        return sum(o == "failed_to_learn" for o in self.outcomes.values())
+
     @property
     def duplicates(self) -> list[Exclusion]:
         return [e for e in self.excluded if e.duplicate]
 
-    def by_seed(self, key: str = METRIC) -> dict[int, float]:
-        return {int(r.run.seed): r.values[key] for r in self.used}
+    def by_seed(self, key: str | None = None) -> dict[int, float]:
+        return dict(self.sample(key).values)
 
     def numbers(self, key: str) -> list[float]:
-        return [r.values[key] for r in self.used if finite(r.values[key])]
+        """The values of `key`: a compared metric's sample, else the runs' table values."""
+        if key in self.samples:
+            return self.samples[key].numbers()
+        return [r.values[key] for r in self.used if finite(r.values.get(key))]
 
     def mean(self, key: str) -> float | None:
         xs = self.numbers(key)
@@ -182,17 +262,30 @@ class Group:
         xs = self.numbers(key)
         return statistics.stdev(xs) if len(xs) > 1 else None
 
+    def failures(self) -> str:
+        """'2 diverged, 1 failed to learn', or '' when every run learned."""
+        parts = [f"{self.n_diverged} diverged"] * bool(self.n_diverged)
+        parts += [f"{self.n_failed} failed to learn"] * bool(self.n_failed)
+        return ", ".join(parts)
+
 
 @dataclass(frozen=True)
 class GroupComparison:
-    """One group against its family's baseline group, on final test accuracy.
+    """One group against its family's baseline group, on one metric.
 
     `result` is bnexp.stats' Comparison, or None when a side has no usable run.
+    `family` names the Holm family: the metric, on one test set.
     """
 
     baseline: Group
     group: Group
     result: stats.Comparison | None
+    ref: metrics.Ref = metrics.Ref(metrics.get(METRIC))
+    family: str = ""
+
+    @property
+    def metric(self) -> str:
+        return self.ref.name
 
     @property
     def verdict(self) -> str:
@@ -200,27 +293,54 @@ class GroupComparison:
 
     @property
     def excluded(self) -> list[Exclusion]:
-        return self.baseline.excluded + self.group.excluded
+        return self.baseline.sample(self.metric).excluded + self.group.sample(self.metric).excluded
+
+    def counts(self) -> str:
+        """How many runs each side counts, and how many diverged or failed: said in every sentence."""
+        def side(g: Group) -> str:
+            s = g.sample(self.metric)
+            text = f"{g.label}: {s.n} of {g.n_seeds}"
+            extra = [g.failures()] if g.failures() else []
+            if s.censored:
+                extra.append(f"{s.censored} censored")
+            return text + (f", {', '.join(extra)}" if extra else "")
+
+        return f"runs counted: {side(self.group)}; {side(self.baseline)}"
+
+    def everyone_counted(self) -> bool:
+        """Whether every run of both sides is in the test: then the sentence need not count them."""
+        return all(g.sample(self.metric).n == g.n_seeds and not g.failures() and not g.sample(self.metric).censored
+                   for g in (self.baseline, self.group))
 
     def sentence(self) -> str:
+        """bnexp.stats' verdict line, with the runs each side counts whenever one is left
+        out, diverged, failed to learn or censored."""
         if self.result is None:
-            return "no completed run with a test accuracy on one side: nothing to compare"
-        return self.result.sentence()
+            core = "no run with a value on one side: nothing to compare"
+        else:
+            core = self.result.sentence()
+        return core if self.everyone_counted() else f"{core} ({self.counts()})"
 
     def to_dict(self) -> dict:
         """A `comparisons` entry of `compare --format json`; nulls where there is no p-value."""
         numbers = self.result.to_dict() if self.result else {
             "test": "none", "p": None, "p_adjusted": None, "difference": None, "ci_low": None, "ci_high": None,
-            "effect_size": None, "n_a": self.baseline.n, "n_b": self.group.n, "verdict": "too_few_seeds",
-            "seeds_needed": None, "note": self.sentence()}
-        return {"a": self.baseline.label, "b": self.group.label, "metric": METRIC, **numbers,
+            "effect_size": None, "n_a": self.baseline.sample(self.metric).n, "n_b": self.group.sample(self.metric).n,
+            "verdict": "too_few_seeds", "seeds_needed": None, "note": self.sentence()}
+        sides = {}
+        for key, g in (("a", self.baseline), ("b", self.group)):
+            sides.update({f"n_runs_{key}": g.n_runs, f"n_diverged_{key}": g.n_diverged,
+                          f"n_failed_{key}": g.n_failed, f"n_censored_{key}": g.sample(self.metric).censored})
+        return {"a": self.baseline.label, "b": self.group.label, "metric": self.metric, "family": self.family,
+                **numbers, "n_diverged": self.baseline.n_diverged + self.group.n_diverged,
+                "n_failed": self.baseline.n_failed + self.group.n_failed, **sides,
                 "sentence": self.sentence(),
                 "excluded": [{"path": str(e.row.run.path), "why": e.why} for e in self.excluded]}
 
 
 @dataclass(frozen=True)
 class Pivot:
-    """Final accuracy over seeds in a table of grid values: rows by `row_keys`, columns by `column_key`.
+    """One metric over seeds in a table of grid values: rows by `row_keys`, columns by `column_key`.
 
     `cells[i][j]` is the group at row i, column j, or None where the grid has no run.
     """
@@ -230,11 +350,15 @@ class Pivot:
     row_values: list[tuple[str, ...]]
     column_values: list[str]
     cells: list[list[Group | None]]
+    metric: str = METRIC
 
 
 @dataclass
 class Comparison:
-    """Everything `bnexp compare` reports; bnexp.present only formats it."""
+    """Everything `bnexp compare` reports; bnexp.present only formats it.
+
+    `refs`: the metrics compared (--metric), each its own Holm family per test set.
+    """
 
     rows: list[Row]
     diff: list[tuple[str, list[str]]]
@@ -245,13 +369,24 @@ class Comparison:
     last: int
     pivot: Pivot | None = None
     hardware_note: str | None = None  # set when the runs come from more than one CPU
+    refs: list[metrics.Ref] = field(default_factory=lambda: [metrics.Ref(metrics.get(METRIC))])
+    pivots: list[Pivot] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)
 
     def label(self, column: Column) -> str:
         return column.label.format(threshold=self.threshold)
 
+    def ref_label(self, ref: metrics.Ref) -> str:
+        return ref.label(self.threshold)
+
     @property
     def families(self) -> int:
         return len({g.test_set for g in self.groups})
+
+    @property
+    def extra_columns(self) -> list[Column]:
+        """Columns of compared metrics that the per-run table does not already have."""
+        return [Column.of(r) for r in self.refs if r.name not in TABLE_METRICS]
 
 
 # --- finding and loading runs ---------------------------------------------------
@@ -261,7 +396,7 @@ def load_run(path: Path) -> Run:
     """Read one run directory; a corrupt file raises RunFileError naming it."""
     run = rundir.RunDir(path)
     config = {key: yaml_flow(value) for key, value in flatten(run.read_config().model_dump(mode="json")).items()}
-    return Run(Path(path), config, run.read_summary(), run.read_metrics())
+    return Run(Path(path), config, run.read_summary(), run.read_metrics(), run.read_evals())
 
 
 def load_runs(paths: list[str]) -> list[Run]:
@@ -273,40 +408,70 @@ def load_runs(paths: list[str]) -> list[Run]:
     return [load_run(p) for p in found]
 
 
+def read_diagnostics(runs: list[Run], refs: list[metrics.Ref]) -> None:
+    """Read the diagnostics tables `refs` need into each run (once)."""
+    tables = {r.metric.name.partition(".")[0] for r in refs if r.metric.name in metrics.DIAGNOSTICS_NAMES}
+    for run in runs:
+        holder = rundir.RunDir(run.path)
+        for table in tables - run.diagnostics.keys():
+            run.diagnostics[table] = holder.read_diagnostics(table)
+
+
 # --- the comparison ---------------------------------------------------------------
 
 
 def compare(runs: list[Run], *, threshold: float = 0.97, last: int = 1, all_keys: bool = False,
-            pivot_rows: str | None = None, pivot_columns: str | None = None) -> Comparison:
-    """Build the whole report; the first run is the baseline (of its test set)."""
+            pivot_rows: str | None = None, pivot_columns: str | None = None,
+            metric: list[str] | None = None, baseline: str | None = None) -> Comparison:
+    """Build the whole report: each metric of `metric` (names, default final test accuracy)
+    tested group against baseline group; the baseline is the first run's group (of its
+    test set) unless `baseline` names grid values (`key=value,key=value`) or a run path."""
+    refs = list({r.name: r for r in (metrics.parse(m) for m in (metric or [METRIC]))}.values())
+    read_diagnostics(runs, refs)
     labels = path_labels([r.path for r in runs])
-    rows = [Row(run, label, run_values(run, threshold, last)) for run, label in zip(runs, labels)]
-    groups = [make_group(label, [rows[i] for i in idx]) for label, idx in seed_groups(runs)]
-    comparisons = compare_groups(groups)
+    rows = [Row(run, label, run_values(run, threshold, last, refs)) for run, label in zip(runs, labels)]
+    groups = [make_group(label, [rows[i] for i in idx], refs, threshold, last) for label, idx in seed_groups(runs)]
+    bases = baseline_groups(groups, baseline)
+    comparisons = compare_groups(groups, refs, bases)
+    first = refs[0].name
     for g in comparisons:
-        for row in g.group.rows:
-            row.distinguishable = g.verdict == "distinguishable"
+        if g.metric == first:
+            for row in g.group.rows:
+                row.distinguishable = g.verdict == "distinguishable"
     for group in groups:
         for row in group.rows:
             row.group = group.label
-    set_deltas(rows)
+    set_deltas(rows, bases, baseline)
     comp = Comparison(rows, config_diff(runs, all_keys), groups, comparisons, not_comparable(groups),
-                      threshold, last)
+                      threshold, last, refs=refs, baselines=[b.label for b in bases.values()])
     comp.hardware_note = hardware_note(runs)
     if pivot_rows is not None:
-        comp.pivot = pivot(groups, pivot_rows, pivot_columns)
+        comp.pivots = [pivot(groups, pivot_rows, pivot_columns, r.name) for r in refs]
+        comp.pivot = comp.pivots[0]
     elif pivot_columns is not None:
         raise UsageError("--columns needs --pivot ROW_KEY")
     return comp
 
 
-def make_group(label: str, rows: list[Row]) -> Group:
-    """A seed group: one completed run per seed enters its statistics, the rest are excluded with why."""
-    used, excluded, by_seed = [], [], {}
+def make_group(label: str, rows: list[Row], refs: list[metrics.Ref], threshold: float = 0.97,
+               last: int = 1) -> Group:
+    """A seed group: for each metric one value per distinct seed; the other runs are excluded with why."""
+    outcomes: dict[str, str] = {}
     for row in rows:
-        why = _unusable(row)
-        if why:
-            excluded.append(Exclusion(row, why))
+        if row.run.status in metrics.RESULTS:
+            outcomes.setdefault(row.run.seed, row.run.outcome)
+    samples = {r.name: make_sample(r, rows, threshold, last) for r in refs}
+    return Group(label, rows, rows[0].run.test_set, samples, outcomes)
+
+
+def make_sample(ref: metrics.Ref, rows: list[Row], threshold: float, last: int) -> Sample:
+    """One value per seed of `ref` (bnexp.metrics.value): the first run of a seed with a value
+    stands for it; a later one is a duplicate, shown, never counted."""
+    used, values, excluded, by_seed, censored = [], {}, [], {}, 0
+    for row in rows:
+        v = metrics.value(ref, row.run.data(), last=last, threshold=threshold)
+        if v.value is None:
+            excluded.append(Exclusion(row, v.note or "no value"))
         elif row.run.seed in by_seed:
             first = by_seed[row.run.seed]
             excluded.append(Exclusion(row, f"duplicate of seed {row.run.seed} ({first.label}): counted once",
@@ -314,39 +479,96 @@ def make_group(label: str, rows: list[Row]) -> Group:
         else:
             by_seed[row.run.seed] = row
             used.append(row)
-    return Group(label, rows, used, excluded, rows[0].run.test_set)
+            values[int(row.run.seed)] = v.value
+            censored += v.censored
+    return Sample(ref, used, values, excluded, censored)
 
 
-def _unusable(row: Row) -> str | None:
-    """Why a run cannot stand for its seed: it did not complete, or has no test accuracy.
+def baseline_groups(groups: list[Group], baseline: str | None) -> dict[str, Group]:
+    """Test set → its baseline group: the first group of each test set, or the one `baseline` picks.
 
-    Where a run stopped is said for a run that may go on; a diverged run's summary
-    message says at which step it diverged (its `steps` is where the check ran).
+    `baseline` is a run's path (its group), or grid values `key=value[,key=value]` that
+    must pick exactly one group; UsageError names the allowed keys or values otherwise.
     """
-    s = row.run.summary
-    if row.run.status == "diverged":
-        return "diverged"
-    if row.run.status != "completed":
-        return row.run.status + (f" at step {s.steps:,}" if s.steps is not None else "")
-    if not finite(row.values[METRIC]):
-        return "no final test accuracy"
-    return None
+    firsts = {}
+    for g in groups:
+        firsts.setdefault(g.test_set, g)
+    if baseline is None:
+        return firsts
+    chosen = _groups_of_path(groups, baseline) if Path(baseline).exists() else _groups_of_values(groups, baseline)
+    return firsts | {g.test_set: g for g in chosen}
 
 
-def compare_groups(groups: list[Group]) -> list[GroupComparison]:
-    """Each group against its test set's first group: one Holm family per test set."""
+def _groups_of_path(groups: list[Group], path: str) -> list[Group]:
+    wanted = Path(path).resolve()
+    found = [g for g in groups if any(r.run.path.resolve() == wanted for r in g.rows)]
+    if not found:
+        raise UsageError(f"--baseline {path}: not one of the runs compared")
+    return found
+
+
+ASSIGNMENT = re.compile(r",(?=\s*[A-Za-z_][\w.]*=)")
+
+
+def _groups_of_values(groups: list[Group], text: str) -> list[Group]:
+    """The groups whose configs hold every `key=value` of `text` (values compared as YAML)."""
+    import yaml
+
+    allowed = pivot_keys(groups)
+    wanted = {}
+    for part in ASSIGNMENT.split(text):
+        key, sep, value = part.strip().partition("=")
+        if not sep or key not in allowed:
+            choices = ", ".join(allowed) or "none: the runs differ only in seed"
+            raise UsageError(f"--baseline {text}: name a run directory, or grid values KEY=VALUE of the keys that"
+                             f" differ between groups ({choices})")
+        wanted[key] = _yaml_value(yaml, value)
+    found = [g for g in groups if all(_yaml_value(yaml, _experiment(g.rows[0].run).get(k, MISSING)) == v
+                                      for k, v in wanted.items())]
+    if not found:
+        values = {k: sorted({_experiment(g.rows[0].run).get(k, MISSING) for g in groups}) for k in wanted}
+        raise UsageError(f"--baseline {text}: matches no group ("
+                         + "; ".join(f"{k} has {', '.join(vs)}" for k, vs in values.items()) + ")")
+    per_set: dict[str, list[Group]] = {}
+    for g in found:
+        per_set.setdefault(g.test_set, []).append(g)
+    for matches in per_set.values():
+        if len(matches) > 1:
+            raise UsageError(f"--baseline {text}: matches {len(matches)} groups ("
+                             + "; ".join(g.label for g in matches) + "): also name the keys that tell them apart")
+    return found
+
+
+def _yaml_value(yaml, text: str):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def compare_groups(groups: list[Group], refs: list[metrics.Ref] | None = None,
+                   bases: dict[str, Group] | None = None) -> list[GroupComparison]:
+    """Each group against its test set's baseline group, per metric: one Holm family per
+    metric and test set. A binary metric is tested by Fisher's exact test."""
+    refs = refs or [metrics.Ref(metrics.get(METRIC))]
+    bases = bases or baseline_groups(groups, None)
     out = []
-    for test_set in dict.fromkeys(g.test_set for g in groups):
-        baseline, *others = [g for g in groups if g.test_set == test_set]
-        if not others:
-            continue
-        from bnexp import stats  # deferred: it imports SciPy
+    for ref in refs:
+        for test_set in dict.fromkeys(g.test_set for g in groups):
+            baseline = bases[test_set]
+            others = [g for g in groups if g.test_set == test_set and g is not baseline]
+            if not others:
+                continue
+            from bnexp import stats  # deferred: it imports SciPy
 
-        testable = [g for g in others if g.n and baseline.n]
-        results = dict(zip(map(id, testable),
-                           stats.compare_family(baseline.by_seed(), [g.by_seed() for g in testable])
-                           if testable else []))
-        out += [GroupComparison(baseline, g, results.get(id(g))) for g in others]
+            key = ref.name
+            testable = [g for g in others if g.sample(key).n and baseline.sample(key).n]
+            results = dict(zip(map(id, testable),
+                               stats.compare_family(baseline.by_seed(key), [g.by_seed(key) for g in testable],
+                                                    binary=ref.metric.kind == "binary")
+                               if testable else []))
+            family = f"{ref.name} on {test_set}"
+            out += [GroupComparison(baseline, g, results.get(id(g)), ref, family) for g in others]
     return out
 
 
@@ -368,11 +590,16 @@ def not_comparable(groups: list[Group]) -> list[str]:
     return lines
 
 
-def set_deltas(rows: list[Row]) -> None:
-    """Each row against the first row of its test set (rows of other test sets are no baseline)."""
-    baselines: dict[str, Row] = {}
+def set_deltas(rows: list[Row], bases: dict[str, Group] | None = None, baseline: str | None = None) -> None:
+    """Each row against its test set's baseline row: the run `baseline` names, else the first
+    row of the baseline group (rows of other test sets are no baseline)."""
+    named = Path(baseline).resolve() if baseline is not None and Path(baseline).exists() else None
+    base_rows: dict[str, Row] = {}
+    for test_set, group in (bases or {}).items():
+        base_rows[test_set] = next((r for r in group.rows if named is not None and r.run.path.resolve() == named),
+                                   group.rows[0])
     for row in rows:
-        base = baselines.setdefault(row.run.test_set, row)
+        base = base_rows.setdefault(row.run.test_set, row)
         if base is not row:
             row.deltas = deltas(base.values, row.values)
 
@@ -388,42 +615,21 @@ def _keys(runs: list[Run]) -> list[str]:
     return list(dict.fromkeys(k for r in runs for k in r.config))
 
 
-def run_values(run: Run, threshold: float, last: int) -> dict[str, float | None]:
-    """The metrics-table numbers for one run, from its metrics rows where it has them, else its summary."""
-    acc = [m["test_accuracy"] for m in run.metrics]
-    loss = [m["test_loss"] for m in run.metrics]
-    train_set = [m["train_set_accuracy"] for m in run.metrics if m.get("train_set_accuracy") is not None]
-    s = run.summary
-    final = _tail_mean(acc, last, s.test_accuracy)
-    on_train = _tail_mean(train_set, last, s.train_set_accuracy)
-    return {
-        "final_test_accuracy": final,
-        "best_test_accuracy": max(acc) if acc else s.best_test_accuracy,
-        "final_test_loss": _tail_mean(loss, last, s.test_loss),
-        "final_train_set_accuracy": on_train,
-        "generalization_gap": on_train - final if finite(on_train) and finite(final) else None,
-        "steps": s.steps if s.steps is not None else _last_step(run),
-        "seconds_per_epoch": s.seconds_per_epoch,
-        "examples_per_second": s.examples_per_second,
-        "steps_to_threshold": steps_to_threshold(run.metrics, threshold),
-    }
-
-
-def _tail_mean(xs: list[float], last: int, fallback: float | None) -> float | None:
-    return statistics.fmean(xs[-last:]) if xs else fallback
-
-
-def _last_step(run: Run) -> int | None:
-    return run.metrics[-1]["step"] if run.metrics else None
-
-
-def steps_to_threshold(metrics: list[dict], threshold: float) -> int | None:
-    """Step of the first evaluation at or above `threshold` test accuracy; None if never."""
-    return next((m["step"] for m in metrics if m["test_accuracy"] >= threshold), None)
+def run_values(run: Run, threshold: float, last: int, refs: list[metrics.Ref] = ()) -> dict[str, float | None]:
+    """The metrics-table numbers for one run as it recorded them, whatever its status
+    (bnexp.metrics.value; a time to threshold never reached is None here)."""
+    recorded = metrics.RunData(metrics.RESULTS[0], run.summary.to_json(), run.metrics, run.diagnostics, run.evals)
+    out = {}
+    for column in [*COLUMNS, *(Column.of(r) for r in refs if r.name not in TABLE_METRICS)]:
+        binary = column.ref.metric.kind == "binary"  # a run's status is what a 0/1 metric records
+        v = metrics.value(column.ref, run.data() if binary else recorded, last=last, threshold=threshold)
+        out[column.key] = None if v.censored else v.value
+    return out
 
 
 def deltas(base: dict[str, float | None], values: dict[str, float | None]) -> dict[str, Delta]:
-    return {c.key: delta(c, base[c.key], values[c.key]) for c in COLUMNS}
+    columns = {c.key: c for c in COLUMNS}
+    return {k: delta(columns.get(k) or Column.of(metrics.parse(k)), base.get(k), v) for k, v in values.items()}
 
 
 def delta(column: Column, base: float | None, value: float | None) -> Delta:
@@ -504,7 +710,7 @@ def path_labels(paths: list[Path]) -> list[str]:
 # --- the pivot ----------------------------------------------------------------------------
 
 
-def pivot(groups: list[Group], row_key: str, column_key: str | None) -> Pivot:
+def pivot(groups: list[Group], row_key: str, column_key: str | None, metric: str = METRIC) -> Pivot:
     """Groups laid out by the values of `row_key` (down) and `column_key` (across).
 
     Keys that differ between groups but are in neither place join the row key, so a
@@ -528,7 +734,7 @@ def pivot(groups: list[Group], row_key: str, column_key: str | None) -> Pivot:
         i = row_values.index(tuple(c.get(k, MISSING) for k in row_keys))
         j = column_values.index(c.get(column_key, MISSING)) if column_key else 0
         cells[i][j] = group
-    return Pivot(row_keys, column_key, row_values, column_values, cells)
+    return Pivot(row_keys, column_key, row_values, column_values, cells, metric)
 
 
 def pivot_keys(groups: list[Group]) -> list[str]:
@@ -537,4 +743,4 @@ def pivot_keys(groups: list[Group]) -> list[str]:
 
 
 def column(key: str) -> Column:
-    return next(c for c in COLUMNS if c.key == key)
+    return next((c for c in COLUMNS if c.key == key), None) or Column.of(metrics.parse(key))

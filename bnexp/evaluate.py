@@ -97,6 +97,20 @@ def result(losses: np.ndarray, predictions: np.ndarray, labels: np.ndarray) -> E
     )
 
 
+def frozen_statistics(model):
+    """A function that puts the moving statistics (every non-trainable variable) back as they
+    are now. Called after each batch a training-mode pass sees: batch renorm's output in
+    training mode depends on them (r and d, Ioffe 2017), so each batch must meet the run's
+    own, not those the previous batches moved."""
+    saved = [(v, v.numpy()) for v in model.non_trainable_weights]
+
+    def restore() -> None:
+        for variable, value in saved:
+            variable.assign(value)
+
+    return restore
+
+
 class BatchStatistics:
     """Forward passes that normalise each batch with its own statistics, as training does."""
 
@@ -108,27 +122,43 @@ class BatchStatistics:
         """Each consecutive batch of `batch_size` normalised by itself (the last may be smaller)."""
         losses, predictions = [], []
         with statistics_preserved(self.model):
+            restore = frozen_statistics(self.model)
             for start in range(0, len(images), batch_size):
                 x, y = images[start:start + batch_size], labels[start:start + batch_size].astype(np.int32)
                 batch_losses, batch_predictions = self._forward(tf.constant(x), tf.constant(y))
+                restore()
                 losses.append(batch_losses.numpy())
                 predictions.append(batch_predictions.numpy())
         return result(np.concatenate(losses), np.concatenate(predictions), labels)
 
 
 def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Population mean and variance of every BN layer's input, per Ioffe & Szegedy, Algorithm 2.
+    """What each normalisation layer's moving statistics estimate, recomputed over many
+    batches with the weights frozen (PreciseBN: Wu & Johnson 2021, "Rethinking 'Batch' in
+    BatchNorm", section 3: the moving average replaced by the true average of the same
+    per-batch statistics). Returns [(mean, value for moving_variance)] in layer order.
 
-    With the weights frozen, the training-mode network runs over consecutive mini-batches
-    of `batch_size`; for each BN layer E[x] is the average of the batch means and
-    Var[x] = m/(m−1) · the average of the (biased) batch variances. A last partial batch
-    is dropped so every batch has the same m. Dropout and noise stay off: the statistics are
-    those of the network inference uses. Returns [(mean, variance)] in layer order.
+    The training-mode network runs over consecutive mini-batches of `batch_size` (a last
+    partial batch is dropped, so every batch has the same m); dropout and noise stay off.
+    E[x] is the average of the batch means. The variance follows the layer's own rule:
+
+    - layers that average a variance (batch, keras, ghost_batch, batch_renorm with
+      `moving_average: variance`): Ioffe & Szegedy (2015), Algorithm 2, step 10:
+      Var[x] = m/(m−1) · the average of the (biased) batch variances, the population
+      variance, whatever batch size estimates it;
+    - batch_renorm with `moving_average: sigma` (Ioffe 2017, Algorithm 1): the layer keeps
+      an average of sigma_B = sqrt(v_B + ε) itself, v_B its batch variance (biased, or
+      m/(m−1) times it with `variance: unbiased`), and stores sigma² − ε; so does this, at
+      the training batch size. E[sigma_B] is below the population sigma, most at small m
+      (Jensen), and writing the population variance there would change the network
+      inference uses: at batch 2 it cost 0.07 to 0.33 of test accuracy.
 
     A conv layer's statistics are per feature map over the batch and every position, so its
     m is batch_size·p·q (§3.2). An LSTM's recurrent BN (bnexp.recurrent) gives its statistics
     per time step, (T_max, units) each, over the batch (m = batch_size).
     """
+    from bnexp.norm import BatchRenorm
+
     layers = moving_stat_layers(model)
     top = [layer for layer in model.layers if layer in layers or isinstance(layer, LSTM) and layer.norm == "batch"]
     counts = []  # values per statistic in one batch: m of the unbiased correction, per layer
@@ -155,12 +185,29 @@ def precise_statistics(model, images: np.ndarray, batch_size: int) -> list[tuple
     batches = len(images) // m
     if batches == 0:
         raise ValueError(f"precise statistics need at least one batch of {m} examples, got {len(images)}")
+    sigma_of = [_sigma_rule(layer, n) if isinstance(layer, BatchRenorm) and layer.moving_average == "sigma" else None
+                for layer, n in zip(layers, counts, strict=True)]
     sums = None
     with statistics_preserved(model):
+        restore = frozen_statistics(model)
         for b in range(batches):
-            stats = [(mean.numpy(), var.numpy()) for mean, var in moments(tf.constant(images[b * m:(b + 1) * m]))]
+            stats = [(mean.numpy(), var.numpy() if sigma is None else sigma(var.numpy()))
+                     for (mean, var), sigma in zip(moments(tf.constant(images[b * m:(b + 1) * m])), sigma_of)]
+            restore()
             sums = stats if sums is None else [(s0 + mean, s1 + var) for (s0, s1), (mean, var) in zip(sums, stats)]
-    return [(s0 / batches, s1 / batches * n / (n - 1)) for (s0, s1), n in zip(sums, counts, strict=True)]
+    out = []
+    for (s0, s1), layer, sigma, n in zip(sums, layers, sigma_of, counts, strict=True):
+        if sigma is None:
+            out.append((s0 / batches, s1 / batches * n / (n - 1)))
+        else:  # stored as the layer stores its average sigma: sigma² − ε, at least 0
+            out.append((s0 / batches, np.maximum(np.square(s1 / batches) - layer.epsilon, 0.0)))
+    return out
+
+
+def _sigma_rule(layer, m: int):
+    """A batch renorm layer's sigma_B from its batch's biased variance, as it computes it in training."""
+    scale = m / (m - 1) if layer.variance == "unbiased" else 1.0
+    return lambda var: np.sqrt(var * scale + layer.epsilon)
 
 
 def set_moving_statistics(model, statistics: list[tuple[np.ndarray, np.ndarray]]) -> None:
@@ -197,9 +244,13 @@ def evaluate_run(run_dir, stats: Stats | Literal["all"] = "moving", split: Split
     summary = run.read_summary()
     model, step = load_model(run, config)
     sources = SOURCES if stats == "all" else (stats,)
-    if sources != ("moving",) and not moving_stat_layers(model):
-        raise UsageError(f"--stats {stats} needs layers with moving statistics (model.norm.kind batch, keras, batch_renorm "
-                         f"or ghost_batch), and {run.path} was trained with model.norm.kind={config.model.norm.kind}")
+    without = None
+    if not moving_stat_layers(model):
+        without = (f"needs layers with batch statistics (model.norm.kind batch, keras, batch_renorm or ghost_batch),"
+                   f" and {run.path} was trained with model.norm.kind={config.model.norm.kind}")
+        if stats != "all" and stats != "moving":
+            raise UsageError(f"--stats {stats} {without}")
+        sources = ("moving",)  # the others do not apply: reported as such below
     data = load(config.data.dataset, data_dir or config.data.dir)
     images, labels = data.split(split)
     batch_size = batch_size or config.train.batch_size
@@ -223,6 +274,10 @@ def evaluate_run(run_dir, stats: Stats | Literal["all"] = "moving", split: Split
             outcome = evaluator.evaluate(images, labels)
         records[source] = finish_record(record, outcome, notes + (precise_notes if source == "precise" else []))
         run.record_eval(records[source])
+    if stats == "all" and without:
+        for source in SOURCES[1:]:
+            records[source] = {"stats": source, "split": split, "step": step, "applicable": False,
+                               "notes": [f"not applicable: --stats {source} {without}"]}
     return records if stats == "all" else records[stats]
 
 

@@ -255,32 +255,41 @@ def _value_text(value) -> str:
 
 
 def _pivots(data: dict) -> str:
-    """compare's pivot: one row per combination of its row keys' values, one column per
-    value of its column key (or one column without), each cell a seed group's final accuracy."""
-    pivot = data.get("pivot")
-    if not pivot:
-        return ""
+    """compare's pivots, one per metric: one row per combination of its row keys' values,
+    one column per value of its column key (or one column without), each cell a seed
+    group's value with the runs it counts, diverged and failed to learn."""
+    pivots = data.get("pivots") or ([data["pivot"]] if data.get("pivot") else [])
+    return "".join(_pivot(p, "pivot" if k == 0 else "pivot more") for k, p in enumerate(pivots))
+
+
+def _pivot(pivot: dict, cls: str) -> str:
     row_keys, column_key = pivot.get("row_keys") or [], pivot.get("column_key")
-    columns = [f"{column_key}={v}" for v in pivot.get("columns") or []] if column_key else ["final acc"]
+    metric = pivot.get("metric", "")
+    columns = [f"{column_key}={v}" for v in pivot.get("columns") or []] if column_key else [metric]
     rows = []
     for row in pivot.get("rows") or []:
         values = row.get("values") or {}
         heads = "".join(f'<th scope="row"><code>{escape_text(_value_text(values.get(k)))}</code></th>' for k in row_keys)
         rows.append(f"<tr>{heads}{''.join(_pivot_cell(c) for c in row.get('cells') or [])}</tr>")
-    caption = (f"<code>{escape_text(pivot.get('metric', ''))}</code>: mean ± std (n) over seeds, "
-               f"as <code>bnexp compare --pivot</code> gives it")
-    return _table([*row_keys, *columns], rows, "pivot", caption)
+    caption = (f"<code>{escape_text(metric)}</code>: mean ± std (n) over seeds, with the runs not counted, "
+               f"diverged or failed to learn, as <code>bnexp compare --pivot</code> gives it")
+    return _table([*row_keys, *columns], rows, cls, caption)
 
 
 def _pivot_cell(cell: dict | None) -> str:
-    """A group's mean ± std (n); a dash where the grid has no run or none is counted."""
+    """A group's mean ± std (n), or compare's text when not every run is counted
+    ('0.0940: 1 of 3, 2 diverged'); a dash where the grid has no run."""
     cell = cell or {}
     mean, std, n = cell.get("mean"), cell.get("std"), cell.get("n")
-    if mean is None:
+    if cell.get("text"):
+        text = cell["text"]
+    elif mean is None:
         text = MISSING
     else:
         text = _number(mean) + (f" ± {_number(std)}" if std is not None else "") + f" ({n})"
-    attrs = "".join(f' data-{k}="{_exact(v)}"' for k, v in (("mean", mean), ("std", std), ("n", n)))
+    counts = (("mean", mean), ("std", std), ("n", n), ("n-diverged", cell.get("n_diverged")),
+              ("n-failed", cell.get("n_failed")))
+    attrs = "".join(f' data-{k}="{_exact(v)}"' for k, v in counts)
     group = escape_text(cell.get("group") or "")
     return f'<td class="num" data-field="cell" data-group="{group}"{attrs}>{escape_text(text)}</td>'
 
@@ -415,11 +424,13 @@ def _statistics(data: dict) -> str:
         baselines = list(dict.fromkeys(str(c.get("a")) for c in comparisons))
         one_baseline = len(baselines) == 1
         rows = [_comparison_row(i, c, show_a=not one_baseline) for i, c in enumerate(comparisons)]
-        header = ["group", *([] if one_baseline else ["baseline"]), "test", "n", "difference", "95% CI",
-                  "effect size", "p", "adjusted p", "verdict", "reading"]
+        header = ["metric", "group", *([] if one_baseline else ["baseline"]), "test", "n", "diverged / failed",
+                  "difference", "95% CI", "effect size", "p", "adjusted p", "verdict", "reading"]
         against = f"the baseline <strong>{escape_text(baselines[0])}</strong>" if one_baseline else "its baseline"
-        caption = (f"Each group against {against} on final test accuracy (difference: group − baseline). "
-                   "Adjusted p: Holm's step-down over these comparisons; the verdict and the reading use it.")
+        caption = (f"Each group against {against} on each metric (difference: group − baseline); n counts the runs "
+                   "in the test, and diverged / failed the group's runs that diverged or failed to learn (group vs "
+                   "baseline). Adjusted p: Holm's step-down over one metric's comparisons; the verdict and the "
+                   "reading use it.")
         parts.append(_table(header, rows, "statistics", caption))
         excluded = [(c, e) for c in comparisons for e in c.get("excluded") or []]
         if excluded:
@@ -432,12 +443,16 @@ def _statistics(data: dict) -> str:
 
 def _comparison_row(index: int, c: dict, show_a: bool) -> str:
     """One comparison; the baseline `a` gets a cell only when the comparisons have several."""
+    failures = [f"{c.get(f'n_diverged_{k}') or 0} / {c.get(f'n_failed_{k}') or 0}" for k in ("b", "a")]
     cells = [
+        f'<td data-field="metric"><code>{escape_text(c.get("metric", ""))}</code></td>',
         _text_cell("b", c.get("b")),
         *([_text_cell("a", c.get("a"))] if show_a else []),
         _text_cell("test", c.get("test")),
         f'<td class="num" data-field="n" data-n-a="{c.get("n_a")}" data-n-b="{c.get("n_b")}">'
         f'{escape_text(c.get("n_b"))}\u00a0vs\u00a0{escape_text(c.get("n_a"))}</td>',
+        f'<td class="num" data-field="failures" data-n-diverged="{c.get("n_diverged") or 0}" '
+        f'data-n-failed="{c.get("n_failed") or 0}">{escape_text(failures[0])}\u00a0vs\u00a0{escape_text(failures[1])}</td>',
         _cell("difference", c.get("difference"), _number(c.get("difference"), signed=True)),
         _ci_cell(c.get("ci_low"), c.get("ci_high")),
         _cell("effect_size", c.get("effect_size"), _number(c.get("effect_size"), signed=True)),
@@ -489,25 +504,26 @@ def _claim_row(index: int, c: dict) -> str:
 
 
 def _diagnostics(runs: list[dict], groups: list[dict], styles) -> str:
-    """The recorded diagnostics of one run per seed group: its first seed that has them.
-
-    Units and layers of different seeds are not the same units, so seeds are not
-    averaged; one line per group also keeps a hundred-run report readable and small.
+    """The recorded diagnostics of each seed group: per-step values averaged over the
+    group's seeds that recorded them, with the 95% band of that mean (as the learning
+    curves); the activation percentiles of one unit are of its group's first such seed,
+    since unit k of one seed is not unit k of another.
     """
-    grouped = [group["members"] for group in groups]
-    grouped += [[i] for i, (_, _, g) in styles.items() if g is None]
-    shown = [i for members in grouped
-             for i in [next((j for j in members if runs[j].get("diagnostics")), None)]
-             if i is not None]
-    if not shown:
+    grouped = [(g, [i for i in group["members"] if runs[i].get("diagnostics")]) for g, group in enumerate(groups)]
+    grouped += [(None, [i]) for i, (_, _, g) in styles.items() if g is None and runs[i].get("diagnostics")]
+    grouped = [(g, members) for g, members in grouped if members]
+    if not grouped:
         return ""
+    shown = [members[0] for _, members in grouped]
     parts = [
         ("Activation input percentiles (Ioffe & Szegedy 2015, Figure 1(b, c))", _activation_charts(runs, styles, shown)),
-        ("BN: batch against moving statistics", _bn_charts(runs, styles, shown)),
-        ("Internal covariate shift per layer (Santurkar et al. 2018, Definition 2.1)", _ics_charts(runs, styles, shown)),
-        ("Loss landscape along the gradient (Santurkar et al. 2018, section 3, Figure 4)", _landscape_charts(runs, styles, shown)),
+        ("BN: batch against moving statistics", _bn_charts(runs, styles, grouped)),
+        ("Internal covariate shift per layer (Santurkar et al. 2018, Definition 2.1)", _ics_charts(runs, styles, grouped)),
+        ("Loss landscape along the gradient (Santurkar et al. 2018, section 3, Figure 4)", _landscape_charts(runs, styles, grouped)),
     ]
-    note = '<p class="note">For each seed group, its first seed with diagnostics recorded.</p>'
+    note = ('<p class="note">Each seed group\'s mean over its seeds with diagnostics recorded, with the 95% '
+            'confidence interval of that mean shaded where two or more seeds have a value; the activation '
+            'percentiles are of each group\'s first seed with diagnostics.</p>')
     return note + "".join(f'<h3>{title}</h3><div class="charts small">{charts}</div>' for title, charts in parts if charts)
 
 
@@ -560,48 +576,70 @@ def _mean_over_layers(rows: list[dict], column: str) -> tuple[list[float], list[
     return steps, [statistics.fmean(by_step[s]) for s in steps]
 
 
-def _per_run_chart(runs, styles, shown, kind: str, column: str, title: str, ylabel: str,
-                   select=lambda r: True) -> str:
-    """A line per shown run of `column` against step (mean over the selected rows at each step)."""
-    layers = []
-    for i in shown:
-        rows = [r for r in _rows(runs[i], kind) if select(r)]
-        steps, values = _mean_over_layers(rows, column)
+def _group_series(runs, members: list[int], kind: str, column: str, select) -> tuple[list, list, list, list]:
+    """A group's mean over its seeds of `column` (each seed's mean over the selected rows at a
+    step) and the 95% band of that mean, as the learning curves have it."""
+    curves = []
+    for i in members:
+        steps, values = _mean_over_layers([r for r in _rows(runs[i], kind) if select(r)], column)
         if steps:
-            colour, dash, _ = styles[i]
-            layers.append(_diagnostics_layer(i, styles, lines=[Line(steps, values, colour, 1.5, dash=dash, title=runs[i].get("label", ""))]))
+            curves.append({"step": steps, "value": values})
+    return _mean_band(curves, "value") if curves else ([], [], [], [])
+
+
+def _series_attrs(g: int | None, members: list[int]) -> dict[str, str]:
+    """A mean over seeds toggles with its group; a group's single run toggles as that run too."""
+    if len(members) > 1:
+        return {"class": "group", "data-group": str(g)}
+    return {"class": "run", "data-run": str(members[0])} | ({"data-group": str(g)} if g is not None else {})
+
+
+def _group_chart(runs, styles, grouped, kind: str, column: str, title: str, ylabel: str,
+                 select=lambda r: True) -> str:
+    """A line per seed group: its mean of `column` over seeds against step, with the band."""
+    layers = []
+    for g, members in grouped:
+        steps, mean, low, high = _group_series(runs, members, kind, column, select)
+        if steps:
+            colour, dash, _ = styles[members[0]]
+            label = runs[members[0]].get("group") or runs[members[0]].get("label", "")
+            attrs = _series_attrs(g, members)
+            layers.append(Layer(attrs, [Band(steps, low, high, colour)],
+                                [Line(steps, mean, colour, 1.8, dash=dash, title=f"{label} (n = {len(members)})")]))
     return render(Chart(title, "step", ylabel, layers)) if layers else ""
 
 
-def _bn_charts(runs, styles, shown) -> str:
-    return (_per_run_chart(runs, styles, shown, "bn", "mean_gap", "mean gap, mean over BN layers", "|batch − moving mean|")
-            + _per_run_chart(runs, styles, shown, "bn", "variance_gap", "variance gap, mean over BN layers", "|batch − moving var|"))
+def _bn_charts(runs, styles, grouped) -> str:
+    return (_group_chart(runs, styles, grouped, "bn", "mean_gap", "mean gap, mean over BN layers", "|batch − moving mean|")
+            + _group_chart(runs, styles, grouped, "bn", "variance_gap", "variance gap, mean over BN layers", "|batch − moving var|"))
 
 
-def _ics_charts(runs, styles, shown) -> str:
-    layers = sorted({r["layer"] for i in shown for r in _rows(runs[i], "ics")})
+def _ics_charts(runs, styles, grouped) -> str:
+    layers = sorted({r["layer"] for _, members in grouped for i in members for r in _rows(runs[i], "ics")})
     charts = []
     for column, what in (("ics_l2", "ℓ2 distance"), ("ics_cosine", "cosine")):
         for layer in layers:
-            charts.append(_per_run_chart(runs, styles, shown, "ics", column, f"ICS {what}, layer {layer}", what,
-                                         select=lambda r, layer=layer: r["layer"] == layer))
+            charts.append(_group_chart(runs, styles, grouped, "ics", column, f"ICS {what}, layer {layer}", what,
+                                       select=lambda r, layer=layer: r["layer"] == layer))
     return "".join(charts)
 
 
-def _landscape_charts(runs, styles, shown) -> str:
+def _landscape_charts(runs, styles, grouped) -> str:
+    """The loss range along the gradient (each group's mean of the minimum and of the maximum
+    over seeds, the band between them), and the two smoothness measures as mean with band."""
     layers = []
-    for i in shown:
-        rows = sorted(_rows(runs[i], "landscape"), key=lambda r: r["step"])
-        if rows:
-            colour, _, _ = styles[i]
-            steps = [float(r["step"]) for r in rows]
-            layers.append(_diagnostics_layer(i, styles, [Band(steps, _floats(r["loss_min"] for r in rows),
-                                                       _floats(r["loss_max"] for r in rows), colour, 0.3)]))
-    loss_range = render(Chart("loss range along the gradient", "step", "loss", layers)) if layers else ""
+    for g, members in grouped:
+        steps, low, _, _ = _group_series(runs, members, "landscape", "loss_min", lambda r: True)
+        steps_high, high, _, _ = _group_series(runs, members, "landscape", "loss_max", lambda r: True)
+        if steps and steps == steps_high:
+            colour, _, _ = styles[members[0]]
+            attrs = _series_attrs(g, members)
+            layers.append(Layer(attrs, [Band(steps, low, high, colour, 0.3)]))
+    loss_range = render(Chart("loss range along the gradient, mean over seeds", "step", "loss", layers)) if layers else ""
     return (loss_range
-            + _per_run_chart(runs, styles, shown, "landscape", "grad_change_max",
-                             "gradient predictiveness: max ‖Δ gradient‖", "max ‖Δ gradient‖")
-            + _per_run_chart(runs, styles, shown, "landscape", "beta_smoothness", "effective β-smoothness", "β"))
+            + _group_chart(runs, styles, grouped, "landscape", "grad_change_max",
+                           "gradient predictiveness: max ‖Δ gradient‖", "max ‖Δ gradient‖")
+            + _group_chart(runs, styles, grouped, "landscape", "beta_smoothness", "effective β-smoothness", "β"))
 
 
 def _runs_table(data: dict, runs: list[dict], styles) -> str:
@@ -617,7 +655,8 @@ def _runs_table(data: dict, runs: list[dict], styles) -> str:
         cells = [
             f'<td class="num">{i + 1}</td>',
             f'<td data-field="label">{_swatch(colour, dash)}{escape_text(run.get("label", ""))}</td>',
-            f'<td data-field="status">{_pill("status", run.get("status"))}</td>',
+            f'<td data-field="status">{_pill("status", run.get("status"))}'
+            f'{" failed to learn" if run.get("failed_to_learn") else ""}</td>',
             *(_cell(key, values.get(key)) for key in ("final_test_accuracy", "best_test_accuracy")),
             _cell("steps", values.get("steps"), _count(values.get("steps"))),
             _cell("seconds_per_epoch", values.get("seconds_per_epoch")),

@@ -21,20 +21,28 @@ from bnexp.rundir.provenance import git_commit, now
 CURVE_KEYS = ("step", "test_accuracy", "test_loss")
 
 
-def report_data(paths: list[str | Path], *, threshold: float = 0.97, last: int = 1,
-                pivot_rows: str | None = None, pivot_columns: str | None = None) -> dict:
-    """The report of the runs under `paths` (runs, folders of runs, sweeps), as
-    `compare PATHS --threshold --last` sees them.
+# The metrics a report tabulates and tests unless --metric names others.
+REPORT_METRICS = ("final_test_accuracy", "final_train_set_accuracy", "generalization_gap")
 
-    The pivot lays out `pivot_rows` × `pivot_columns`, by default the named sweeps' first
-    and second grid keys (that differ between the groups); with no sweep, and no key
-    given, there is none.
+
+def report_data(paths: list[str | Path], *, threshold: float = 0.97, last: int = 1,
+                pivot_rows: str | None = None, pivot_columns: str | None = None,
+                metric: list[str] | None = None, baseline: str | None = None) -> dict:
+    """The report of the runs under `paths` (runs, folders of runs, sweeps), as
+    `compare PATHS --threshold --last --metric --baseline` sees them (the metrics
+    default to REPORT_METRICS).
+
+    The pivots (one per metric) lay out `pivot_rows` × `pivot_columns`, by default the
+    named sweeps' first and second grid keys (that differ between the groups); with no
+    sweep, and no key given, there are none.
     """
     runs = compare.load_runs([str(p) for p in paths])
-    comp = compare.compare(runs, threshold=threshold, last=last, pivot_rows=pivot_rows, pivot_columns=pivot_columns)
+    comp = compare.compare(runs, threshold=threshold, last=last, pivot_rows=pivot_rows, pivot_columns=pivot_columns,
+                           metric=list(metric or REPORT_METRICS), baseline=baseline)
     if pivot_rows is None and pivot_columns is None:
         rows, columns = default_pivot(paths, comp.groups)
-        comp.pivot = compare.pivot(comp.groups, rows, columns) if rows is not None else None
+        comp.pivots = [compare.pivot(comp.groups, rows, columns, r.name) for r in comp.refs] if rows is not None else []
+        comp.pivot = comp.pivots[0] if comp.pivots else None
     return {
         "header": header(paths, runs),
         **json_doc(comp, None, claims_for(paths)),

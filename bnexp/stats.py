@@ -121,13 +121,13 @@ class Comparison:
         """The verdict line a reader may quote: built from the adjusted p, never the raw one."""
         if self.test == "none":
             return f"difference {_num(self.difference)}, {self.note}"
-        effect = f"{'d_z' if self.test == 'paired' else 'd'} = {self.effect_size:.2g}"
+        effect = None if self.test == "fisher" else f"{'d_z' if self.test == 'paired' else 'd'} = {self.effect_size:.2g}"
         line = _evidence(self.difference, (self.ci_low, self.ci_high), CI_LEVEL, effect,
                          _test_name(self.test), _seeds_text(self.test, self.n_a, self.n_b),
                          self.note, self.p_adjusted, self.family_size)
         if self.verdict == "distinguishable":
             return f"{line}: distinguishable from seed noise"
-        advice = _advice(self.seeds_needed, "detect a difference this large")
+        advice = "" if self.test == "fisher" else _advice(self.seeds_needed, "detect a difference this large")
         return f"{line}: not distinguishable from seed noise{advice}"
 
 
@@ -330,9 +330,10 @@ def holm(pvalues: Sequence[float | None]) -> list[float | None]:
 
 
 def compare_family(baseline: Mapping[int, float], groups: Sequence[Mapping[int, float]],
-                   *, alpha: float = ALPHA) -> list[Comparison]:
-    """Each group against the baseline, Holm-adjusted over the comparisons that have a p."""
-    estimates = [estimate(design(baseline, g)) for g in groups]
+                   *, alpha: float = ALPHA, binary: bool = False) -> list[Comparison]:
+    """Each group against the baseline, Holm-adjusted over the comparisons that have a p;
+    `binary` (0/1 values, such as diverged) by Fisher's exact test instead of t-tests."""
+    estimates = [fisher(baseline, g) if binary else estimate(design(baseline, g)) for g in groups]
     adjusted = holm([e.p for e in estimates])
     size = sum(q is not None for q in adjusted)
     return [_judge_comparison(e, q, size, alpha) for e, q in zip(estimates, adjusted)]
@@ -351,7 +352,7 @@ def _judge_comparison(e: Estimate, p_adjusted: float | None, family_size: int,
     else:
         verdict = "distinguishable" if p_adjusted < alpha else "not_distinguishable"
     needed = None
-    if verdict == "not_distinguishable" and e.test != "none":
+    if verdict == "not_distinguishable" and e.test in ("paired", "welch"):  # it plans t-tests only
         effect = e.difference / e.noise_sd
         needed = seeds_for_power(_power_two_sided(effect, e.test, alpha / family_size))
     return Comparison(e.test, e.p, p_adjusted, e.difference, e.ci_low, e.ci_high,

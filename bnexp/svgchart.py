@@ -118,10 +118,17 @@ def _usable(y: float | None, log: bool) -> bool:
     return y is not None and math.isfinite(y) and (y > 0 or not log)
 
 
+# A spread of values below this fraction of their size is float rounding (1 ± 1e-16, as the
+# first layer's ICS is), not a range: an axis over it would repeat one label at every tick.
+NOISE = 1e-9
+
+
 def _ticks(lo: float, hi: float, log: bool) -> tuple[list[float], float, float]:
     """Tick values and the axis limits they span (the outermost ticks that enclose the data)."""
     from matplotlib.ticker import LogLocator, MaxNLocator
 
+    if hi - lo <= NOISE * max(abs(lo), abs(hi)):  # one value, or one value and its rounding noise
+        lo = hi = (lo + hi) / 2
     if hi <= lo:  # one value: give it room above and below
         pad = abs(lo) * 0.05 or 1.0
         lo, hi = (lo / 2, hi * 2) if log else (lo - pad, hi + pad)
@@ -160,14 +167,14 @@ class _Scale:
 def _axes(s: _Scale, x_ticks: list[float], y_ticks: list[float], chart: Chart) -> str:
     big_x = max((abs(t) for t in x_ticks), default=0) >= 10_000
     out = ['<g class="axes">']
-    for t in y_ticks:
+    for t, label in zip(y_ticks, _tick_labels(y_ticks)):
         y = s.y(t)
         out.append(f'<line class="grid" x1="{s.left}" x2="{s.right}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        out.append(f'<text class="tick" x="{s.left - 6}" y="{y + 4:.1f}" text-anchor="end">{_tick_label(t)}</text>')
-    for t in x_ticks:
+        out.append(f'<text class="tick" x="{s.left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+    for t, label in zip(x_ticks, _tick_labels(x_ticks)):
         x = s.x(t)
         out.append(f'<line class="grid" x1="{x:.1f}" x2="{x:.1f}" y1="{s.top}" y2="{s.bottom}"/>')
-        label = f"{t / 1000:g}k" if big_x and t else _tick_label(t)
+        label = f"{t / 1000:g}k" if big_x and t else label
         out.append(f'<text class="tick" x="{x:.1f}" y="{s.bottom + 16}" text-anchor="middle">{label}</text>')
     out.append(f'<rect class="frame" x="{s.left}" y="{s.top}" width="{s.right - s.left}" height="{s.bottom - s.top}"/>')
     middle_x, middle_y = (s.left + s.right) / 2, (s.top + s.bottom) / 2
@@ -183,13 +190,22 @@ def _axes(s: _Scale, x_ticks: list[float], y_ticks: list[float], chart: Chart) -
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-def _tick_label(value: float) -> str:
+def _tick_labels(ticks: list[float]) -> list[str]:
+    """One label per tick, with as many digits as it takes for distinct ticks to read distinct."""
+    for digits in range(6, 18):
+        labels = [_tick_label(t, digits) for t in ticks]
+        if len(set(labels)) == len(set(ticks)):
+            return labels
+    return labels
+
+
+def _tick_label(value: float, digits: int = 6) -> str:
     """Plain numbers, except powers of ten beyond 0.001–1000 as 10ⁿ (a log axis of a diverged loss)."""
     if value and not 1e-3 <= abs(value) <= 1e3:
         exponent = math.log10(abs(value))
         if exponent == round(exponent):
             return "10" + str(round(exponent)).translate(SUPERSCRIPT)
-    return f"{value:g}".replace("-", "−")
+    return f"{value:.{digits}g}".replace("-", "−")
 
 
 def _line(s: _Scale, line: Line) -> str:

@@ -93,6 +93,7 @@ class Point:
     status: str = "pending"
     message: str | None = None
     test_accuracy: float | None = None
+    failed_to_learn: bool = False  # the run's summary says so (bnexp.metrics.failed_to_learn)
 
 
 @dataclass
@@ -284,6 +285,7 @@ def read_status(point: Point, run: Path) -> None:
     summary = found.read_summary()
     point.status = summary.status or "pending"
     point.message, point.test_accuracy = summary.message, summary.test_accuracy
+    point.failed_to_learn = bool(summary.failed_to_learn)
 
 
 def check_same_config(point: Point, run: rundir.RunDir) -> None:
@@ -356,7 +358,7 @@ def run_record(path: Path, kinds: set[str]) -> claims_module.RunRecord | None:
         status=summary.status or "unknown", total_steps=summary.total_steps or 0, metrics=run.read_metrics(),
         generalization_gap=summary.to_json().get("generalization_gap"),  # a field of newer runs only
         diagnostics={kind: run.read_diagnostics(kind) for kind in kinds if kind in rundir.DIAGNOSTICS},
-        hardware=provenance.same_hardware_key(summary.hardware))
+        summary=summary.to_json(), evals=run.read_evals(), hardware=provenance.same_hardware_key(summary.hardware))
 
 
 def judge_sweep(sweep: Sweep) -> list[dict]:
@@ -813,7 +815,7 @@ def collect(sweep: Sweep, executor, reporter: SweepReporter) -> None:
         run = rundir.RunDir(sweep.out / point.run_dir)
         summary = run.read_summary() if run.has_summary() else rundir.Summary(status=None)
         status = outcome(code, summary.status, stopping=sweep.stopped_by is not None)
-        point.test_accuracy = summary.test_accuracy
+        point.test_accuracy, point.failed_to_learn = summary.test_accuracy, bool(summary.failed_to_learn)
         message = (error or summary.message or f"exit code {code}") if status == "failed" else summary.message
         end_point(sweep, point, status, message, reporter)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bnexp import config as config_module, rundir
+from bnexp import config as config_module, metrics as metrics_module, rundir
 from bnexp.config import Config
 from bnexp.data import Dataset
 from bnexp.errors import ConfigError, DivergedError, RunDirError, RunFileError, Stopped
@@ -449,8 +449,13 @@ class SummaryKeeper:
                 self.summary = results(self.summary, self.state, self.plan)
             self.summary = dataclasses.replace(self.summary, status=status, message=message, ended_at=now(),
                                                session_seconds=round(time.time() - self.started, 3))
+            if status == "completed":
+                self.summary = dataclasses.replace(self.summary, failed_to_learn=metrics_module.failed_to_learn_of(
+                    dataclasses.replace(self.summary, failed_to_learn=None).to_json()))
             self.run.write_summary(self.summary)
-        self.log.say(f"{status}" + (f": {message}" if message else ""))
+        # A diverged run's message is `bnexp train`'s error line (cli.finish_training) and a
+        # sweep's point line: shown once there, only logged here.
+        (self.log.note if status == "diverged" else self.log.say)(f"{status}" + (f": {message}" if message else ""))
         return self.summary
 
     def stopped(self, signal: str, message: str) -> Summary:
@@ -464,7 +469,9 @@ def fresh_summary(config: Config, data: Dataset, plan: Plan, env: dict) -> Summa
         status="running", name=config.name, seed=config.seed, total_steps=plan.total_steps,
         steps_per_epoch=plan.steps_per_epoch, batch_size=plan.batch_size, started_at=now(),
         data={"dataset": data.name, "source": data.source,
-              "train_examples": len(data.x_train), "test_examples": len(data.x_test)},
+              "train_examples": len(data.x_train), "test_examples": len(data.x_test),
+              # what "failed to learn" is measured against (bnexp.metrics.learning_threshold)
+              "test_class_counts": np.bincount(data.y_test).tolist()},
         **env,
     )
 
@@ -563,6 +570,9 @@ class Loop:
             state.step = end
             state.elapsed = elapsed_before + time.time() - started
             if bad >= 0:
+                # The run ends at the step whose loss first crossed the limit: the compiled
+                # call's later steps (up to `end`) are discarded, never recorded.
+                state.step = bad
                 raise DivergedError(self._divergence_message(bad))
             self._report_progress(state, call_start, end - step)
             if plan.is_eval(end):

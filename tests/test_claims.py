@@ -167,7 +167,7 @@ def test_fewer_than_three_values_on_a_side_gets_no_test():
     assert result["verdict"] == "inconclusive"
     assert (result["p"], result["ci_low"], result["n_better"]) == (None, None, 2)
     assert "better seeds 0, 1, 2 (3 of 5): diverged" in result["notes"]
-    assert "better seeds 0, 1, 2 (3 of 5): left out: it recorded no evaluation" in result["notes"]
+    assert "better seeds 0, 1, 2 (3 of 5): left out: diverged runs have no final value of this metric" in result["notes"]
     assert "too few values (n = 2) for a test: at least 3 per side" in result["notes"]
 
 
@@ -185,12 +185,14 @@ def one(**changes) -> C.Expect:
     return validated(entry(**changes))[0]
 
 
-def test_final_accuracy_and_loss_average_the_last_evaluations_or_all_there_are():
+def test_final_accuracy_and_loss_average_the_last_evaluations_and_never_fewer():
     r = run(0.9)
     accuracies = [row["test_accuracy"] for row in r.metrics]
     assert C.run_metric(one(), r).value == pytest.approx(0.9)
     assert C.run_metric(one(last=2), r).value == pytest.approx(np.mean(accuracies[-2:]))
-    assert C.run_metric(one(last=50), r).value == pytest.approx(np.mean(accuracies))
+    assert C.run_metric(one(last=8), r).value == pytest.approx(np.mean(accuracies))
+    # Issue 23, item 8: a run with fewer evaluations than `last` is not averaged over fewer.
+    assert C.run_metric(one(last=50), r) == C.MetricValue(None, "8 evaluations, fewer than last 50")
     assert C.run_metric(one(metric="final_loss", direction="lower"), r).value == pytest.approx(0.1)
     assert C.run_metric(one(metric="best_accuracy"), r).value == pytest.approx(max(accuracies))
 
@@ -214,26 +216,33 @@ def test_never_reached_runs_are_counted_and_noted_in_the_verdict():
     assert result["verdict"] == "holds"
 
 
-def test_diverged_is_one_or_zero_and_a_diverged_run_keeps_its_recorded_rows():
+def test_diverged_is_one_or_zero_and_a_diverged_run_has_no_final_value():
     e = one(metric="diverged", direction="lower")
     assert C.run_metric(e, run(0.9, status="diverged")).value == 1.0
     assert C.run_metric(e, run(0.9)).value == 0.0
-    assert C.run_metric(one(), run(0.3, status="diverged")).value == pytest.approx(0.3)
+    # Issue 23: a diverged run's accuracy before it diverged is not its final accuracy (as compare).
+    assert C.run_metric(one(), run(0.3, status="diverged")) == C.MetricValue(None, "diverged")
 
 
 def test_a_value_that_is_not_finite_leaves_the_run_out():
-    r = run(0.9, status="diverged")
+    r = run(0.9)
     r.metrics[-1]["test_loss"] = math.nan
     assert C.run_metric(one(metric="final_loss", direction="lower"), r) == C.MetricValue(
         None, "its final_loss is nan")
 
 
-def test_generalization_gap_from_the_summary_else_from_the_last_row():
-    e = one(metric="generalization_gap", direction="lower")
-    assert C.run_metric(e, run(0.9, generalization_gap=0.031)).value == 0.031
-    r = run(0.9)
-    r.metrics[-1]["train_set_accuracy"] = 0.95
-    assert C.run_metric(e, r).value == pytest.approx(0.95 - r.metrics[-1]["test_accuracy"])
+def test_generalization_gap_is_averaged_over_the_last_evaluations_like_every_metric():
+    # Issue 23, item 2: the gap is the mean of the last `last` evaluations' gaps, as in compare.
+    e = one(metric="generalization_gap", direction="lower", last=3)
+    r = run(0.9, generalization_gap=0.031)  # the summary's gap is the last row's alone
+    for i, row in enumerate(r.metrics):
+        row["train_set_accuracy"] = 0.95 + 0.001 * i
+    gaps = [row["train_set_accuracy"] - row["test_accuracy"] for row in r.metrics[-3:]]
+    assert C.run_metric(e, r).value == pytest.approx(np.mean(gaps))
+    assert C.run_metric(one(metric="generalization_gap", direction="lower", last=1), r).value == pytest.approx(gaps[-1])
+    no_rows = C.RunRecord("completed", 800, [], generalization_gap=0.031)
+    assert C.run_metric(one(metric="generalization_gap", direction="lower", last=1), no_rows).value == 0.031
+    assert C.run_metric(e, no_rows).value is None
     assert C.run_metric(e, run(0.9)).value is None
     assert "train_set_accuracy" in C.run_metric(e, run(0.9)).note
 
@@ -247,9 +256,11 @@ def test_a_diagnostics_column_is_averaged_over_the_last_steps_of_its_layer():
     r = C.RunRecord("completed", 400, [], diagnostics={"bn": BN_ROWS})
     e = one(metric="bn.mean_gap", layer=1, last=2, direction="lower")
     assert C.run_metric(e, r).value == pytest.approx(((30 + 1) + (40 + 1)) / 2)  # steps 300, 400 of layer 1
-    assert C.run_metric(one(metric="bn.mean_gap", layer=0, direction="lower"), r).value == pytest.approx(25.0)
+    assert C.run_metric(one(metric="bn.mean_gap", layer=0, last=4, direction="lower"), r).value == pytest.approx(25.0)
+    assert C.run_metric(one(metric="bn.mean_gap", layer=0, direction="lower"), r) == C.MetricValue(
+        None, "4 diag_bn.csv steps, fewer than last 5")
     assert C.run_metric(one(metric="bn.mean_gap", layer=2, direction="lower"), r) == C.MetricValue(
-        None, "it has no diag_bn.csv rows for layer 2")
+        None, "no diag_bn.csv rows for layer 2")
 
 
 def test_diagnostics_rows_are_picked_by_unit_and_by_variable():
@@ -261,9 +272,9 @@ def test_diagnostics_rows_are_picked_by_unit_and_by_variable():
                  for s in (100, 200, 300)]
     r = C.RunRecord("completed", 300, [], diagnostics={"activations": activations, "gradients": gradients,
                                                         "landscape": landscape})
-    p50 = one(metric="activations.p50", layer=0, unit=2, direction="lower")
+    p50 = one(metric="activations.p50", layer=0, unit=2, last=2, direction="lower")
     grad = one(metric="gradients.grad_norm", variable="dense/kernel", last=1, direction="lower")
-    loss_range = one(metric="landscape.loss_max", direction="lower")
+    loss_range = one(metric="landscape.loss_max", last=3, direction="lower")
     assert C.run_metric(p50, r).value == pytest.approx((102 + 202) / 2)
     assert C.run_metric(grad, r).value == pytest.approx(600)
     assert C.run_metric(loss_range, r).value == pytest.approx(2.0)

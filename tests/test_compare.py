@@ -159,10 +159,14 @@ def test_deltas_and_ratios_against_the_first_run(tmp_path):
 
 
 def test_steps_to_threshold_is_the_first_evaluation_at_or_above_it(tmp_path):
-    metrics = [{"step": 500, "test_accuracy": 0.96}, {"step": 1000, "test_accuracy": 0.97},
-               {"step": 1500, "test_accuracy": 0.965}, {"step": 2000, "test_accuracy": 0.98}]
-    assert cmp.steps_to_threshold(metrics, 0.97) == 1000
-    assert cmp.steps_to_threshold(metrics, 0.99) is None
+    from bnexp import metrics as M  # issue 23: the one definition, bnexp.metrics'
+
+    rows = [{"step": 500, "test_accuracy": 0.96}, {"step": 1000, "test_accuracy": 0.97},
+            {"step": 1500, "test_accuracy": 0.965}, {"step": 2000, "test_accuracy": 0.98}]
+    run = M.RunData("completed", {"steps": 2000, "total_steps": 2000}, rows)
+    assert M.value(M.parse("steps_to_threshold"), run, threshold=0.97) == M.Value(1000.0)
+    never = M.value(M.parse("steps_to_threshold"), run, threshold=0.99)
+    assert (never.value, never.censored) == (2000.0, True)  # censored at its last step
 
 
 def test_threshold_never_reached_shows_a_dash(tmp_path):
@@ -181,7 +185,8 @@ def test_last_averages_the_final_evaluations(tmp_path):
     b = make_run(tmp_path, "b", acc=[0.5, 0.6])
     comp = report([a, b], last=5)
     assert comp.rows[0].values["final_test_accuracy"] == pytest.approx(0.94)  # (0.90+…+0.98)/5
-    assert comp.rows[1].values["final_test_accuracy"] == pytest.approx(0.55)  # fewer than 5
+    # Issue 23, item 8: fewer than 5 evaluations is never averaged over fewer.
+    assert comp.rows[1].values["final_test_accuracy"] is None
     assert report([a, b], last=1).rows[0].values["final_test_accuracy"] == pytest.approx(0.98)
 
 
@@ -612,8 +617,11 @@ def test_json_comparison_entries_have_every_field(tmp_path):
     doc = json.loads(output(paths, fmt="json"))
     assert len(doc["comparisons"]) == 2
     for entry in doc["comparisons"]:
-        assert set(entry) == {"a", "b", "metric", "test", "p", "p_adjusted", "difference", "ci_low", "ci_high",
-                              "effect_size", "n_a", "n_b", "verdict", "seeds_needed", "note", "sentence", "excluded"}
+        # Issue 23 adds the Holm family and the runs each side has, diverged, failed and censored.
+        assert set(entry) == {"a", "b", "metric", "family", "test", "p", "p_adjusted", "difference", "ci_low",
+                              "ci_high", "effect_size", "n_a", "n_b", "verdict", "seeds_needed", "note", "sentence",
+                              "excluded", "n_diverged", "n_failed", "n_runs_a", "n_runs_b", "n_diverged_a",
+                              "n_diverged_b", "n_failed_a", "n_failed_b", "n_censored_a", "n_censored_b"}
         assert entry["a"] == "model.norm.kind=batch" and entry["metric"] == "final_test_accuracy"
         assert entry["test"] == "paired" and (entry["n_a"], entry["n_b"]) == (4, 4)
         assert entry["p"] <= entry["p_adjusted"]
@@ -690,10 +698,10 @@ def test_pivot_lays_out_mean_std_n_by_grid_values(tmp_path):
     assert pivot["rows"][1]["values"] == {"model.norm.kind": "batch"}
     assert pivot["rows"][1]["cells"][1]["mean"] == pytest.approx(0.961) and pivot["rows"][1]["cells"][1]["n"] == 3
     lines = list(csv.reader(io.StringIO(output(paths, fmt="csv", **options))))
-    assert lines[0] == ["model.norm.kind", "train.learning_rate=0.1 mean", "train.learning_rate=0.1 std",
-                        "train.learning_rate=0.1 n", "train.learning_rate=1.0 mean", "train.learning_rate=1.0 std",
-                        "train.learning_rate=1.0 n"]
-    assert lines[2][0] == "batch" and float(lines[2][4]) == pytest.approx(0.961) and lines[2][6] == "3"
+    # Issue 23: each cell also says how many runs it has, and how many diverged or failed to learn.
+    stats = ("mean", "std", "n", "n_runs", "n_diverged", "n_failed")
+    assert lines[0] == ["model.norm.kind"] + [f"train.learning_rate={lr} {s}" for lr in ("0.1", "1.0") for s in stats]
+    assert lines[2][0] == "batch" and float(lines[2][7]) == pytest.approx(0.961) and lines[2][9:13] == ["3", "3", "0", "0"]
 
 
 def test_pivot_without_columns_keeps_other_differing_keys_in_its_rows(tmp_path):

@@ -425,3 +425,86 @@ def test_keras_norm_run_evaluates_like_its_summary_and_with_precise_stats(keras_
     assert precise["loss"] == pytest.approx(loss, rel=1e-4) and abs(precise["accuracy"] - accuracy) <= 2 / SAMPLE_TEST
     batch = eval_json(run, "--stats", "batch", "--batch-size", 2)
     assert batch["accuracy"] <= record["accuracy"] - 0.2
+
+
+# 3b. PreciseBN for batch renorm (issue 23, reproduction 4): the layer keeps an average of
+# sigma_B itself (Ioffe 2017, Algorithm 1), so precise statistics must too.
+
+RENORM = {"model.norm.kind": "batch_renorm", "model.norm.renorm_warmup_steps": 50, "model.norm.r_max_ramp_steps": 100,
+          "model.norm.d_max_ramp_steps": 100, "train.batch_size": 4, "train.steps": 300, "train.eval_every": 300}
+
+
+@pytest.fixture(scope="module")
+def renorm_run(tmp_path_factory) -> Path:
+    """Batch renorm at batch 4, past its warm-up and ramps: r and d clip at 3 and 5."""
+    return train_run(tmp_path_factory.mktemp("renorm"), RENORM)
+
+
+def numpy_renorm_precise(w: dict, eps: float, images: np.ndarray, m: int, r_max=3.0, d_max=5.0):
+    """Training-mode Dense → renorm → relu over consecutive batches of m, r and d from the
+    checkpoint's moving statistics (Ioffe 2017, Algorithm 1); returns, per layer, the average
+    batch mean and the average sigma_B = sqrt(biased variance + ε), stored as sigma² − ε."""
+    layers = sorted({k.split("/")[0] for k in w if k.startswith("norm_")})
+    means, sigmas = [[] for _ in layers], [[] for _ in layers]
+    for b in range(len(images) // m):
+        h = images[b * m:(b + 1) * m].reshape(m, -1).astype(np.float64) / 255.0
+        for i in range(len(layers)):
+            z = h @ w[f"dense_{i}/kernel"]
+            mu_b, sigma_b = z.mean(0), np.sqrt(z.var(0) + eps)
+            sigma = np.sqrt(w[f"norm_{i}/moving_variance"] + eps)
+            r = np.clip(sigma_b / sigma, 1 / r_max, r_max)
+            d = np.clip((mu_b - w[f"norm_{i}/moving_mean"]) / sigma, -d_max, d_max)
+            means[i].append(mu_b)
+            sigmas[i].append(sigma_b)
+            h = np.maximum(((z - mu_b) / sigma_b * r + d) * w[f"norm_{i}/gamma"] + w[f"norm_{i}/beta"], 0.0)
+    return [(np.mean(mu, axis=0), np.mean(s, axis=0) ** 2 - eps) for mu, s in zip(means, sigmas)]
+
+
+def test_precise_statistics_of_batch_renorm_average_sigma_b_as_the_layer_does(renorm_run):
+    from bnexp.evaluate import load_model, precise_statistics
+    from bnexp.rundir import RunDir
+
+    config = RunDir(renorm_run).read_config()
+    assert config.model.norm.moving_average == "sigma"
+    model, _ = load_model(RunDir(renorm_run), config)
+    images = sample()["x_train"][:1002]  # 250 batches of 4; the last 2 are dropped
+    got = precise_statistics(model, images, 4)
+    w = weights(renorm_run)
+    want = numpy_renorm_precise(w, epsilon(renorm_run), images, 4)
+    assert len(got) == len(want) == 2
+    for (mean, stored), (e, v) in zip(got, want):
+        np.testing.assert_allclose(mean, e, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(stored, v, rtol=1e-4, atol=1e-7)
+    # Algorithm 2's population variance of the first layer's input (what was written before) is
+    # another, larger number at m = 4: E[sigma_B]² < m/(m−1) · E[sigma_B²] (Jensen, and the correction)
+    [(_, population), _] = numpy_precise(w, epsilon(renorm_run), images, 4)
+    assert np.mean(population) > 1.3 * np.mean(got[0][1])
+
+
+def test_precise_eval_of_batch_renorm_matches_numpy_and_stays_near_the_moving_statistics(renorm_run, tmp_path):
+    run = copy_run(renorm_run, tmp_path / "run")
+    records = eval_json(run, "--stats", "all", "--precise-examples", SAMPLE_TRAIN)
+    data, w, eps = sample(), weights(run), epsilon(run)
+    statistics = numpy_renorm_precise(w, eps, data["x_train"], 4)
+    loss, accuracy = loss_and_accuracy(forward(w, eps, data["x_test"], statistics), data["y_test"].astype(np.int64))
+    assert records["precise"]["loss"] == pytest.approx(loss, rel=1e-4)
+    assert abs(records["precise"]["accuracy"] - accuracy) <= 2 / SAMPLE_TEST
+    assert records["precise"]["accuracy"] >= records["moving"]["accuracy"] - 0.03
+
+
+@pytest.fixture(scope="module")
+def layer_run(tmp_path_factory) -> Path:
+    return train_run(tmp_path_factory.mktemp("layer"), {"model.norm.kind": "layer", "model.hidden": [8], "train.steps": 20})
+
+
+def test_stats_all_on_a_norm_without_batch_statistics_says_not_applicable_and_exits_0(layer_run, tmp_path):
+    run = copy_run(layer_run, tmp_path / "run")
+    result = run_eval(run, "--stats", "all")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.count("not applicable") >= 2 * 12  # batch and precise: accuracy, loss, ten classes
+    records = eval_json(run, "--stats", "all")
+    assert records["moving"]["accuracy"] == summary(run)["test_accuracy"]
+    assert [records[s]["applicable"] for s in ("batch", "precise")] == [False, False]
+    assert "not applicable: --stats batch needs layers with batch statistics" in records["batch"]["notes"][0]
+    assert set(json.loads((run / "eval.json").read_text())) == {"moving/test"}  # nothing made up is recorded
+    assert_one_line_error(run_eval(run, "--stats", "precise"), 2, "model.norm.kind=layer")

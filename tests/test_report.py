@@ -102,11 +102,18 @@ def test_pivot_cells_hold_mean_std_and_n(data, page):
     for cells, expected in zip(pivot_cells(page), pivot["rows"], strict=True):
         assert len(cells) == len(pivot["columns"]) == len(expected["cells"])
         for cell, want in zip(cells, expected["cells"]):
-            if want is None or want["mean"] is None:
+            if want is None:
                 assert cell["text"] == "—"
+                continue
+            if want["mean"] is None:  # no run counted: compare says why ('—: 0 of 5, 5 diverged')
+                assert cell["text"] == want["text"] and cell["text"].startswith("—")
                 continue
             assert exact(cell, "data-mean") == want["mean"] and exact(cell, "data-std") == want["std"]
             assert int(cell["attrs"]["data-n"]) == want["n"] and cell["attrs"]["data-group"] == want["group"]
+            assert cell["text"] == want["text"]  # compare's own cell (issue 23: with the runs not counted)
+            if ": " in want["text"]:  # '0.9400 ± 0.0100: 2 of 3, 1 diverged'
+                assert int(cell["attrs"]["data-n-diverged"]) == want["n_diverged"]
+                continue
             mean, rest = cell["text"].split(" ± ")
             std, n = rest.split(" ")
             assert_shown(mean, want["mean"])

@@ -23,6 +23,8 @@ from report_page import Page, assert_ci, assert_number, exact
 
 REPO = Path(__file__).resolve().parents[1]
 OPTIONS = ("--last", "3", "--threshold", "0.8")
+# The metrics a report tests by default (issue 23: the gap and train-set accuracy at least).
+METRICS = ("--metric", "final_test_accuracy", "--metric", "final_train_set_accuracy", "--metric", "generalization_gap")
 
 
 def bnexp(*args):
@@ -52,7 +54,7 @@ def page(written) -> Page:
 @pytest.fixture(scope="module")
 def compared(trained_study) -> dict:
     """compare's JSON for the same paths and options, with the pivot the report chose: the sweep's grid key."""
-    return compare_json(trained_study, *OPTIONS, "--pivot", "model.norm.kind")
+    return compare_json(trained_study, *OPTIONS, "--pivot", "model.norm.kind", *METRICS)
 
 
 def test_the_command_prints_the_path_and_leaves_only_the_page(written):
@@ -63,7 +65,9 @@ def test_the_command_prints_the_path_and_leaves_only_the_page(written):
 
 def test_statistics_table_equals_compares_comparisons(page, compared):
     rows = page.rows("statistics")
-    assert len(rows) == len(compared["comparisons"]) == 1
+    assert len(rows) == len(compared["comparisons"]) == 3
+    assert [c["metric"] for c in compared["comparisons"]] == ["final_test_accuracy", "final_train_set_accuracy",
+                                                              "generalization_gap"]
     for row, c in zip(rows, compared["comparisons"]):
         assert row["b"]["text"] == c["b"] and row["test"]["text"] == c["test"] == "paired"
         for key in ("difference", "effect_size", "p", "p_adjusted"):

@@ -381,15 +381,38 @@ QUICKSTART = Path(__file__).resolve().parents[1] / "configs" / "quickstart.yaml"
 @pytest.mark.parametrize("learning_rate", [3, 10])
 def test_the_no_bn_quickstart_diverges_at_learning_rates_3_and_10(tmp_path, learning_rate):
     """Its loss explodes (to 1.5e7 and 5.6e11, docs/reference.md) without ever becoming NaN: the limit catches it."""
-    result = train(QUICKSTART, "--set", "model.norm.kind=none", "--set", f"train.learning_rate={learning_rate}",
-                   "--run-dir", tmp_path / "r")
+    result = CliRunner().invoke(app, ["train", str(QUICKSTART), "--set", "model.norm.kind=none", "--set",
+                                      f"train.learning_rate={learning_rate}", "--run-dir", str(tmp_path / "r")])
     assert result.exit_code == 1
     summary = json.loads((tmp_path / "r" / "summary.json").read_text())
     assert summary["status"] == "diverged"
     assert re.fullmatch(r"training diverged at step \d+: the training loss reached [0-9.e+]+, above "
                         r"train.divergence_loss = 100; try a lower train.learning_rate \(now \d+\), "
                         rf"e.g. --set train.learning_rate={learning_rate / 10:g}", summary["message"])
-    assert summary["steps"] <= 200  # stopped at the first boundary after the blow-up, not after 800 steps
+    # Issue 23, reproduction 7: the run ends at the step its loss first crossed the limit,
+    # and the message is printed once (the error line), not by the log and the table too.
+    step = int(re.match(r"training diverged at step (\d+)", summary["message"]).group(1))
+    assert summary["steps"] == step < 100 and summary["total_steps"] == 800
+    assert result.output.count("diverged at step") == 1
+    assert result.output.count(summary["message"]) == 1
+    assert f"{step} / 800" in result.output
+
+
+def test_a_run_that_learns_nothing_is_marked_failed_to_learn(tmp_path):
+    """Issue 23, reproduction 6: a run that ends no better than always answering the most
+    frequent test class (plus the rarest class's share) completes, marked failed to learn."""
+    result = CliRunner().invoke(app, ["train", str(QUICKSTART), "--set", "model.norm.kind=none", "--set",
+                                      "train.learning_rate=1e-6", "--set", "train.steps=20", "--set",
+                                      "train.eval_every=20", "--run-dir", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    with np.load(Path(__file__).resolve().parents[1] / "bnexp" / "sample" / "mnist_sample.npz") as sample:
+        counts = np.bincount(sample["y_test"], minlength=10)
+    assert summary["data"]["test_class_counts"] == counts.tolist()
+    threshold = (counts.max() + counts.min()) / counts.sum()
+    assert summary["status"] == "completed" and summary["test_accuracy"] <= threshold
+    assert summary["failed_to_learn"] is True
+    assert "failed to learn" in result.output
 
 
 @pytest.mark.slow

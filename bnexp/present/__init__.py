@@ -25,7 +25,7 @@ STATUS_STYLE = {"completed": "green", "running": "cyan", "interrupted": "yellow"
                 "holds": "green", "contradicted": "red", "inconclusive": "yellow"}
 FORMATS = {  # kind of number -> format
     "fraction": "{:.4f}", "loss": "{:.4f}", "count": "{:.0f}", "seconds": "{:.2f}", "rate": "{:,.0f}",
-    "epochs": "{:.2f}", "class": "{:.3f}",
+    "epochs": "{:.2f}", "class": "{:.3f}", "number": "{:.4g}",
 }
 SPARK = "▁▂▃▄▅▆▇█"
 
@@ -70,7 +70,7 @@ def progress_bar(out: Console, what: str, fields: str, refresh_per_second: float
 
 
 def number(value, kind: str = "fraction") -> str:
-    """A number as bnexp shows it: `kind` (fraction, loss, count, seconds, rate, epochs, class)
+    """A number as bnexp shows it: `kind` (fraction, loss, count, seconds, rate, epochs, class, number)
     sets the digits; None is a dash, and NaN or infinity is spelled out."""
     if value is None:
         return MISSING

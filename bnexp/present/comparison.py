@@ -38,7 +38,8 @@ def show(comp: Comparison, fmt: str, console: Console, plot: str | None = None,
     if fmt == "json":
         console.out(to_json(comp, plot, claims), highlight=False)
     elif fmt == "csv":
-        console.out(pivot_csv(comp.pivot) if comp.pivot else to_csv(comp), end="", highlight=False)
+        text = "\n".join(pivot_csv(p) for p in comp.pivots or [comp.pivot]) if comp.pivot else to_csv(comp)
+        console.out(text, end="", highlight=False)
         if plot:  # CSV on stdout has no place for a note; say where the figure went on stderr
             present_console(stderr=True).print(Text(f"Learning curves written to {plot}"))
     elif fmt == "markdown":
@@ -76,13 +77,25 @@ def format_group_stat(group: Group, key: str) -> str:
     return text if std is None else f"{text} ± {format_value(column(key), std)}"
 
 
-def comparison_line(c: GroupComparison) -> str:
-    """`Final accuracy, B vs A: difference …, Holm-adjusted p = …: distinguishable from seed noise.`"""
-    return f"Final accuracy, {c.group.label} vs {c.baseline.label}: {c.sentence()}."
+def metric_title(name: str, last: int = 1) -> str:
+    """'Final accuracy' for the default metric, else the metric's name and its `last`."""
+    if name == METRIC:
+        return "Final accuracy" + (f" (last {last})" if last > 1 else "")
+    uses_last = column(name).ref.metric.uses_last
+    return name + (f" (last {last})" if uses_last and last > 1 else "")
+
+
+def comparison_line(c: GroupComparison, last: int = 1) -> str:
+    """`Final accuracy, B vs A: difference …, Holm-adjusted p = …: distinguishable from seed noise (runs counted …).`"""
+    return f"{metric_title(c.metric, last)}, {c.group.label} vs {c.baseline.label}: {c.sentence()}."
 
 
 def comparison_lines(comp: Comparison) -> list[str]:
-    return [comparison_line(c) for c in comp.comparisons]
+    lines = [comparison_line(c, comp.last) for c in comp.comparisons]
+    if len(comp.refs) > 1 and lines:
+        lines.insert(0, "Each metric's comparisons on one test set are one Holm family, adjusted apart from"
+                        " the other metrics': " + ", ".join(r.name for r in comp.refs) + ".")
+    return lines
 
 
 def warning_lines(comp: Comparison) -> list[str]:
@@ -102,13 +115,19 @@ def metrics_title(comp: Comparison) -> str:
 
 def metrics_table(comp: Comparison, with_curves: bool) -> tuple[list[str], list[list[str]]]:
     """Header and text cells of the metrics table ('value (delta)')."""
-    header = ["run", "status"] + [comp.label(c) for c in COLUMNS] + (["test acc"] if with_curves else [])
+    columns = [*COLUMNS, *comp.extra_columns]
+    header = ["run", "status"] + [comp.label(c) for c in columns] + (["test acc"] if with_curves else [])
     lines = curves(comp) if with_curves else [None] * len(comp.rows)
     rows = []
     for row, curve in zip(comp.rows, lines):
-        cells = [_with_delta(c, row.values[c.key], row.deltas.get(c.key)) for c in COLUMNS]
-        rows.append([row.label, row.run.status] + cells + ([curve] if with_curves else []))
+        cells = [_with_delta(c, row.values.get(c.key), row.deltas.get(c.key)) for c in columns]
+        rows.append([row.label, run_status(row)] + cells + ([curve] if with_curves else []))
     return header, rows
+
+
+def run_status(row: Row) -> str:
+    """The run's status, and 'failed to learn' for a completed run that did."""
+    return "completed, failed to learn" if row.run.outcome == "failed_to_learn" else row.run.status
 
 
 def _with_delta(col: Column, value: float | None, d: Delta | None) -> str:
@@ -124,10 +143,12 @@ def show_groups(comp: Comparison) -> bool:
 
 def groups_table(comp: Comparison) -> tuple[list[str], list[list[str]]]:
     """Header and cells of the seed-group table: n distinct seeds, mean ± sample std, what was left out."""
+    extra = [r.name for r in comp.refs if r.name not in GROUP_KEYS]
     header = ["group", "n", "final acc", "best acc", "train-set acc", "train−test gap",
-              f"steps to {comp.threshold:g}", "not counted"]
+              f"steps to {comp.threshold:g}", *extra, "diverged", "failed to learn", "not counted"]
     rows = [[g.label, str(g.n), *(format_group_stat(g, k) for k in GROUP_KEYS[:4]), _reached(g),
-             "; ".join(f"{e.row.label} ({e.why})" for e in g.excluded)]
+             *(format_group_stat(g, k) for k in extra), str(g.n_diverged), str(g.n_failed),
+             "; ".join(dict.fromkeys(f"{e.row.label} ({e.why})" for s in g.samples.values() for e in s.excluded))]
             for g in comp.groups]
     return header, rows
 
@@ -140,16 +161,28 @@ def _reached(g: Group) -> str:
 
 
 def pivot_table(p: Pivot) -> tuple[list[str], list[list[str]]]:
-    """Header and cells: 'mean ± std (n)' of final accuracy per grid cell, '—' where none ran."""
-    header = [*p.row_keys, *([f"{p.column_key}={v}" for v in p.column_values] if p.column_key else ["final acc"])]
-    rows = [[*values, *(_pivot_cell(g) for g in cells)] for values, cells in zip(p.row_values, p.cells)]
+    """Header and cells: 'mean ± std (n)' of the metric per grid cell, '—' where none ran;
+    'mean ± std: k of n, d diverged' where not every run is counted."""
+    name = "final acc" if p.metric == METRIC else p.metric
+    header = [*p.row_keys, *([f"{p.column_key}={v}" for v in p.column_values] if p.column_key else [name])]
+    rows = [[*values, *(pivot_cell(g, p.metric) for g in cells)] for values, cells in zip(p.row_values, p.cells)]
     return header, rows
 
 
-def _pivot_cell(g: Group | None) -> str:
-    if g is None or not g.n:
+def pivot_cell(g: Group | None, metric: str = METRIC) -> str:
+    """'0.9785 ± 0.0012 (3)', or '0.0940: 1 of 3, 2 diverged' when runs are not counted."""
+    if g is None or not g.rows:
         return "—"
-    return f"{format_group_stat(g, METRIC)} ({g.n})"
+    s = g.sample(metric)
+    value = format_group_stat(g, metric) if s.n else "—"
+    if s.n == g.n_seeds and not g.failures():
+        return f"{value} ({s.n})"
+    details = [f"{s.n} of {g.n_seeds}", g.failures()]
+    return f"{value}: " + ", ".join(d for d in details if d)
+
+
+def pivot_title(p: Pivot, last: int = 1) -> str:
+    return f"{'Final test accuracy' if p.metric == METRIC else metric_title(p.metric, last)}, mean ± std (n seeds)"
 
 
 PIVOT_TITLE = "Final test accuracy, mean ± std (n seeds)"
@@ -162,7 +195,8 @@ def render(comp: Comparison, console: Console, plot: str | None = None) -> None:
     """The report as Rich tables: diff, metrics, seed groups, comparisons; or, with a pivot,
     the pivot and the comparisons."""
     if comp.pivot:
-        _print(console, _table(PIVOT_TITLE, *pivot_table(comp.pivot)))
+        for p in comp.pivots or [comp.pivot]:
+            _print(console, _table(pivot_title(p, comp.last), *pivot_table(p)))
     else:
         if comp.diff:
             _print(console, diff_table(comp))
@@ -228,14 +262,17 @@ def rich_metrics_table(comp: Comparison, with_curves: bool) -> Table:
     lines = curves(comp) if with_curves else [None] * len(comp.rows)
     rows = []
     for row, curve in zip(comp.rows, lines):
-        cells = [_value_cell(c, row) for c in COLUMNS]
-        rows.append([Text(row.label), status(row.run.status)] + cells + ([Text(curve, style="cyan")] if with_curves else []))
+        cells = [_value_cell(c, row) for c in [*COLUMNS, *comp.extra_columns]]
+        state = status(row.run.status)
+        if row.run.outcome == "failed_to_learn":
+            state.append(", failed to learn", style="red")
+        rows.append([Text(row.label), state] + cells + ([Text(curve, style="cyan")] if with_curves else []))
     return _table(metrics_title(comp), header, rows)
 
 
 def _value_cell(col: Column, row: Row) -> Text:
     d = row.deltas.get(col.key)
-    text = Text(format_value(col, row.values[col.key]))
+    text = Text(format_value(col, row.values.get(col.key)))
     delta_text = format_delta(col, d)
     if delta_text:
         text.append(f" {delta_text}", style=VERDICT_STYLE[d.verdict] if row.distinguishable else "")
@@ -250,7 +287,9 @@ def to_json(comp: Comparison, plot: str | None = None, claims: list[dict] | None
     doc = {
         "threshold": comp.threshold,
         "last": comp.last,
+        "metrics": [r.name for r in comp.refs],
         "baseline": comp.rows[0].label,
+        "baseline_groups": comp.baselines,
         "runs": [_run_json(i, r, comp) for i, r in enumerate(comp.rows)],
         "diff": {key: dict(zip((r.label for r in comp.rows), vs)) for key, vs in comp.diff},
         "groups": [_group_json(g) for g in comp.groups],
@@ -258,6 +297,7 @@ def to_json(comp: Comparison, plot: str | None = None, claims: list[dict] | None
         "not_comparable": comp.not_comparable,
         "hardware_note": comp.hardware_note,
         "pivot": _pivot_json(comp.pivot) if comp.pivot else None,
+        "pivots": [_pivot_json(p) for p in comp.pivots or ([comp.pivot] if comp.pivot else [])],
         "plot": plot,
         "claims": claims,
     }
@@ -283,6 +323,7 @@ def _run_json(index: int, row: Row, comp: Comparison) -> dict:
         "label": row.label,
         "path": str(row.run.path),
         "status": row.run.status,
+        "failed_to_learn": row.run.outcome == "failed_to_learn",
         "group": row.group,
         "test_set": row.run.test_set,
         "settings": {key: values[index] for key, values in comp.diff},  # the differing config keys
@@ -295,8 +336,13 @@ def _run_json(index: int, row: Row, comp: Comparison) -> dict:
 
 def _group_json(g: Group) -> dict:
     stats = {k: {"mean": _num(g.mean(k)), "std": _num(g.std(k)), "n": len(g.numbers(k))} for k in GROUP_KEYS}
+    samples = {k: {"mean": _num(g.mean(k)), "std": _num(g.std(k)), "n": s.n, "censored": s.censored,
+                   "not_counted": [{"run": e.row.label, "path": str(e.row.run.path), "why": e.why} for e in s.excluded]}
+               for k, s in g.samples.items()}
+    first = g.primary.ref.name
     return {"label": g.label, "test_set": g.test_set, "runs": [r.label for r in g.used], "n": g.n,
-            "mean": _num(g.mean(METRIC)), "std": _num(g.std(METRIC)),
+            "n_runs": g.n_runs, "n_diverged": g.n_diverged, "n_failed": g.n_failed,
+            "metric": first, "mean": _num(g.mean(first)), "std": _num(g.std(first)), "metrics": samples,
             "duplicates": [{"run": e.row.label, "why": e.why} for e in g.duplicates],
             "excluded": [{"run": e.row.label, "path": str(e.row.run.path), "why": e.why} for e in g.excluded],
             **stats}
@@ -304,10 +350,11 @@ def _group_json(g: Group) -> dict:
 
 def _pivot_json(p: Pivot) -> dict:
     def cell(g: Group | None) -> dict | None:
-        return None if g is None else {"group": g.label, "mean": _num(g.mean(METRIC)), "std": _num(g.std(METRIC)),
-                                       "n": g.n}
+        return None if g is None else {"group": g.label, "mean": _num(g.mean(p.metric)), "std": _num(g.std(p.metric)),
+                                       "n": g.sample(p.metric).n, "n_runs": g.n_runs, "n_diverged": g.n_diverged,
+                                       "n_failed": g.n_failed, "text": pivot_cell(g, p.metric)}
 
-    return {"metric": METRIC, "row_keys": p.row_keys, "column_key": p.column_key,
+    return {"metric": p.metric, "row_keys": p.row_keys, "column_key": p.column_key,
             "columns": p.column_values if p.column_key else [],
             "rows": [{"values": dict(zip(p.row_keys, values)), "cells": [cell(g) for g in cells]}
                      for values, cells in zip(p.row_values, p.cells)]}
@@ -318,23 +365,28 @@ def to_csv(comp: Comparison) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     keys = [key for key, _ in comp.diff]
-    writer.writerow(["run", "path", "status", "group"] + keys + [c.key for c in COLUMNS]
-                    + [f"{c.key}_{c.delta if c.delta == 'ratio' else 'delta'}" for c in COLUMNS])
+    columns = [*COLUMNS, *comp.extra_columns]
+    writer.writerow(["run", "path", "status", "failed_to_learn", "group"] + keys + [c.key for c in columns]
+                    + [f"{c.key}_{c.delta if c.delta == 'ratio' else 'delta'}" for c in columns])
     for i, row in enumerate(comp.rows):
-        d = [row.deltas[c.key].value if row.deltas else None for c in COLUMNS]
-        writer.writerow([row.label, row.run.path, row.run.status, row.group] + [vs[i] for _, vs in comp.diff]
-                        + [_cell(row.values[c.key]) for c in COLUMNS] + [_cell(x) for x in d])
+        d = [row.deltas[c.key].value if row.deltas else None for c in columns]
+        writer.writerow([row.label, row.run.path, row.run.status, int(row.run.outcome == "failed_to_learn"), row.group]
+                        + [vs[i] for _, vs in comp.diff]
+                        + [_cell(row.values.get(c.key)) for c in columns] + [_cell(x) for x in d])
     return out.getvalue()
 
 
 def pivot_csv(p: Pivot) -> str:
-    """The pivot, one line per row of grid values: mean, std and n per column value."""
+    """The pivot, one line per row of grid values: mean, std, n (counted), n_runs,
+    n_diverged and n_failed per column value."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    names = [f"{p.column_key}={v}" if p.column_key else METRIC for v in p.column_values]
-    writer.writerow(p.row_keys + [f"{name} {stat}" for name in names for stat in ("mean", "std", "n")])
+    names = [f"{p.column_key}={v}" if p.column_key else p.metric for v in p.column_values]
+    stat_names = ("mean", "std", "n", "n_runs", "n_diverged", "n_failed")
+    writer.writerow(p.row_keys + [f"{name} {stat}" for name in names for stat in stat_names])
     for values, cells in zip(p.row_values, p.cells):
-        stats = [x for g in cells for x in ((_cell(g.mean(METRIC)), _cell(g.std(METRIC)), g.n) if g else ("", "", 0))]
+        stats = [x for g in cells for x in ((_cell(g.mean(p.metric)), _cell(g.std(p.metric)), g.sample(p.metric).n,
+                                             g.n_runs, g.n_diverged, g.n_failed) if g else ("", "", 0, 0, 0, 0))]
         writer.writerow([*values, *stats])
     return out.getvalue()
 
@@ -346,7 +398,8 @@ def _cell(x) -> str:
 def to_markdown(comp: Comparison, *, with_curves: bool = True, plot: str | None = None) -> str:
     """Pipe tables for the diff, the metrics and the groups (or the pivot), to paste into an issue."""
     if comp.pivot:
-        parts = [f"### {PIVOT_TITLE}\n\n" + markdown_table(*pivot_table(comp.pivot))]
+        parts = [f"### {pivot_title(p, comp.last)}\n\n" + markdown_table(*pivot_table(p))
+                 for p in comp.pivots or [comp.pivot]]
     else:
         parts = [f"### Config diff\n\n{markdown_table(*diff_columns(comp))}"
                  if comp.diff else "### Config diff\n\nThe configs are identical."]

@@ -80,6 +80,8 @@ def point_line(point: Point) -> Text:
     line = Text.assemble(status(point.status, width=11), " ", point.run_dir)
     if point.test_accuracy is not None:
         line.append(f"  test acc {number(point.test_accuracy)}")
+    if point.failed_to_learn:
+        line.append("  failed to learn", style="red")
     if point.message and point.status != "completed":
         line.append(f"  {point.message}")
     return line

@@ -62,7 +62,7 @@ def summary_table(summary: Summary, run_path) -> Table:
     """The end-of-run table: status, accuracies, losses, speed, where the files are."""
     s = summary
     rows = [
-        ("status", status(s.status)),
+        ("status", _status_cell(s)),
         ("test accuracy", number(s.test_accuracy)),
         ("best test accuracy", f"{number(s.best_test_accuracy)} (step {number(s.best_step, 'count')})"),
         ("test loss", number(s.test_loss, "loss")),
@@ -72,7 +72,7 @@ def summary_table(summary: Summary, run_path) -> Table:
         ("wall seconds", number(s.wall_seconds, "seconds")),
         ("run directory", escape(str(run_path))),
     ]
-    if s.message:
+    if s.message and s.status != "diverged":  # a diverged run's message is train's error line, printed below
         rows.insert(1, ("message", escape(s.message)))
     table = _pairs("bnexp train")
     for what, value in rows:
@@ -80,8 +80,23 @@ def summary_table(summary: Summary, run_path) -> Table:
     return table
 
 
+def _status_cell(s: Summary) -> Text:
+    """The status, and a completed run's failure to learn (a diverged run's step is in the steps row)."""
+    from bnexp.metrics import learning_threshold
+
+    cell = status(s.status)
+    counts = (s.data or {}).get("test_class_counts")
+    if s.failed_to_learn and counts:
+        cell.append(f", failed to learn: test accuracy {number(s.test_accuracy)} is not above"
+                    f" {learning_threshold(counts):.4f}, the most frequent class's share plus the rarest's",
+                    style="red")
+    return cell
+
+
 def statistics_label(record: dict) -> str:
     """Which statistics an eval record used, with their batch size and examples."""
+    if not record.get("applicable", True):
+        return record["stats"]
     if record["stats"] == "batch":
         return f"batch (batch size {record['batch_size']})"
     if record["stats"] == "precise":
@@ -121,10 +136,15 @@ def eval_sources_table(records: dict[str, dict], run_path) -> Table:
     table.add_column("", style="bold")
     for record in records.values():
         table.add_column(escape(statistics_label(record)), justify="right", overflow="fold")
-    table.add_row("accuracy", *(f"{number(r['accuracy'])} ({r['correct']}/{r['total']})" for r in records.values()))
-    table.add_row("loss", *(number(r["loss"], "loss") for r in records.values()))
+    na = "not applicable"  # a source the run's norm kind has no statistics for (layer, group, none)
+
+    def row(cell) -> list[str]:
+        return [cell(r) if r.get("applicable", True) else na for r in records.values()]
+
+    table.add_row("accuracy", *row(lambda r: f"{number(r['accuracy'])} ({r['correct']}/{r['total']})"))
+    table.add_row("loss", *row(lambda r: number(r["loss"], "loss")))
     for digit in range(len(first["per_class_accuracy"])):
-        table.add_row(f"class {digit}", *(number(r["per_class_accuracy"][digit], "class") for r in records.values()))
+        table.add_row(f"class {digit}", *row(lambda r: number(r["per_class_accuracy"][digit], "class")))
     notes = dict.fromkeys(note for r in records.values() for note in r["notes"])
     if notes:
         table.caption = escape("; ".join(notes))

@@ -185,6 +185,16 @@ class RunDir:
         with guard.open_append(self._file(LOG)) as f:
             f.write(f"{datetime.now().isoformat(timespec='seconds')} {message}\n")
 
+    def read_evals(self) -> dict:
+        """eval.json: `bnexp eval` results keyed "stats/split"; empty when there is none.
+        An unreadable file reads as empty too: eval.json only records earlier evals."""
+        path = self._file(EVAL)
+        try:
+            results = read_json(path) if path.exists() else {}
+        except RunFileError:
+            return {}
+        return results if isinstance(results, dict) else {}
+
     def record_eval(self, record: dict) -> None:
         """Add an eval result to eval.json, keyed by its stats and split; what goes wrong
         becomes a note in `record["notes"]`, since eval.json only records earlier evals."""

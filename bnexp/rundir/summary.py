@@ -28,6 +28,9 @@ class Summary:
     train_set_accuracy: float | None = None  # the fixed training subset, inference mode, last evaluation
     train_set_loss: float | None = None
     generalization_gap: float | None = None  # train_set_accuracy − test_accuracy
+    # A completed run no better than always predicting the most frequent test class, plus a
+    # margin (bnexp.metrics.learning_threshold); None before the run completes.
+    failed_to_learn: bool | None = None
     best_test_accuracy: float | None = None
     best_step: int | None = None
     steps: int | None = None  # steps trained so far
@@ -62,7 +65,7 @@ class Summary:
         names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
         for key, kinds in TYPES.items():
             value = doc.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            if value is not None and ((isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds)):
                 shown = reprlib.repr(value)
                 expected = "a number" if kinds == (int, float) else f"{'an' if kinds[0] is int else 'a'} {kinds[0].__name__}"
                 raise RunFileError(f"{path} is corrupt: {key} is {shown}, expected {expected} or null")
@@ -81,6 +84,6 @@ _HINTS = typing.get_type_hints(Summary)
 # The parts of the dictionaries that bnexp reads.
 NESTED = {"data": {"dataset": str, "source": str, "train_examples": int, "test_examples": int}}
 # What each known key may hold besides null: a float may be written as an integer, never
-# the other way round; a boolean is no number.
+# the other way round; a boolean is no number (only a bool field holds one).
 TYPES = {name: (int, float) if hint == float | None else tuple(a for a in typing.get_args(hint) or [hint] if a is not type(None))
          for name, hint in _HINTS.items() if name != "extra"}
