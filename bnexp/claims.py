@@ -134,6 +134,7 @@ class MetricValue:
 
     value: float | None
     note: str | None = None
+    censored: bool = False  # time to event: the run never got there; value is its last step
 
 
 # --- checking the file before anything trains ------------------------------------------
@@ -304,13 +305,14 @@ def _measure(entry: Expect, run: RunRecord) -> MetricValue:
 
 
 def _steps_to_threshold(rows: list[dict], threshold: float, total_steps: int) -> MetricValue:
-    """The first evaluated step at or above the threshold; a run that never gets there
-    counts as its total steps (a lower bound on its true time, so the claim is conservative
-    towards the side that does reach it), and the output says so."""
+    """The first evaluated step at or above the threshold; a run that never gets there is
+    censored at its total steps (bnexp.stats tests it as time to event: "never" is worse
+    than any step, and the median accounts for it), and the output says so."""
     for row in rows:
         if float(row["test_accuracy"]) >= threshold:
             return MetricValue(float(row["step"]))
-    return MetricValue(float(total_steps), f"never reached {threshold:g}: counted as its {total_steps} steps")
+    return MetricValue(float(total_steps), f"never reached {threshold:g}: censored at its {total_steps} steps",
+                       censored=True)
 
 
 def _generalization_gap(run: RunRecord) -> MetricValue:
@@ -351,6 +353,7 @@ class _Side:
     notes: list[str]
     complete: bool
     hardware: set = field(default_factory=set)  # the recorded hardware of the runs with a value
+    never: set = field(default_factory=set)  # seeds censored: they never reached the threshold
 
 
 def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mapping[int, RunRecord]],
@@ -372,7 +375,10 @@ def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mappin
     testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS]
     tested = dict(zip(testable, stats.judge_claims(
         [stats.Claim(sides[i][0].values, sides[i][1].values, entries[i].direction, entries[i].margin,
-                     binary=entries[i].metric == "diverged") for i in testable])))
+                     binary=entries[i].metric == "diverged",
+                     time_to_event=entries[i].metric == "steps_to_threshold",
+                     never_better=frozenset(sides[i][0].never), never_than=frozenset(sides[i][1].never))
+         for i in testable])))
     return [_result(e, b, t, tested.get(i), family) for i, (e, (b, t)) in enumerate(zip(entries, sides))]
 
 
@@ -382,6 +388,7 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
     values: dict[int, float] = {}
     by_note: dict[str, list[int]] = {}
     hardware: set = set()
+    never: set = set()
     complete = True
     for seed in seeds:
         run = runs.get(seed)
@@ -396,18 +403,21 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
             by_note.setdefault(f"left out: {measured.note}", []).append(seed)
         else:
             values[seed] = measured.value
+            if measured.censored:
+                never.add(seed)
             if run.hardware is not None:
                 hardware.add(run.hardware)
             if measured.note:
                 by_note.setdefault(measured.note, []).append(seed)
     notes = [f"{label} {_seed_list(s, len(seeds))}: {note}" for note, s in by_note.items()]
-    return _Side(values, notes, complete, hardware)
+    return _Side(values, notes, complete, hardware, never)
 
 
 def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> dict:
     """The claim's output entry; `tested` is its bnexp.stats.ClaimResult, or None (too few values)."""
     notes = better.notes + than.notes + hardware_notes(better.hardware | than.hardware)
-    numbers = dict.fromkeys(("difference", "ci_low", "ci_high", "p", "p_adjusted", "seeds_needed"))
+    numbers = dict.fromkeys(("difference", "ci_low", "ci_high", "ci_level", "p", "p_adjusted", "seeds_needed",
+                             "test", "advice_reason", "ci_of"))
     verdict = "inconclusive"
     if tested is None:
         n = min(len(better.values), len(than.values))
@@ -419,17 +429,20 @@ def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> d
         numbers = {k: getattr(tested, k) for k in numbers}
         if tested.note:
             notes.append(tested.note)
-        if tested.test == "fisher" and verdict == "inconclusive":
-            notes.append("no seed estimate: the seed advisor plans t-tests, not Fisher's exact test")
+        if verdict == "inconclusive" and tested.advice_reason == "not_planned":
+            notes.append(f"no seed estimate: the seed advisor plans t-tests, not the {tested.test} test")
+        if tested.against_claim and verdict == "inconclusive":
+            notes.append("the observed difference goes against the claim")
         if entry.direction == "equivalent" and tested.ci_low is not None:
-            notes.append(f"the CI is {tested.ci_level:.0%}: the interval a 5% TOST"
+            notes.append(f"the CI is {100 * tested.ci_level:.3g}%: the interval a 5% TOST"
                          f" with margin {entry.margin:g} corresponds to")
     if not (better.complete and than.complete):
         notes.append(f"inconclusive until every run has a result (the data so far say {verdict})")
         verdict = "inconclusive"
     return dict(name=entry.name, claim=entry.claim, source=entry.source, metric=entry.metric,
                 direction=entry.direction, verdict=verdict, difference=numbers["difference"],
-                ci_low=numbers["ci_low"], ci_high=numbers["ci_high"], p=numbers["p"],
+                ci_low=numbers["ci_low"], ci_high=numbers["ci_high"], ci_level=numbers["ci_level"],
+                ci_of=numbers["ci_of"], test=numbers["test"], advice_reason=numbers["advice_reason"], p=numbers["p"],
                 p_adjusted=numbers["p_adjusted"], n_better=len(better.values), n_than=len(than.values),
                 seeds_needed=numbers["seeds_needed"], family=family, notes=notes)
 

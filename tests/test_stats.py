@@ -171,8 +171,10 @@ def test_reproduction_2_ten_runs_at_094_against_ten_at_090_are_distinguishable()
     assert (c.test, c.verdict) == ("mann_whitney", "distinguishable")
     assert c.p == pytest.approx(2 / math.comb(20, 10), rel=1e-12)  # 1.08e-5: only the two complete separations
     assert c.p == pytest.approx(1.1e-5, rel=0.02)
-    claim = S.claim_verdict(by_seed([0.94] * 10, first_seed=100), by_seed([0.90] * 10), "higher")
-    assert (claim.verdict, claim.effect_size) == ("holds", 1.0)
+    # as a claim on the same seeds: the signed-rank test, 2/2^10
+    claim = S.claim_verdict(by_seed([0.94] * 10), by_seed([0.90] * 10), "higher")
+    assert (claim.verdict, claim.test, claim.effect_size) == ("holds", "wilcoxon", 1.0)
+    assert claim.p == pytest.approx(2 / 2**10)
 
 
 def test_one_constant_group_is_still_tested():

@@ -30,13 +30,18 @@ def p_value(p: float | None) -> str:
 
 
 def difference_with_ci(result: dict) -> str:
-    """`+0.0034 [95% CI +0.0021, +0.0047]`; an equivalence claim's interval is 90%, the one
-    a 5% TOST corresponds to."""
+    """`+0.0034 [95% CI +0.0021, +0.0047]`, at the level the verdict used (`ci_level`: under
+    Holm 1 − α·p/p_adjusted, for TOST 1 − 2α·p/p_adjusted); Fisher's interval is the odds
+    ratio's, and says so. An unbounded end (null in JSON) reads ∞."""
     text = signed(result["difference"])
-    if result.get("ci_low") is None:
+    if result.get("ci_low") is None and result.get("ci_high") is None:
         return text
-    level = "90%" if result.get("direction") == "equivalent" else "95%"
-    return f"{text} [{level} CI {signed(result['ci_low'])}, {signed(result['ci_high'])}]"
+    level = result.get("ci_level") or (0.90 if result.get("direction") == "equivalent" else 0.95)
+    label = f"{100 * level:.3g}% CI"
+    if result.get("ci_of") == "odds_ratio":
+        low, high = (MISSING if x is None else f"{x:.3g}" for x in (result["ci_low"], result["ci_high"]))
+        return f"{text} [odds ratio {label} {low}, {'∞' if result['ci_high'] is None else high}]"
+    return f"{text} [{label} {signed(result['ci_low'])}, {signed(result['ci_high'])}]"
 
 
 def cells(result: dict) -> list[str]:
