@@ -3,7 +3,6 @@ Holm and TOST, and Monte-Carlo power. Pure numbers: no runs, no TensorFlow."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 
@@ -12,6 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from bnexp import stats as S
+from exact_tests import mann_whitney_by_enumeration, wilcoxon_by_enumeration
 
 # Student's sleep data (Cushny & Peebles 1905), as in R's `sleep`: extra hours of sleep
 # for ten patients under two drugs. R documents, for group 2 minus group 1,
@@ -117,30 +117,6 @@ def test_two_copies_of_a_run_are_too_few_seeds_never_p_zero():
 def test_too_few_seeds_counts_the_smaller_group():
     c = S.compare_groups(by_seed([0.9, 0.91, 0.92, 0.93]), by_seed([0.95, 0.96], first_seed=9))
     assert c.verdict == "too_few_seeds" and "(n = 2)" in c.sentence()
-
-
-def mann_whitney_by_enumeration(a, b) -> float:
-    """Two-sided exact Mann–Whitney p by listing every split of the pooled values (ties 1/2)."""
-    pooled, n_b = list(a) + list(b), len(b)
-
-    def u(chosen):
-        rest = [v for i, v in enumerate(pooled) if i not in chosen]
-        return sum((pooled[i] > r) + 0.5 * (pooled[i] == r) for i in chosen for r in rest)
-
-    splits = list(itertools.combinations(range(len(pooled)), n_b))
-    centre, observed = len(a) * n_b / 2, u(set(range(len(a), len(pooled))))
-    return sum(abs(u(set(c)) - centre) >= abs(observed - centre) - 1e-9 for c in splits) / len(splits)
-
-
-def wilcoxon_by_enumeration(d) -> float:
-    """Two-sided exact signed-rank p by listing every sign flip (zeros dropped, ties averaged)."""
-    d = [x for x in d if x != 0]
-    ranks = sps.rankdata(np.abs(d))
-    centre = ranks.sum() / 2
-    observed = sum(r for r, x in zip(ranks, d) if x > 0)
-    flips = list(itertools.product([0, 1], repeat=len(d)))
-    return sum(abs(sum(r for r, f in zip(ranks, fl) if f) - centre) >= abs(observed - centre) - 1e-9
-               for fl in flips) / len(flips)
 
 
 @pytest.mark.parametrize("a, b, test, expected", [
