@@ -462,8 +462,20 @@ def _seed_list(chosen: list[int], total: int) -> str:
 
 
 def check_exit_code(results: Sequence[Mapping[str, Any]]) -> int:
-    """`bnexp sweep --check`: 1 when any claim does not hold, else 0 (also with no claims)."""
-    return 0 if all(r["verdict"] == "holds" for r in results) else 1
+    """`bnexp sweep --check`: 1 when a claim does not pass, else 0 (also with no claims).
+
+    An active claim passes when it holds; a post-hoc one (bnexp.registry) only when it
+    holds on fresh seeds too; a withdrawn one unless it is, or was when withdrawn,
+    contradicted.
+    """
+    def passes(r: Mapping[str, Any]) -> bool:
+        if r.get("status") == "withdrawn":
+            return "contradicted" not in (r["verdict"], r.get("withdrawn_verdict"))
+        if r.get("post_hoc"):
+            return r["verdict"] == "holds" and r.get("fresh_verdict") == "holds"
+        return r["verdict"] == "holds"
+
+    return 0 if all(passes(r) for r in results) else 1
 
 
 # --- --seeds ---------------------------------------------------------------------------

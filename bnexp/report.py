@@ -50,6 +50,7 @@ import statistics
 from pathlib import Path
 
 from bnexp.svgchart import Band, Chart, Layer, Line, escape_text, render
+from bnexp.present.claims import label
 
 MISSING = "—"
 # The first six are Okabe & Ito's colour-blind-safe set; four darker hues follow.
@@ -475,7 +476,7 @@ def _claims(data: dict) -> str:
 
 def _claim_row(index: int, c: dict) -> str:
     notes = "".join(f'<small class="claim-note">{escape_text(n)}</small>' for n in c.get("notes") or [])
-    what = (f'<td data-field="claim"><code class="name">{escape_text(c.get("name", ""))}</code> '
+    what = (f'<td data-field="claim"><code class="name">{escape_text(label(c) if "name" in c else "")}</code> '
             f'<span class="claim-text">{escape_text(c.get("claim", ""))}</span>'
             f'<cite data-field="source">{escape_text(c.get("source") or MISSING)}</cite>{notes}</td>')
     metric = (f'<td data-field="metric"><code>{escape_text(c.get("metric", ""))}</code>'

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from bnexp import __version__
 from bnexp.cli import app
-from bnexp.train import git_commit
+from bnexp.rundir.provenance import git_commit
 from report_page import Page, assert_ci, assert_number, exact
 
 REPO = Path(__file__).resolve().parents[1]

@@ -44,10 +44,17 @@ def difference_with_ci(result: dict) -> str:
     return f"{text} [{label} {signed(result['ci_low'])}, {signed(result['ci_high'])}]"
 
 
+def label(result: dict) -> str:
+    """The claim's name with its standing (bnexp.registry): `bn-sooner (post hoc)`, `… (withdrawn)`."""
+    tags = [t for t, on in (("withdrawn", result.get("status") == "withdrawn"),
+                            ("post hoc", result.get("post_hoc"))) if on]
+    return f"{result['name']} ({', '.join(tags)})" if tags else result["name"]
+
+
 def cells(result: dict) -> list[str]:
     """The text of one row, in HEADER's order."""
     needed = result.get("seeds_needed")
-    return [result["name"], result["verdict"], difference_with_ci(result), p_value(result["p"]),
+    return [label(result), result["verdict"], difference_with_ci(result), p_value(result["p"]),
             p_value(result["p_adjusted"]), f"{result['n_better']}/{result['n_than']}",
             MISSING if needed is None else str(needed), "; ".join(result.get("notes") or [])]
 
