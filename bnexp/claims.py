@@ -126,6 +126,7 @@ class RunRecord:
     generalization_gap: float | None = None  # the run summary's, when the run recorded one
     diagnostics: dict[str, list[dict]] = field(default_factory=dict)  # DIAGNOSTICS name → rows
     hardware: tuple | None = None  # rundir.provenance.same_hardware_key of its summary; None: not recorded
+    test_set: str | None = None  # dataset and number of test examples, as compare names it; None: not recorded
 
 
 @dataclass(frozen=True)
@@ -354,6 +355,7 @@ class _Side:
     complete: bool
     hardware: set = field(default_factory=set)  # the recorded hardware of the runs with a value
     never: set = field(default_factory=set)  # seeds censored: they never reached the threshold
+    test_sets: set = field(default_factory=set)  # the test sets of the runs with a value
 
 
 def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mapping[int, RunRecord]],
@@ -372,7 +374,8 @@ def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mappin
     family = f"claims in {where}"
     sides = [(_side(e, e.better, "better", runs_for, seeds), _side(e, e.than, "than", runs_for, seeds))
              for e in entries]
-    testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS]
+    testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS
+                and len(b.test_sets | t.test_sets) < 2]
     tested = dict(zip(testable, stats.judge_claims(
         [stats.Claim(sides[i][0].values, sides[i][1].values, entries[i].direction, entries[i].margin,
                      binary=entries[i].metric == "diverged",
@@ -389,6 +392,7 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
     by_note: dict[str, list[int]] = {}
     hardware: set = set()
     never: set = set()
+    test_sets: set = set()
     complete = True
     for seed in seeds:
         run = runs.get(seed)
@@ -405,12 +409,14 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
             values[seed] = measured.value
             if measured.censored:
                 never.add(seed)
+            if run.test_set is not None:
+                test_sets.add(run.test_set)
             if run.hardware is not None:
                 hardware.add(run.hardware)
             if measured.note:
                 by_note.setdefault(measured.note, []).append(seed)
     notes = [f"{label} {_seed_list(s, len(seeds))}: {note}" for note, s in by_note.items()]
-    return _Side(values, notes, complete, hardware, never)
+    return _Side(values, notes, complete, hardware, never, test_sets)
 
 
 def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> dict:
@@ -419,7 +425,12 @@ def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> d
     numbers = dict.fromkeys(("difference", "ci_low", "ci_high", "ci_level", "p", "p_adjusted", "seeds_needed",
                              "test", "advice_reason", "ci_of"))
     verdict = "inconclusive"
-    if tested is None:
+    mixed = better.test_sets | than.test_sets
+    if len(mixed) > 1:
+        verdict = "untestable"
+        notes.append(f"not judged: its runs were tested on different test sets ({'; '.join(sorted(mixed))});"
+                     " no test across test sets, as in compare")
+    elif tested is None:
         n = min(len(better.values), len(than.values))
         notes.append(f"too few values (n = {n}) for a test: at least {MIN_SEEDS} per side")
         if better.values and than.values:
@@ -445,6 +456,35 @@ def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> d
                 ci_of=numbers["ci_of"], test=numbers["test"], advice_reason=numbers["advice_reason"], p=numbers["p"],
                 p_adjusted=numbers["p_adjusted"], n_better=len(better.values), n_than=len(than.values),
                 seeds_needed=numbers["seeds_needed"], family=family, notes=notes)
+
+
+def metric_kind(metric: str) -> str:
+    """The kind of a claim's metric, which picks its test (bnexp.stats.Kind's values)."""
+    return {"diverged": "binary", "steps_to_threshold": "time_to_event"}.get(metric, "continuous")
+
+
+TEST_NAMES = {"fisher": "Fisher's exact test", "mann_whitney": "the exact rank test (Mann–Whitney)",
+              "wilcoxon": "the exact signed-rank test"}
+
+
+def design_warnings(entries: Sequence[Expect], seeds: Sequence[int]) -> list[str]:
+    """Before anything trains: one line per claim whose test cannot reach p < 0.05 with
+    these seeds, however the runs turn out (bnexp.stats.can_decide: Fisher with 3 per
+    side bottoms out at p = 0.1), with the number of seeds per side that could."""
+    from bnexp import stats  # SciPy: only for a sweep with such claims
+
+    lines = []
+    n = len(seeds)
+    for entry in entries:
+        kind = metric_kind(entry.metric)
+        reachable, floor = stats.can_decide(kind, n, n, paired=True)
+        if reachable:
+            continue
+        enough = next((m for m in range(n + 1, 31) if stats.can_decide(kind, m, m, paired=True)[0]), None)
+        test = TEST_NAMES[stats.design_test(kind, paired=True)]
+        lines.append(f"claim '{entry.name}': with {n} seeds per side the smallest p {test} can give is"
+                     f" {floor:.2g}: this claim cannot hold" + (f" (at least {enough} seeds per side can)" if enough else ""))
+    return lines
 
 
 def hardware_notes(keys: set) -> list[str]:

@@ -392,7 +392,15 @@ def run_record(path: Path, kinds: set[str]) -> claims_module.RunRecord | None:
         status=summary.status or "unknown", total_steps=summary.total_steps or 0, metrics=run.read_metrics(),
         generalization_gap=summary.to_json().get("generalization_gap"),  # a field of newer runs only
         diagnostics={kind: run.read_diagnostics(kind) for kind in kinds if kind in rundir.DIAGNOSTICS},
-        hardware=provenance.same_hardware_key(summary.hardware))
+        hardware=provenance.same_hardware_key(summary.hardware), test_set=test_set_of(summary))
+
+
+def test_set_of(summary) -> str | None:
+    """`mnist (10,000 test examples)`, as bnexp.compare names a test set; None when not recorded."""
+    data = summary.data or {}
+    if data.get("test_examples") is None:
+        return None
+    return f"{data.get('dataset') or '?'} ({data['test_examples']:,} test examples)"
 
 
 def judge_sweep(sweep: Sweep) -> list[dict]:

@@ -177,3 +177,57 @@ def test_check_exit_code_rules():
                                "withdrawn_verdict": "contradicted"}]) == 1
     assert C.check_exit_code([{"verdict": "holds", "post_hoc": True, "fresh_verdict": None}]) == 1
     assert C.check_exit_code([{"verdict": "holds", "post_hoc": True, "fresh_verdict": "holds"}]) == 0
+
+
+# --- before training: what the design can decide (reproduction 4) ---------------------------
+
+
+def test_reproduction_4_the_sweep_warns_before_training_that_a_claim_cannot_hold(tmp_path):
+    from typer.testing import CliRunner
+
+    from bnexp.cli import app
+
+    diverged = claim("bn-diverges-less", direction="lower", metric="diverged")
+    sooner = claim("bn-sooner", direction="lower", metric="steps_to_threshold", threshold=0.9)
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"name": "reg", "base": BASE, "grid": GRID, "seeds": [0, 1, 2],
+                                    "expect": [HOLDS, diverged, sooner]}, sort_keys=False))
+    result = CliRunner().invoke(app, ["sweep", str(path), "--out", str(tmp_path / "out"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: claim 'bn-diverges-less': with 3 seeds per side the smallest p Fisher's exact test can give"
+            " is 0.1: this claim cannot hold (at least 4 seeds per side can)") in result.output
+    assert "warning: claim 'bn-sooner': with 3 seeds per side the smallest p the exact rank test" in result.output
+    assert "'bn-higher'" not in result.output  # a t-test has no floor
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
+
+
+def test_design_warnings_name_the_seeds_that_would_do():
+    from bnexp.stats import smallest_p
+
+    entries = C.validate_claims([claim("d", direction="lower", metric="diverged")], GRID, [0, 1, 2, 3],
+                                "w", canonical=str)
+    assert C.design_warnings(entries, [0, 1, 2, 3]) == []  # 2/70 < 0.05
+    assert smallest_p("fisher", 4, 4) == pytest.approx(2 / 70)
+
+
+# --- claims across test sets (reproduction 5) -----------------------------------------------
+
+
+def test_reproduction_5_sides_on_different_test_sets_are_not_judged():
+    entries = C.validate_claims([HOLDS], GRID, [0, 1, 2], "w", canonical=str)
+
+    def run(final, test_set):
+        rows = [{"step": 100 * (i + 1), "test_accuracy": final + d, "test_loss": 0.1}
+                for i, d in enumerate([-0.002, -0.001, 0.0, 0.001, 0.002])]
+        return C.RunRecord("completed", 500, rows, test_set=test_set)
+
+    small, full = "mnist (1,000 test examples)", "mnist (10,000 test examples)"
+    groups = {"batch": {s: run(0.96 + 0.001 * s, small) for s in range(3)},
+              "none": {s: run(0.95 - 0.001 * s, full) for s in range(3)}}
+    [result] = C.judge(entries, lambda point: groups[point["model.norm.kind"]], [0, 1, 2], "w")
+    assert result["verdict"] == "untestable" and result["p"] is None
+    assert any(n.startswith("not judged: its runs were tested on different test sets (mnist (1,000 test"
+                            " examples); mnist (10,000 test examples))") for n in result["notes"])
+    groups["none"] = {s: run(0.95 - 0.001 * s, small) for s in range(3)}
+    [same] = C.judge(entries, lambda point: groups[point["model.norm.kind"]], [0, 1, 2], "w")
+    assert same["verdict"] == "holds"
