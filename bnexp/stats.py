@@ -1,38 +1,66 @@
 """Seed-group statistics: is a difference between two groups of runs more than seed noise?
 
-Pure functions of numbers (NumPy and scipy.stats only: no files, no printing, no
-TensorFlow). A *group* is a mapping seed → value, one value per distinct seed;
-the caller merges duplicate seeds before calling, so a repeated run never
-inflates n. Every difference is *group minus baseline* (`b − a`; for claims,
-`better − than`), so a positive number means the group scored higher.
+Pure functions of numbers (NumPy, and SciPy and statsmodels imported inside the functions
+that test: importing this module loads neither, so `bnexp compare` of runs with nothing to
+test never does). No files, no TensorFlow. docs/statistics.md ("How compare decides")
+works one example of each case below.
 
-The rules, in the order they apply:
+Which test, for which data (`compare_outcomes`, and the older seed-group API below):
 
-- Fewer than 3 seeds on either side: no test. Two seeds give one degree of
-  freedom for the spread, so the spread, and any p-value built on it, moves
-  wholesale when one seed changes (issue 12 saw p go from 0.13 to 0.049).
-- Same seeds on both sides: paired t-test (`scipy.stats.ttest_rel`) on matched
-  seeds, because the same seed means the same initial weights and data order,
-  so the seed's own luck cancels in the difference. Otherwise Welch's t-test
-  (`ttest_ind(equal_var=False)`) on all values. When the groups share only some
-  seeds, Welch still uses every value rather than pairing a subset: no run is
-  thrown away, and shared seeds, which share initial weights and data order,
-  can only correlate positively, which makes Welch conservative, never
-  over-confident.
-- Zero variance (both groups constant under Welch, or all paired differences
-  equal): seed noise cannot be estimated, so there is no p-value (never p = 0),
-  no interval and no effect size. The verdict is `not_distinguishable`: the
-  data cannot show the difference to be larger than a noise they cannot
-  measure. `test` is `none` exactly when there is no p-value.
-- A claim on a 0/1 metric (`diverged`) uses Fisher's exact test
-  (`scipy.stats.fisher_exact`) on the two sides' counts instead: two constant sides
-  (every run diverged, or none) have zero variance and would get no t-test, yet
-  5 of 5 against 0 of 5 is strong evidence. See `fisher`.
-- Several comparisons against one baseline form a family; their p-values are
-  Holm-adjusted and the verdict and sentence use only the adjusted p.
+- continuous values, no failures: paired t-test on matched seeds (`ttest_rel`) when both
+  sides hold the same seeds, else Welch's t-test (`ttest_ind(equal_var=False)`);
+  interval for the mean difference.
+- zero variance (constant sides, or constant paired differences): no t-test, so the exact
+  rank test: Mann–Whitney U (Mann & Whitney 1947) unpaired, Wilcoxon signed-rank (1945)
+  paired, exact with ties by enumerating every arrangement up to MAX_EXACT of them. Never
+  `not_distinguishable` without a test.
+- failures (diverged, failed to learn): the worst outcome in that same exact rank test;
+  the effect is the probability of superiority (unpaired) or the share of pairs won
+  (paired) with its interval; a shift is undefined, so `difference` is None.
+- binary (0/1): Fisher's exact test, central two-sided p, with the conditional odds
+  ratio's exact interval that inverts it (`fisher_central`).
+- time to event (steps to a threshold): runs that never got there are censored at their
+  last step; the exact rank test with "never" as the worst outcome (Gehan's test) when
+  every censored run stopped at or after every event, else the log-rank test by
+  permutation; Kaplan–Meier medians (`scipy.stats.ecdf` of `CensoredData`). Unpaired.
+- fewer than MIN_SEEDS values a side: `too_few_seeds`; no test applies (equivalence on
+  ranks, values not 0/1 for a binary metric): `untestable` with a reason.
+- several comparisons: Holm (1979) via `statsmodels.stats.multitest.multipletests`; every
+  interval at `holm_level` = 1 − α·p/p_adjusted (TOST: 1 − 2α·p/p_adjusted), so it
+  excludes the null exactly when the adjusted verdict says so.
 
-SciPy is imported inside the functions that test, so importing this module costs
-nothing: `bnexp compare` of runs with nothing to test never loads it.
+The API for compare and claims (numbers and enums only; the wording lives in callers):
+
+    compare_outcomes(a, b, kind="continuous", *, failed_a=0, failed_b=0, censored_a=(),
+                     censored_b=(), paired=False, higher_is_better=True, alpha=0.05,
+                     p_adjusted=None) -> Outcome
+        test, exact, p, p_adjusted, verdict (Verdict), difference, ci_low, ci_high,
+        ci_level, ci_of, effect, effect_name, effect_low, effect_high, n_a, n_b,
+        n_failed_a/b, n_censored_a/b, median_a/b, reasons (Reason: why a number is None);
+        Outcome.to_dict() is JSON-safe (never NaN or Infinity).
+    judge_outcomes([kwargs of compare_outcomes, ...]) -> [Outcome]   one Holm family
+    smallest_p(test, n_a, n_b) -> float;  can_decide(kind, n_a, n_b, paired) -> (bool, float)
+    welch_power(...), welch_seeds(...): the Welch seed advisor, by seeded simulation
+    holm(pvalues), holm_level(p, p_adjusted, alpha, sides)
+
+The seed-group API that compare and claims call today (groups as seed → value mappings):
+`compare_family`/`compare_groups` → `Comparison`, `judge_claims`/`claim_verdict` →
+`ClaimResult` (their `sentence()` is the quoted verdict line), `fisher`, `estimate`.
+A *group* is a mapping seed → value, one value per distinct seed; the caller merges
+duplicate seeds before calling, so a repeated run never inflates n. Every difference is
+*group minus baseline* (`b − a`; for claims, `better − than`).
+
+Further rules of the seed-group API:
+
+- Fewer than 3 seeds on either side: no test. Two seeds give one degree of freedom for
+  the spread, so the spread, and any p-value built on it, moves wholesale when one seed
+  changes (issue 12 saw p go from 0.13 to 0.049).
+- When the groups share only some seeds, Welch still uses every value rather than
+  pairing a subset: shared seeds, which share initial weights and data order, can only
+  correlate positively, which makes Welch conservative, never over-confident.
+- The seed advisor plans with the test it advises for: the noncentral t for the paired
+  test, Welch's test simulated (`welch_seeds`); it gives a number or a reason (`Advice`),
+  and a claim says when the observed difference goes against it.
 """
 
 from __future__ import annotations
@@ -429,7 +457,7 @@ def _advise(e: Estimate, tests, alpha: float, student_power) -> tuple[int | None
     paired test, Welch's test simulated (`welch_seeds`, the t plan as a start)."""
     if e.test not in ("paired", "welch"):
         return None, Advice.NOT_PLANNED
-    if not e.noise_sd or e.difference == 0:
+    if not e.noise_sd or abs(e.difference) <= 1e-9 * e.noise_sd:  # zero, up to rounding
         return None, Advice.NO_DIFFERENCE
     guess = seeds_for_power(student_power)
     if e.test == "welch" and guess is not None:
