@@ -211,8 +211,8 @@ class GroupComparison:
         """A `comparisons` entry of `compare --format json`; nulls where there is no p-value."""
         numbers = self.result.to_dict() if self.result else {
             "test": "none", "p": None, "p_adjusted": None, "difference": None, "ci_low": None, "ci_high": None,
-            "effect_size": None, "n_a": self.baseline.n, "n_b": self.group.n, "verdict": "too_few_seeds",
-            "seeds_needed": None, "note": self.sentence()}
+            "ci_level": None, "ci_of": None, "effect_size": None, "n_a": self.baseline.n, "n_b": self.group.n,
+            "verdict": "too_few_seeds", "seeds_needed": None, "advice_reason": None, "note": self.sentence()}
         return {"a": self.baseline.label, "b": self.group.label, "metric": METRIC, **numbers,
                 "sentence": self.sentence(),
                 "excluded": [{"path": str(e.row.run.path), "why": e.why} for e in self.excluded]}
