@@ -85,7 +85,7 @@ ZERO_SPREAD = 1e-10
 
 TOO_FEW = "too few seeds (n = {n}): run at least 3"
 ZERO_VARIANCE = "zero variance: seed noise cannot be estimated, so there is no p-value"
-ZERO_VARIANCE_RANKS = "zero variance: no t-test, so the exact rank test"
+ZERO_VARIANCE_RANKS = "zero variance: no t-test"
 PARTIAL_OVERLAP = "unpaired: the groups share only {k} of their seeds"
 
 

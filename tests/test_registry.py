@@ -231,3 +231,13 @@ def test_reproduction_5_sides_on_different_test_sets_are_not_judged():
     groups["none"] = {s: run(0.95 - 0.001 * s, small) for s in range(3)}
     [same] = C.judge(entries, lambda point: groups[point["model.norm.kind"]], [0, 1, 2], "w")
     assert same["verdict"] == "holds"
+
+
+def test_the_seeds_needed_cell_says_why_there_is_no_number():
+    from bnexp.present.claims import seeds_needed
+
+    assert seeds_needed(12, None, "inconclusive") == "12"
+    assert seeds_needed(None, "decided", "holds") == seeds_needed(None, None, "contradicted") == "not needed"
+    assert seeds_needed(None, "beyond_max", "inconclusive") == "> 1000"
+    assert seeds_needed(None, "not_planned", "inconclusive") == "not planned for this test"
+    assert seeds_needed(None, "no_difference", "inconclusive") == "none: no difference"

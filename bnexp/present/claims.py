@@ -56,7 +56,21 @@ def cells(result: dict) -> list[str]:
     needed = result.get("seeds_needed")
     return [label(result), result["verdict"], difference_with_ci(result), p_value(result["p"]),
             p_value(result["p_adjusted"]), f"{result['n_better']}/{result['n_than']}",
-            MISSING if needed is None else str(needed), "; ".join(result.get("notes") or [])]
+            seeds_needed(needed, result.get("advice_reason"), result["verdict"]), "; ".join(result.get("notes") or [])]
+
+
+# Why the seed advisor gives no number (bnexp.stats.Advice), so "—" never means two things.
+NO_ADVICE = {"decided": "not needed", "beyond_max": "> 1000", "no_difference": "none: no difference",
+             "not_planned": "not planned for this test"}
+
+
+def seeds_needed(needed: int | None, reason: str | None, verdict: str) -> str:
+    """The advisor's number, or why there is none."""
+    if needed is not None:
+        return str(needed)
+    if reason is None and verdict in ("holds", "contradicted"):
+        reason = "decided"
+    return NO_ADVICE.get(reason, MISSING)
 
 
 def families(results: list[dict]) -> dict[str, list[dict]]:
