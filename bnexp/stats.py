@@ -568,7 +568,7 @@ def _judge_claim(c: Claim, e: Estimate, p: float | None, p_adjusted: float | Non
     """The verdict from the adjusted p; the interval at `holm_level` (TOST: 1 − 2γ), so an
     interval inside the margin never stands beside `inconclusive`."""
     equivalent = c.direction == "equivalent"
-    went_higher = (e.effect_size > 0.5) if e.test in RANK_TESTS else (
+    went_higher = (e.effect_size is not None and e.effect_size > 0.5) if e.test in RANK_TESTS else (
         e.difference is not None and e.difference > 0)
     if e.test == "none" and e.note and e.note.startswith("untestable"):
         verdict = "untestable"
@@ -1239,8 +1239,8 @@ def _clean(x: np.ndarray) -> np.ndarray:
     return np.array([float(f"{v:.12g}") for v in np.asarray(x, dtype=float)])
 
 
-def _num(x: float) -> str:
-    return f"{x:+.3g}"
+def _num(x: float | None) -> str:
+    return "not defined" if x is None else f"{x:+.3g}"
 
 
 def _p_text(p: float) -> str:

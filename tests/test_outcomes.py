@@ -284,3 +284,15 @@ def test_advice_is_a_number_or_a_reason_and_says_when_the_data_go_against_the_cl
                                      never_better=frozenset({1, 2}))])[0]
     assert ranked.verdict == "inconclusive" and ranked.seeds_needed is None
     assert ranked.advice_reason == "not_planned" and "plans t-tests only" in ranked.sentence()
+
+
+def test_claims_on_sides_that_tie_everywhere_are_inconclusive_not_a_crash():
+    same = by_seed([0.9] * 4)
+    r = S.judge_claims([S.Claim(same, dict(same), "higher")])[0]
+    assert (r.test, r.p, r.verdict, r.effect_size) == ("wilcoxon", 1.0, "inconclusive", None)
+    assert not r.against_claim and "p = 1" in r.sentence()
+    # an untestable claim with no difference still has a sentence
+    u = S.judge_claims([S.Claim(by_seed([50.0] * 4), by_seed([60.0] * 4), "equivalent", 1.0,
+                                time_to_event=True, never_better=frozenset({0, 1, 2}))])[0]
+    assert u.verdict == "untestable" and u.difference is None
+    assert u.sentence() == f"untestable: difference not defined, {S.NO_EQUIVALENCE}"
