@@ -136,6 +136,7 @@ class RunRecord:
         if self.generalization_gap is not None:
             summary["generalization_gap"] = self.generalization_gap
         return metric_defs.RunData(self.status, summary, self.metrics, self.diagnostics, self.evals)
+    test_set: str | None = None  # dataset and number of test examples, as compare names it; None: not recorded
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class MetricValue:
 
     value: float | None
     note: str | None = None
+    censored: bool = False  # time to event: the run never got there; value is its last step
 
 
 # --- checking the file before anything trains ------------------------------------------
@@ -295,7 +297,7 @@ def run_metric(entry: Expect, run: RunRecord) -> MetricValue:
                           threshold=entry.threshold or 0.97)
     if v.value is None and v.note and v.note.startswith("its "):
         return MetricValue(None, v.note.replace(ref.metric.name, entry.metric, 1))
-    return MetricValue(v.value, v.note)
+    return MetricValue(v.value, v.note, censored=v.censored)
 
 
 def metric_ref(entry: Expect) -> metric_defs.Ref:
@@ -321,6 +323,9 @@ class _Side:
     notes: list[str]
     complete: bool
     hardware: set = field(default_factory=set)  # the recorded hardware of the runs with a value
+    never: set = field(default_factory=set)  # seeds censored: they never reached the threshold
+    test_sets: set = field(default_factory=set)  # the test sets of the runs with a value
+    failed: set = field(default_factory=set)  # seeds that diverged or failed to learn: the worst outcome
 
 
 def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mapping[int, RunRecord]],
@@ -339,10 +344,10 @@ def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mappin
     family = f"claims in {where}"
     sides = [(_side(e, e.better, "better", runs_for, seeds), _side(e, e.than, "than", runs_for, seeds))
              for e in entries]
-    testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS]
+    testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS
+                and len(b.test_sets | t.test_sets) < 2]
     tested = dict(zip(testable, stats.judge_claims(
-        [stats.Claim(sides[i][0].values, sides[i][1].values, entries[i].direction, entries[i].margin,
-                     binary=entries[i].metric in BINARY) for i in testable])))
+        [claim_of(entries[i], *sides[i]) for i in testable])))
     return [_result(e, b, t, tested.get(i), family) for i, (e, (b, t)) in enumerate(zip(entries, sides))]
 
 
@@ -352,6 +357,9 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
     values: dict[int, float] = {}
     by_note: dict[str, list[int]] = {}
     hardware: set = set()
+    never: set = set()
+    failed: set = set()
+    test_sets: set = set()
     complete = True
     for seed in seeds:
         run = runs.get(seed)
@@ -359,31 +367,57 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
             complete = False
             by_note.setdefault(f"no result yet ({run.status if run else 'not run'})", []).append(seed)
             continue
-        if run.status == "diverged":
-            by_note.setdefault("diverged", []).append(seed)
-        elif metric_defs.outcome(run.data()) == "failed_to_learn":
-            by_note.setdefault("failed to learn", []).append(seed)
+        failure = "diverged" if run.status == "diverged" else (
+            "failed to learn" if metric_defs.outcome(run.data()) == "failed_to_learn" else None)
+        if failure:
+            by_note.setdefault(failure, []).append(seed)
         measured = run_metric(entry, run)
-        if measured.value is None and measured.note == "diverged":
-            by_note.setdefault("left out: diverged runs have no final value of this metric", []).append(seed)
+        if failure and metric_defs.get(entry.metric).kind != "binary":
+            # A failure is an outcome, the worst one, not missing data: the rank test ranks it last.
+            values[seed] = measured.value if measured.value is not None else math.nan
+            failed.add(seed)
+            by_note.setdefault("counted as the worst outcome", []).append(seed)
         elif measured.value is None:
             by_note.setdefault(f"left out: {measured.note}", []).append(seed)
         else:
             values[seed] = measured.value
+            if measured.censored:
+                never.add(seed)
+            if run.test_set is not None:
+                test_sets.add(run.test_set)
             if run.hardware is not None:
                 hardware.add(run.hardware)
             if measured.note:
                 by_note.setdefault(measured.note, []).append(seed)
     notes = [f"{label} {_seed_list(s, len(seeds))}: {note}" for note, s in by_note.items()]
-    return _Side(values, notes, complete, hardware)
+    return _Side(values, notes, complete, hardware, never, test_sets, failed)
+
+
+def claim_of(entry: Expect, better: _Side, than: _Side):
+    """The claim as bnexp.stats tests it: its metric's kind picks the test (Fisher for binary,
+    rank tests for time to event and for sides holding failed runs)."""
+    from bnexp import stats
+
+    metric = metric_defs.get(entry.metric)
+    return stats.Claim(better.values, than.values, entry.direction, entry.margin,
+                       binary=metric.kind == "binary", time_to_event=metric.kind == "time_to_event",
+                       never_better=frozenset(better.never), never_than=frozenset(than.never),
+                       failed_better=frozenset(better.failed), failed_than=frozenset(than.failed),
+                       higher_is_better=metric.better >= 0)
 
 
 def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> dict:
     """The claim's output entry; `tested` is its bnexp.stats.ClaimResult, or None (too few values)."""
     notes = better.notes + than.notes + hardware_notes(better.hardware | than.hardware)
-    numbers = dict.fromkeys(("difference", "ci_low", "ci_high", "p", "p_adjusted", "seeds_needed"))
+    numbers = dict.fromkeys(("difference", "ci_low", "ci_high", "ci_level", "p", "p_adjusted", "seeds_needed",
+                             "test", "advice_reason", "ci_of"))
     verdict = "inconclusive"
-    if tested is None:
+    mixed = better.test_sets | than.test_sets
+    if len(mixed) > 1:
+        verdict = "untestable"
+        notes.append(f"not judged: its runs were tested on different test sets ({'; '.join(sorted(mixed))});"
+                     " no test across test sets, as in compare")
+    elif tested is None:
         n = min(len(better.values), len(than.values))
         notes.append(f"too few values (n = {n}) for a test: at least {MIN_SEEDS} per side")
         if better.values and than.values:
@@ -393,19 +427,51 @@ def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> d
         numbers = {k: getattr(tested, k) for k in numbers}
         if tested.note:
             notes.append(tested.note)
-        if tested.test == "fisher" and verdict == "inconclusive":
-            notes.append("no seed estimate: the seed advisor plans t-tests, not Fisher's exact test")
+        if verdict == "inconclusive" and tested.advice_reason == "not_planned":
+            notes.append(f"no seed estimate: the seed advisor plans t-tests, not the {tested.test} test")
+        if tested.against_claim and verdict == "inconclusive":
+            notes.append("the observed difference goes against the claim")
         if entry.direction == "equivalent" and tested.ci_low is not None:
-            notes.append(f"the CI is {tested.ci_level:.0%}: the interval a 5% TOST"
+            notes.append(f"the CI is {100 * tested.ci_level:.3g}%: the interval a 5% TOST"
                          f" with margin {entry.margin:g} corresponds to")
     if not (better.complete and than.complete):
         notes.append(f"inconclusive until every run has a result (the data so far say {verdict})")
         verdict = "inconclusive"
     return dict(name=entry.name, claim=entry.claim, source=entry.source, metric=entry.metric,
                 direction=entry.direction, verdict=verdict, difference=numbers["difference"],
-                ci_low=numbers["ci_low"], ci_high=numbers["ci_high"], p=numbers["p"],
+                ci_low=numbers["ci_low"], ci_high=numbers["ci_high"], ci_level=numbers["ci_level"],
+                ci_of=numbers["ci_of"], test=numbers["test"], advice_reason=numbers["advice_reason"], p=numbers["p"],
                 p_adjusted=numbers["p_adjusted"], n_better=len(better.values), n_than=len(than.values),
                 seeds_needed=numbers["seeds_needed"], family=family, notes=notes)
+
+
+def metric_kind(metric: str) -> str:
+    """The kind of a claim's metric, which picks its test (bnexp.stats.Kind's values)."""
+    return {"diverged": "binary", "steps_to_threshold": "time_to_event"}.get(metric, "continuous")
+
+
+TEST_NAMES = {"fisher": "Fisher's exact test", "mann_whitney": "the exact rank test (Mann–Whitney)",
+              "wilcoxon": "the exact signed-rank test"}
+
+
+def design_warnings(entries: Sequence[Expect], seeds: Sequence[int]) -> list[str]:
+    """Before anything trains: one line per claim whose test cannot reach p < 0.05 with
+    these seeds, however the runs turn out (bnexp.stats.can_decide: Fisher with 3 per
+    side bottoms out at p = 0.1), with the number of seeds per side that could."""
+    from bnexp import stats  # SciPy: only for a sweep with such claims
+
+    lines = []
+    n = len(seeds)
+    for entry in entries:
+        kind = metric_kind(entry.metric)
+        reachable, floor = stats.can_decide(kind, n, n, paired=True)
+        if reachable:
+            continue
+        enough = next((m for m in range(n + 1, 31) if stats.can_decide(kind, m, m, paired=True)[0]), None)
+        test = TEST_NAMES[stats.design_test(kind, paired=True)]
+        lines.append(f"claim '{entry.name}': with {n} seeds per side the smallest p {test} can give is"
+                     f" {floor:.2g}: this claim cannot hold" + (f" (at least {enough} seeds per side can)" if enough else ""))
+    return lines
 
 
 def hardware_notes(keys: set) -> list[str]:
@@ -423,8 +489,20 @@ def _seed_list(chosen: list[int], total: int) -> str:
 
 
 def check_exit_code(results: Sequence[Mapping[str, Any]]) -> int:
-    """`bnexp sweep --check`: 1 when any claim does not hold, else 0 (also with no claims)."""
-    return 0 if all(r["verdict"] == "holds" for r in results) else 1
+    """`bnexp sweep --check`: 1 when a claim does not pass, else 0 (also with no claims).
+
+    An active claim passes when it holds; a post-hoc one (bnexp.registry) only when it
+    holds on fresh seeds too; a withdrawn one unless it is, or was when withdrawn,
+    contradicted.
+    """
+    def passes(r: Mapping[str, Any]) -> bool:
+        if r.get("status") == "withdrawn":
+            return "contradicted" not in (r["verdict"], r.get("withdrawn_verdict"))
+        if r.get("post_hoc"):
+            return r["verdict"] == "holds" and r.get("fresh_verdict") == "holds"
+        return r["verdict"] == "holds"
+
+    return 0 if all(passes(r) for r in results) else 1
 
 
 # --- --seeds ---------------------------------------------------------------------------

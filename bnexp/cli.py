@@ -336,7 +336,9 @@ def sweep(
     config error; 130/143 interrupted by SIGINT/SIGTERM (running points checkpoint: run
     the same command with --out to resume).
     """
-    from bnexp.claims import check_exit_code, parse_seeds
+    from rich.text import Text
+
+    from bnexp.claims import check_exit_code, design_warnings, parse_seeds
     from bnexp.present import console
     from bnexp.present.sweeping import SweepDisplay, points_table
     from bnexp.sweep import load_sweep, make_executor, run_sweep
@@ -344,6 +346,8 @@ def sweep(
     chosen = parse_seeds(seeds) if seeds is not None else None
     runner = make_executor(executor.value, workers, address, data_dir)
     plan = load_sweep(sweep_file, out, chosen)
+    for line in design_warnings(plan.claims, plan.seeds):  # what the design can never decide, before training
+        console().print(Text(f"warning: {line}", style="yellow"))
     if dry_run:
         console().print(points_table(plan))
         return

@@ -325,8 +325,9 @@ class GroupComparison:
         """A `comparisons` entry of `compare --format json`; nulls where there is no p-value."""
         numbers = self.result.to_dict() if self.result else {
             "test": "none", "p": None, "p_adjusted": None, "difference": None, "ci_low": None, "ci_high": None,
-            "effect_size": None, "n_a": self.baseline.sample(self.metric).n, "n_b": self.group.sample(self.metric).n,
-            "verdict": "too_few_seeds", "seeds_needed": None, "note": self.sentence()}
+            "ci_level": None, "ci_of": None, "effect_size": None, "n_a": self.baseline.sample(self.metric).n,
+            "n_b": self.group.sample(self.metric).n, "verdict": "too_few_seeds", "seeds_needed": None,
+            "advice_reason": None, "note": self.sentence()}
         sides = {}
         for key, g in (("a", self.baseline), ("b", self.group)):
             sides.update({f"n_runs_{key}": g.n_runs, f"n_diverged_{key}": g.n_diverged,

@@ -274,7 +274,7 @@ def _steps_to_threshold(run: RunData, threshold: float) -> Value:
     steps = run.summary.get("total_steps") or run.summary.get("steps")
     if not run.metrics or not steps:
         return Value(None, f"no {METRICS_FILE} rows")
-    return Value(float(steps), f"never reached {threshold:g}: counted as its {steps} steps", censored=True)
+    return Value(float(steps), f"never reached {threshold:g}: censored at its {steps} steps", censored=True)
 
 
 def _diagnostic(r: Ref, run: RunData, last: int) -> Value:

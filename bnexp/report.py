@@ -50,6 +50,7 @@ from pathlib import Path
 
 from bnexp.rundir.guard import write_atomic
 from bnexp.svgchart import Band, Chart, Layer, Line, escape_text, render
+from bnexp.present.claims import label
 
 MISSING = "—"
 # The first six are Okabe & Ito's colour-blind-safe set; four darker hues follow.
@@ -425,12 +426,13 @@ def _statistics(data: dict) -> str:
         one_baseline = len(baselines) == 1
         rows = [_comparison_row(i, c, show_a=not one_baseline) for i, c in enumerate(comparisons)]
         header = ["metric", "group", *([] if one_baseline else ["baseline"]), "test", "n", "diverged / failed",
-                  "difference", "95% CI", "effect size", "p", "adjusted p", "verdict", "reading"]
+                  "difference", "CI", "effect size", "p", "adjusted p", "verdict", "reading"]
         against = f"the baseline <strong>{escape_text(baselines[0])}</strong>" if one_baseline else "its baseline"
         caption = (f"Each group against {against} on each metric (difference: group − baseline); n counts the runs "
                    "in the test, and diverged / failed the group's runs that diverged or failed to learn (group vs "
                    "baseline). Adjusted p: Holm's step-down over one metric's comparisons; the verdict and the "
-                   "reading use it.")
+                   "reading use it. CI: at the level the verdict uses (95% alone, 1 − 0.05·p/adjusted p under "
+                   "Holm), so it excludes 0 exactly when the verdict is distinguishable.")
         parts.append(_table(header, rows, "statistics", caption))
         excluded = [(c, e) for c in comparisons for e in c.get("excluded") or []]
         if excluded:
@@ -454,7 +456,7 @@ def _comparison_row(index: int, c: dict, show_a: bool) -> str:
         f'<td class="num" data-field="failures" data-n-diverged="{c.get("n_diverged") or 0}" '
         f'data-n-failed="{c.get("n_failed") or 0}">{escape_text(failures[0])}\u00a0vs\u00a0{escape_text(failures[1])}</td>',
         _cell("difference", c.get("difference"), _number(c.get("difference"), signed=True)),
-        _ci_cell(c.get("ci_low"), c.get("ci_high")),
+        _ci_cell(c.get("ci_low"), c.get("ci_high"), c.get("ci_level")),
         _cell("effect_size", c.get("effect_size"), _number(c.get("effect_size"), signed=True)),
         _cell("p", c.get("p"), _p_value(c.get("p"))),
         _cell("p_adjusted", c.get("p_adjusted"), _p_value(c.get("p_adjusted"))),
@@ -464,17 +466,19 @@ def _comparison_row(index: int, c: dict, show_a: bool) -> str:
     return f'<tr data-index="{index}" data-a="{escape_text(c.get("a", ""))}">{"".join(cells)}</tr>'
 
 
-def _ci_cell(low, high) -> str:
+def _ci_cell(low, high, level=None) -> str:
+    """The interval, its level (the verdict's: `ci_level`) in data-level and the title."""
     text = MISSING if low is None or high is None else f"[{_number(low, signed=True)}, {_number(high, signed=True)}]"
+    title = f' data-level="{_exact(level)}" title="{100 * level:.4g}% CI"' if level is not None else ""
     return (f'<td class="num" data-field="ci" data-low="{_exact(low)}" '
-            f'data-high="{_exact(high)}">{escape_text(text)}</td>')
+            f'data-high="{_exact(high)}"{title}>{escape_text(text)}</td>')
 
 
 def _claims(data: dict) -> str:
     families: dict[str, list[tuple[int, dict]]] = {}
     for i, claim in enumerate(data.get("claims") or []):
         families.setdefault(str(claim.get("family") or MISSING), []).append((i, claim))
-    header = ["claim", "metric", "verdict", "difference", "95% CI", "p", "adjusted p", "n", "seeds needed"]
+    header = ["claim", "metric", "verdict", "difference", "CI", "p", "adjusted p", "n", "seeds needed"]
     tables = []
     for family, claims in families.items():
         caption = f"Holm family <code>{escape_text(family)}</code>: p adjusted over these {len(claims)} claims"
@@ -484,7 +488,7 @@ def _claims(data: dict) -> str:
 
 def _claim_row(index: int, c: dict) -> str:
     notes = "".join(f'<small class="claim-note">{escape_text(n)}</small>' for n in c.get("notes") or [])
-    what = (f'<td data-field="claim"><code class="name">{escape_text(c.get("name", ""))}</code> '
+    what = (f'<td data-field="claim"><code class="name">{escape_text(label(c) if "name" in c else "")}</code> '
             f'<span class="claim-text">{escape_text(c.get("claim", ""))}</span>'
             f'<cite data-field="source">{escape_text(c.get("source") or MISSING)}</cite>{notes}</td>')
     metric = (f'<td data-field="metric"><code>{escape_text(c.get("metric", ""))}</code>'
@@ -493,7 +497,7 @@ def _claim_row(index: int, c: dict) -> str:
         what, metric,
         f'<td data-field="verdict">{_pill("verdict", c.get("verdict"))}</td>',
         _cell("difference", c.get("difference"), _number(c.get("difference"), signed=True)),
-        _ci_cell(c.get("ci_low"), c.get("ci_high")),
+        _ci_cell(c.get("ci_low"), c.get("ci_high"), c.get("ci_level")),
         _cell("p", c.get("p"), _p_value(c.get("p"))),
         _cell("p_adjusted", c.get("p_adjusted"), _p_value(c.get("p_adjusted"))),
         f'<td class="num" data-field="n" data-n-better="{c.get("n_better")}" data-n-than="{c.get("n_than")}">'

@@ -50,7 +50,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError
 
-from bnexp import claims as claims_module, config as config_module, rundir
+from bnexp import claims as claims_module, config as config_module, registry as registry_module, rundir
 from bnexp.claims import Expect
 from bnexp.config import Config, Schema
 from bnexp.errors import BnexpError, ConfigError, RunDirError, RunFileError, UsageError, signal_exit_code
@@ -110,6 +110,7 @@ class Sweep:
     threads: int | None = None  # TensorFlow threads of every point: sweep.json's, once it has run
     verdicts: list[dict] | None = None  # bnexp.claims.judge's, once the points have run
     stopped_by: str | None = None  # the signal that interrupted the sweep
+    registry: list = field(default_factory=list)  # bnexp.registry.Registered: every claim this directory has seen
 
     @property
     def exit_code(self) -> int:
@@ -141,7 +142,35 @@ def load_sweep(path: str | Path, out: str | Path | None, seeds: list[int] | None
     claims_module.check_recorded(claims, lambda point: [p.config for p in points_at(points, point)], str(path))
     for point in points:
         read_status(point, rundir.inside(out, point.run_dir))
-    return Sweep(spec.name, path, out, points, spec.grid, spec.seeds, claims, threads_in(out))
+    registry = register_claims(out, claims, points)
+    return Sweep(spec.name, path, out, points, spec.grid, spec.seeds, claims, threads_in(out), registry=registry)
+
+
+def register_claims(out: Path, claims: list[Expect], points: list[Point]) -> list:
+    """The directory's claim register (bnexp.registry) after this sweep file's claims: what
+    sweep.json held, each new claim with the runs of its sides that already have a result."""
+    def seen(entry: Expect) -> tuple[int, list[int]]:
+        done = [p for side in (entry.better, entry.than) for p in points_at(points, side) if p.status in RESULTS]
+        return len(done), sorted({p.overrides["seed"] for p in done})
+
+    recorded = read_recorded(out)
+    manifest = rundir.read_json(out / MANIFEST) if recorded else {}
+    previous = recorded.registry if recorded else []
+    last = {c.get("hash") or registry_module.definition_hash(e): c.get("verdict")
+            for c, e in zip(manifest.get("claims") or [], [r.entry for r in previous]) if isinstance(c, dict)}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return registry_module.register(previous, claims, seen, now, last)
+
+
+def recorded_registry(manifest: dict, path: Path) -> list:
+    """sweep.json's register; for a sweep.json from before registers, its `expect` claims.
+    RunFileError naming `path` when an entry is not one bnexp writes."""
+    try:
+        if "registry" in manifest:
+            return [registry_module.Registered.from_json(r) for r in manifest["registry"]]
+        return registry_module.from_expect([Expect.model_validate(e) for e in manifest.get("expect") or []])
+    except (ValidationError, KeyError, TypeError, ValueError) as e:
+        raise RunFileError(f"{path} is corrupt: its claim register: {' '.join(str(e).split())[:200]}") from None
 
 
 def read_sweep_file(path: Path) -> SweepFile:
@@ -309,6 +338,7 @@ def write_manifest(sweep: Sweep) -> None:
         "hardware": {**provenance.hardware(), "threads": sweep.threads},  # this process's; each run records its own
         "expect": [e.model_dump(mode="json", exclude_unset=True) for e in sweep.claims],
         "claims": sweep.verdicts,
+        "registry": [r.to_json() for r in sweep.registry],
         "points": [{"run_dir": p.run_dir, "overrides": p.overrides, "status": p.status,
                     "message": p.message, "test_accuracy": p.test_accuracy} for p in sweep.points],
     }
@@ -334,9 +364,15 @@ def run_dirs_at(recorded: list[dict], grid_point: dict[str, Any]) -> dict[int, s
             if flow(grid_values(p["overrides"])) == flow(grid_point)}
 
 
-def judge_claims(name: str, entries: list[Expect], seeds: list[int], out: Path, recorded: list[dict]) -> list[dict]:
+def judge_claims(name: str, entries: list[Expect], seeds: list[int], out: Path, recorded: list[dict],
+                 registry: list | None = None) -> list[dict]:
     """The claims' verdicts from the run directories under `out` (`recorded`: sweep.json's
-    points); the claims of one sweep are one Holm family, named after the sweep."""
+    points); the claims of one sweep are one Holm family, named after the sweep.
+
+    With the directory's `registry` (bnexp.registry), `entries` must be its claims in its
+    order (withdrawn ones included: the family never shrinks), and each result says its
+    standing; a post-hoc claim is also judged on its fresh seeds alone.
+    """
     if not entries:
         return []
     kinds = {claims_module.diagnostics_kind(e.metric) for e in entries} - {None}
@@ -345,7 +381,18 @@ def judge_claims(name: str, entries: list[Expect], seeds: list[int], out: Path, 
         found = {seed: run_record(rundir.inside(out, run_dir), kinds) for seed, run_dir in run_dirs_at(recorded, grid_point).items()}
         return {seed: record for seed, record in found.items() if record is not None}
 
-    return claims_module.judge(entries, runs_for, seeds, f"sweep {name}")
+    results = claims_module.judge(entries, runs_for, seeds, f"sweep {name}")
+    if registry is None:
+        return results
+    out_results = []
+    for entry, result, r in zip(entries, results, registry):
+        fresh = None
+        fresh_seeds = registry_module.fresh_seeds(r, seeds)
+        if r.post_hoc and len(fresh_seeds) >= claims_module.MIN_SEEDS:
+            [alone] = claims_module.judge([entry], runs_for, fresh_seeds, f"fresh seeds of {entry.name}")
+            fresh = {"verdict": alone["verdict"], "seeds": fresh_seeds}
+        out_results.append(registry_module.annotate(result, r, fresh))
+    return out_results
 
 
 def run_record(path: Path, kinds: set[str]) -> claims_module.RunRecord | None:
@@ -358,13 +405,23 @@ def run_record(path: Path, kinds: set[str]) -> claims_module.RunRecord | None:
         status=summary.status or "unknown", total_steps=summary.total_steps or 0, metrics=run.read_metrics(),
         generalization_gap=summary.to_json().get("generalization_gap"),  # a field of newer runs only
         diagnostics={kind: run.read_diagnostics(kind) for kind in kinds if kind in rundir.DIAGNOSTICS},
-        summary=summary.to_json(), evals=run.read_evals(), hardware=provenance.same_hardware_key(summary.hardware))
+        summary=summary.to_json(), evals=run.read_evals(), hardware=provenance.same_hardware_key(summary.hardware),
+        test_set=test_set_of(summary))
+
+
+def test_set_of(summary) -> str | None:
+    """`mnist (10,000 test examples)`, as bnexp.compare names a test set; None when not recorded."""
+    data = summary.data or {}
+    if data.get("test_examples") is None:
+        return None
+    return f"{data.get('dataset') or '?'} ({data['test_examples']:,} test examples)"
 
 
 def judge_sweep(sweep: Sweep) -> list[dict]:
     """The sweep's claims judged from its run directories as they are now."""
     recorded = [{"overrides": p.overrides, "run_dir": p.run_dir} for p in sweep.points]
-    return judge_claims(sweep.name, sweep.claims, sweep.seeds, sweep.out, recorded)
+    return judge_claims(sweep.name, [r.entry for r in sweep.registry], sweep.seeds, sweep.out, recorded,
+                        sweep.registry)
 
 
 @dataclass
@@ -375,9 +432,10 @@ class Recorded:
     out: Path
     name: str
     seeds: list[int]
-    claims: list[Expect]
+    claims: list[Expect]  # every registered claim, withdrawn ones included, in the register's order
     points: list[dict]  # sweep.json's, as read: run_dir and overrides
     threads: int | None = None
+    registry: list = field(default_factory=list)  # bnexp.registry.Registered, one per claim
 
 
 class RecordedPoint(Schema):
@@ -397,6 +455,7 @@ class Manifest(Schema):
     seeds: Annotated[list[Annotated[int, Field(ge=0, le=2**31 - 1)]], Field(max_length=MAX_SEEDS)] | None = None
     threads: Annotated[int, Field(ge=1, le=MAX_THREADS)] | None = None
     expect: list[Expect] | None = None
+    registry: list[dict[str, Any]] | None = None
 
 
 def read_recorded(out: Path) -> Recorded | None:
@@ -417,7 +476,8 @@ def read_recorded(out: Path) -> Recorded | None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise RunFileError(f"{path} is corrupt: the point {point['run_dir']} has no integer seed")
     seeds = manifest.seeds or list(dict.fromkeys(p["overrides"]["seed"] for p in points))
-    return Recorded(Path(out), manifest.name, seeds, manifest.expect or [], points, manifest.threads)
+    registry = recorded_registry(raw, path)
+    return Recorded(Path(out), manifest.name, seeds, [r.entry for r in registry], points, manifest.threads, registry)
 
 
 def claims_for(paths: list[str | Path]) -> list[dict] | None:
@@ -427,7 +487,8 @@ def claims_for(paths: list[str | Path]) -> list[dict] | None:
     for path in paths:
         recorded = read_recorded(Path(path))
         if recorded is not None:
-            results += judge_claims(recorded.name, recorded.claims, recorded.seeds, recorded.out, recorded.points)
+            results += judge_claims(recorded.name, recorded.claims, recorded.seeds, recorded.out, recorded.points,
+                                    recorded.registry)
     return results or None
 
 

@@ -87,9 +87,11 @@ def test_a_planted_difference_holds_with_scipys_numbers():
     assert (result["n_better"], result["n_than"], result["seeds_needed"]) == (5, 5, None)
     assert result["family"] == "claims in claims.yaml"
     assert result["notes"] == []
+    # issue 24 adds ci_level (the level the verdict used), ci_of, test and advice_reason
     assert list(result) == ["name", "claim", "source", "metric", "direction", "verdict", "difference",
-                            "ci_low", "ci_high", "p", "p_adjusted", "n_better", "n_than", "seeds_needed",
-                            "family", "notes"]
+                            "ci_low", "ci_high", "ci_level", "ci_of", "test", "advice_reason", "p",
+                            "p_adjusted", "n_better", "n_than", "seeds_needed", "family", "notes"]
+    assert (result["ci_level"], result["ci_of"], result["test"]) == (0.95, "difference", "paired")
 
 
 def test_the_reverse_is_contradicted():
@@ -162,13 +164,29 @@ def test_a_side_with_runs_still_to_come_is_inconclusive_and_says_why():
 
 
 def test_fewer_than_three_values_on_a_side_gets_no_test():
-    empty = {s: C.RunRecord("diverged", 800, []) for s in SEEDS[:3]} | {s: PLANTED[s] for s in SEEDS[3:]}
+    """Completed runs that recorded no evaluation have no value: left out, so too few remain."""
+    empty = {s: C.RunRecord("completed", 800, []) for s in SEEDS[:3]} | {s: PLANTED[s] for s in SEEDS[3:]}
     [result] = judged([entry()], groups_of(THAN, empty))
     assert result["verdict"] == "inconclusive"
     assert (result["p"], result["ci_low"], result["n_better"]) == (None, None, 2)
-    assert "better seeds 0, 1, 2 (3 of 5): diverged" in result["notes"]
-    assert "better seeds 0, 1, 2 (3 of 5): left out: diverged runs have no final value of this metric" in result["notes"]
+    assert any(n.startswith("better seeds 0, 1, 2 (3 of 5): left out:") for n in result["notes"])
     assert "too few values (n = 2) for a test: at least 3 per side" in result["notes"]
+
+
+def test_diverged_runs_count_as_the_worst_outcome_in_a_rank_test():
+    """Issue 24: three of five `better` runs diverged. They stay in, ranked last, and the
+    paired exact Wilcoxon test over all five seeds decides (SciPy's own, recomputed here)."""
+    import scipy.stats as sps
+
+    diverged = {s: C.RunRecord("diverged", 800, []) for s in SEEDS[:3]} | {s: PLANTED[s] for s in SEEDS[3:]}
+    [result] = judged([entry()], groups_of(THAN, diverged))
+    assert (result["verdict"], result["test"], result["n_better"]) == ("inconclusive", "wilcoxon", 5)
+    than, better = finals(THAN), finals(PLANTED)
+    worst = -np.inf  # a diverged run loses to every run
+    diffs = np.where(np.arange(5) < 3, worst, better - than)
+    expected = sps.wilcoxon(np.where(np.isinf(diffs), -1.0, diffs), alternative="two-sided", method="exact").pvalue
+    assert result["p"] == pytest.approx(expected)
+    assert "better seeds 0, 1, 2 (3 of 5): counted as the worst outcome" in result["notes"]
 
 
 def test_check_exit_code():
@@ -197,12 +215,13 @@ def test_final_accuracy_and_loss_average_the_last_evaluations_and_never_fewer():
     assert C.run_metric(one(metric="best_accuracy"), r).value == pytest.approx(max(accuracies))
 
 
-def test_steps_to_threshold_counts_a_run_that_never_gets_there_as_its_total_steps():
+def test_steps_to_threshold_censors_a_run_that_never_gets_there_at_its_total_steps():
+    # issue 24: "never" is censored (time to event), no longer counted as the total steps
     e = one(metric="steps_to_threshold", threshold=0.95, direction="lower")
     reached = run(0.96)  # 0.91, 0.915, 0.92 at steps 100-300, then 0.958 at step 400
     assert C.run_metric(e, reached) == C.MetricValue(400.0, None)
     assert C.run_metric(e, run(0.90, total_steps=5000)) == C.MetricValue(
-        5000.0, "never reached 0.95: counted as its 5000 steps")
+        5000.0, "never reached 0.95: censored at its 5000 steps", censored=True)
 
 
 def test_never_reached_runs_are_counted_and_noted_in_the_verdict():
@@ -211,8 +230,11 @@ def test_never_reached_runs_are_counted_and_noted_in_the_verdict():
     fast = {s: run(0.97, evals=e) for s, e in zip(SEEDS, [8, 9, 8, 10, 9])}
     [result] = judged([entry(metric="steps_to_threshold", threshold=0.95, direction="lower")],
                       groups_of(slow, fast))
-    assert result["difference"] == pytest.approx(np.mean([400, 500, 400, 600, 500]) - 5000)
-    assert "than seeds 0, 1, 2, 3, 4 (5 of 5): never reached 0.95: counted as its 5000 steps" in result["notes"]
+    # issue 24: time to event, "never" worst: Mann–Whitney, only the two complete separations
+    # as extreme (2/252); no median for a side that never got there, so no difference
+    assert result["difference"] is None and result["test"] == "mann_whitney"
+    assert result["p"] == pytest.approx(2 / 252)
+    assert "than seeds 0, 1, 2, 3, 4 (5 of 5): never reached 0.95: censored at its 5000 steps" in result["notes"]
     assert result["verdict"] == "holds"
 
 
@@ -397,13 +419,19 @@ def test_parse_seeds_refuses_bad_lists_in_one_line(text, message):
     assert str(e.value).startswith(f"--seeds {text!r}: ")
 
 
-def test_constant_sides_get_no_p_value_and_say_so():
+def test_constant_sides_are_decided_by_an_exact_rank_test():
+    # Reproduction 2 of issue 24 (was: inconclusive, no p-value, "seeds needed: —"): BN
+    # reaches 0.95 at step 400 on every seed, none without BN ever does.
     never = by_seed([0.90] * 5, total_steps=5000)
     always = by_seed([0.97] * 5)  # every run first reaches 0.95 at step 400
     [result] = judged([entry(metric="steps_to_threshold", threshold=0.95, direction="lower")],
                       groups_of(never, always))
-    assert (result["verdict"], result["difference"], result["p"]) == ("inconclusive", -4600.0, None)
-    assert "zero variance: seed noise cannot be estimated, so there is no p-value" in result["notes"]
+    assert (result["verdict"], result["test"], result["difference"]) == ("holds", "mann_whitney", None)
+    assert result["p"] == pytest.approx(2 / math.comb(10, 5))
+    # the same on final accuracy (constant sides, same seeds): Wilcoxon signed-rank, 2/2^5
+    [acc] = judged([entry()], groups_of(by_seed([0.90] * 5), by_seed([0.94] * 5)))
+    assert (acc["test"], acc["p"], acc["verdict"]) == ("wilcoxon", pytest.approx(2 / 32), "inconclusive")
+    assert acc["seeds_needed"] is None and acc["advice_reason"] == "not_planned"
 
 
 def test_runs_of_seeds_outside_the_sweeps_seeds_are_ignored():

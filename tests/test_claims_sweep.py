@@ -39,7 +39,10 @@ SAME = {"name": "same", "claim": "the momentum hardly matters", "source": "a tes
 DIVERGES = {"name": "div", "claim": "the faster average diverges more", "source": "a test", "metric": "diverged",
             "better": FAST, "than": SLOW, "direction": "higher"}
 FIELDS = {"name", "verdict", "metric", "difference", "ci_low", "ci_high", "p", "p_adjusted", "n_better", "n_than",
-          "seeds_needed", "claim", "source", "direction", "family", "notes"}
+          "seeds_needed", "claim", "source", "direction", "family", "notes",
+          # issue 24: the interval's level and kind, the test, the advisor's reason, the register
+          "ci_level", "ci_of", "test", "advice_reason", "status", "post_hoc", "hash", "registered_at",
+          "finished_at_registration", "withdrawn_verdict", "fresh_verdict", "fresh_seeds"}
 
 
 def write_sweep(folder: Path, expect: list[dict], name: str = "claims.yaml", **fields) -> Path:
@@ -81,7 +84,9 @@ def test_the_sweep_prints_the_verdicts_and_an_inconclusive_claim_leaves_the_exit
     assert result.exit_code == 0, result.output
     table = result.output[result.output.index("Claims (one Holm family: claims in sweep tiny)"):]
     assert "same" in table and "holds" in table and "div" in table and "inconclusive" in table
-    assert "[90% CI" in table and "[95% CI" in table
+    # issue 24: the TOST interval is at 1 − 2·0.05·p/p_adjusted, and Holm doubled same's p
+    # (div's p is 1), so it is the 95% interval; div's odds ratio is undefined at 0 of 3 v 0 of 3
+    assert "[95% CI" in table and "[90% CI" not in table
 
 
 def test_sweep_json_records_the_claims_and_what_judging_them_again_needs(claimed):
@@ -97,6 +102,9 @@ def test_sweep_json_records_the_claims_and_what_judging_them_again_needs(claimed
             sps.ttest_rel(fast - 1.0, slow, alternative="less").pvalue)
     assert same["difference"] == pytest.approx(np.mean(fast - slow)) and same["p"] == pytest.approx(p)
     assert same["p_adjusted"] == pytest.approx(2 * p)  # Holm over the two claims; div's p is 1
+    # its interval at TOST's Holm level 1 − 2·0.05·p/(2p) = 95%
+    ci = sps.ttest_rel(fast, slow).confidence_interval(0.95)
+    assert same["ci_level"] == pytest.approx(0.95) and (same["ci_low"], same["ci_high"]) == pytest.approx((ci.low, ci.high))
     assert (div["p"], div["difference"], div["n_better"], div["n_than"]) == (1.0, 0.0, 3, 3)
     assert same["family"] == div["family"] == "claims in sweep tiny"
 
@@ -116,13 +124,15 @@ def test_check_exits_1_on_a_claim_that_does_not_hold_also_when_nothing_trains(cl
     assert [p.stat().st_mtime_ns for p in summaries] == before  # nothing trained
 
 
-def test_check_exits_0_when_every_claim_holds_and_sweep_json_takes_the_files_claims(claimed, tmp_path):
+def test_check_exits_0_when_every_claim_holds_and_a_removed_claim_stays_withdrawn(claimed, tmp_path):
     _, finished, _ = claimed
     out = tmp_path / "out"
     shutil.copytree(finished, out)
     result = bnexp("sweep", write_sweep(tmp_path, [SAME]), "--out", out, "--check")
-    assert result.exit_code == 0, result.output
-    assert [c["name"] for c in manifest(out)["claims"]] == ["same"]
+    assert result.exit_code == 0, result.output  # div, withdrawn, was inconclusive, not contradicted
+    # issue 24: div was removed from the file; it stays in sweep.json and in the family
+    assert [(c["name"], c["status"]) for c in manifest(out)["claims"]] == [("same", "active"), ("div", "withdrawn")]
+    assert [e["name"] for e in manifest(out)["expect"]] == ["same"]
 
 
 # --- bnexp compare SWEEP_DIR ------------------------------------------------------------------

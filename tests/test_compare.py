@@ -572,15 +572,18 @@ def test_two_seeds_give_no_p_value_whatever_the_spread(tmp_path):
     assert entry["difference"] == pytest.approx(-0.15)
 
 
-def test_zero_variance_is_reported_as_such_never_as_p_zero(tmp_path):
+def test_zero_variance_is_decided_by_the_exact_rank_test_never_p_zero(tmp_path):
+    # issue 24 changes this deliberately: zero variance used to read not_distinguishable
+    # without any test; the exact Mann–Whitney test has one: 2 of C(6, 3) splits as extreme
     paths = [make_run(tmp_path, f"a{s}", seed=s, acc=[0.5, 0.95]) for s in range(3)]
     paths += [make_run(tmp_path, f"b{s}", seed=s + 3, acc=[0.5, 0.96], set={"model.norm.kind": "none"})
               for s in range(3)]
     [c] = report(paths).comparisons
-    assert (c.verdict, c.result.test, c.result.p) == ("not_distinguishable", "none", None)
-    assert c.sentence() == ("difference +0.01, zero variance: seed noise cannot be estimated, "
-                            "so there is no p-value")
-    assert "p = 0" not in output(paths)
+    assert (c.verdict, c.result.test, c.result.p) == ("not_distinguishable", "mann_whitney", pytest.approx(0.1))
+    assert c.sentence() == ("difference +0.01, P(b > a) = 1, exact Mann–Whitney test over 3 and 3 seeds (zero"
+                            " variance: no t-test), p = 0.1: not distinguishable from seed noise; no seed"
+                            " estimate: the seed advisor plans t-tests only")
+    assert "p = 0 " not in output(paths)
 
 
 def three_arms(root: Path) -> tuple[list[Path], dict[str, list[float]]]:
@@ -617,11 +620,14 @@ def test_json_comparison_entries_have_every_field(tmp_path):
     doc = json.loads(output(paths, fmt="json"))
     assert len(doc["comparisons"]) == 2
     for entry in doc["comparisons"]:
-        # Issue 23 adds the Holm family and the runs each side has, diverged, failed and censored.
+        # Issue 23 adds the Holm family and the runs each side has, diverged, failed and censored;
+        # issue 24 adds ci_level, ci_of and advice_reason.
         assert set(entry) == {"a", "b", "metric", "family", "test", "p", "p_adjusted", "difference", "ci_low",
-                              "ci_high", "effect_size", "n_a", "n_b", "verdict", "seeds_needed", "note", "sentence",
-                              "excluded", "n_diverged", "n_failed", "n_runs_a", "n_runs_b", "n_diverged_a",
-                              "n_diverged_b", "n_failed_a", "n_failed_b", "n_censored_a", "n_censored_b"}
+                              "ci_high", "ci_level", "ci_of", "effect_size", "n_a", "n_b", "verdict", "seeds_needed",
+                              "advice_reason", "note", "sentence", "excluded", "n_diverged", "n_failed", "n_runs_a",
+                              "n_runs_b", "n_diverged_a", "n_diverged_b", "n_failed_a", "n_failed_b", "n_censored_a",
+                              "n_censored_b"}
+        assert entry["ci_level"] == pytest.approx(1 - 0.05 * entry["p"] / entry["p_adjusted"])
         assert entry["a"] == "model.norm.kind=batch" and entry["metric"] == "final_test_accuracy"
         assert entry["test"] == "paired" and (entry["n_a"], entry["n_b"]) == (4, 4)
         assert entry["p"] <= entry["p_adjusted"]
@@ -772,7 +778,10 @@ def test_a_wide_config_diff_folds_to_each_key_and_its_values(tmp_path):
     kinds = ["batch", "none", "layer"]
     paths = [make_run(tmp_path, f"r{i}", seed=i // 3, set={"model.norm.kind": kinds[i % 3]}) for i in range(9)]
     text = output(paths)
-    assert max(len(line) for line in text.splitlines()) <= 60 * 3  # the metrics table sets the width; the diff adds none
+    # the metrics table sets the width; the diff adds none (verdict sentences are paragraphs,
+    # one line each off a terminal, and since issue 24 name their rank test at length)
+    table_lines = [line for line in text.splitlines() if any(c in line for c in "│┃━─")]
+    assert max(len(line) for line in table_lines) <= 60 * 3
     diff = text.split("Config diff")[1].split("\n\n")[0]
     assert "values over 9 runs" in diff
     assert "batch (3 runs), none (3 runs), layer (3 runs)" in " ".join(diff.split()).replace("│ ", "").replace(" │", "")

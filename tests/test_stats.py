@@ -11,6 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from bnexp import stats as S
+from exact_tests import mann_whitney_by_enumeration, wilcoxon_by_enumeration
 
 # Student's sleep data (Cushny & Peebles 1905), as in R's `sleep`: extra hours of sleep
 # for ten patients under two drugs. R documents, for group 2 minus group 1,
@@ -118,20 +119,38 @@ def test_too_few_seeds_counts_the_smaller_group():
     assert c.verdict == "too_few_seeds" and "(n = 2)" in c.sentence()
 
 
-@pytest.mark.parametrize("a, b", [
-    ({0: 0.97, 1: 0.97, 2: 0.97}, {5: 0.98, 6: 0.98, 7: 0.98}),  # Welch, both constant
-    ({0: 0.97, 1: 0.97, 2: 0.97}, {0: 0.97, 1: 0.97, 2: 0.97}),  # identical constants
-    ({0: 0.97, 1: 0.96, 2: 0.95}, {0: 0.98, 1: 0.97, 2: 0.96}),  # equal paired differences
+@pytest.mark.parametrize("a, b, test, expected", [
+    ({0: 0.97, 1: 0.97, 2: 0.97}, {5: 0.98, 6: 0.98, 7: 0.98}, "mann_whitney", 2 / 20),  # both constant
+    ({0: 0.97, 1: 0.97, 2: 0.97}, {0: 0.97, 1: 0.97, 2: 0.97}, "wilcoxon", 1.0),  # identical constants
+    ({0: 0.97, 1: 0.96, 2: 0.95}, {0: 0.98, 1: 0.97, 2: 0.96}, "wilcoxon", 2 / 8),  # equal paired differences
     # equal up to rounding: in binary these differences spread by 1e-16, and scipy's
-    # paired test would report p = 1e-29
-    ({0: 0.91, 1: 0.93, 2: 0.95}, {0: 0.92, 1: 0.94, 2: 0.96}),
+    # paired t-test would report p = 1e-29
+    ({0: 0.91, 1: 0.93, 2: 0.95}, {0: 0.92, 1: 0.94, 2: 0.96}, "wilcoxon", 2 / 8),
 ])
-def test_zero_variance_gives_no_p_value(a, b):
+def test_zero_variance_falls_back_to_an_exact_rank_test(a, b, test, expected):
+    # Issue 24 changes this deliberately: zero variance used to read not_distinguishable
+    # with no test at all; now the exact rank test decides, with no interval for a shift.
     c = S.compare_groups(a, b)
-    assert (c.test, c.verdict) == ("none", "not_distinguishable")
-    assert c.p is c.p_adjusted is c.ci_low is c.ci_high is c.effect_size is None
-    assert c.note == S.ZERO_VARIANCE and "p =" not in c.sentence()
-    assert c.to_dict()["p"] is None
+    assert c.test == test and c.p == pytest.approx(expected, rel=1e-12)
+    if test == "mann_whitney":
+        assert c.p == pytest.approx(mann_whitney_by_enumeration(list(a.values()), list(b.values())))
+    else:
+        assert c.p == pytest.approx(wilcoxon_by_enumeration([round(b[s] - a[s], 12) for s in a]))
+    assert c.verdict == "not_distinguishable" and c.ci_low is None and c.ci_high is None
+    assert c.note.startswith(S.ZERO_VARIANCE_RANKS) and c.seeds_needed is None
+    assert c.to_dict()["advice_reason"] == "not_planned"
+    assert json.loads(json.dumps(c.to_dict())) == c.to_dict()
+
+
+def test_reproduction_2_ten_runs_at_094_against_ten_at_090_are_distinguishable():
+    c = S.compare_groups(by_seed([0.90] * 10), by_seed([0.94] * 10, first_seed=100))
+    assert (c.test, c.verdict) == ("mann_whitney", "distinguishable")
+    assert c.p == pytest.approx(2 / math.comb(20, 10), rel=1e-12)  # 1.08e-5: only the two complete separations
+    assert c.p == pytest.approx(1.1e-5, rel=0.02)
+    # as a claim on the same seeds: the signed-rank test, 2/2^10
+    claim = S.claim_verdict(by_seed([0.94] * 10), by_seed([0.90] * 10), "higher")
+    assert (claim.verdict, claim.test, claim.effect_size) == ("holds", "wilcoxon", 1.0)
+    assert claim.p == pytest.approx(2 / 2**10)
 
 
 def test_one_constant_group_is_still_tested():
@@ -198,8 +217,10 @@ def test_sentence_and_json_fields():
     assert c.sentence() == ("difference +1.58 [95% CI +0.7, +2.46], d_z = 1.3, paired t-test "
                             "over 10 seeds, p = 0.0028: distinguishable from seed noise")
     assert json.loads(json.dumps(c.to_dict())) == c.to_dict()
-    assert list(c.to_dict()) == ["test", "p", "p_adjusted", "difference", "ci_low", "ci_high",
-                                 "effect_size", "n_a", "n_b", "verdict", "seeds_needed", "note"]
+    # issue 24 adds ci_level, ci_of and advice_reason
+    assert list(c.to_dict()) == ["test", "p", "p_adjusted", "difference", "ci_low", "ci_high", "ci_level",
+                                 "ci_of", "effect_size", "n_a", "n_b", "verdict", "seeds_needed",
+                                 "advice_reason", "note"]
 
 
 def test_tiny_p_is_never_printed_as_zero():
@@ -374,39 +395,26 @@ def test_malformed_claims_are_refused(direction, margin, n):
 def test_claim_json_fields():
     rng = np.random.default_rng(14)
     d = S.claim_verdict(*planted(rng, 0.01), "higher").to_dict()
-    assert list(d) == ["verdict", "difference", "ci_low", "ci_high", "ci_level", "p",
-                       "p_adjusted", "n_better", "n_than", "seeds_needed", "test", "note"]
+    assert list(d) == ["verdict", "difference", "ci_low", "ci_high", "ci_level", "ci_of", "p",
+                       "p_adjusted", "n_better", "n_than", "seeds_needed", "advice_reason",
+                       "against_claim", "test", "note"]
 
 
 # --- Fisher's exact test: the 0/1 metric `diverged` ----------------------------------------
 
 
 def fisher_p_by_hand(k_b: int, n_b: int, k_a: int, n_a: int) -> float:
-    """Two-sided Fisher p from the hypergeometric law, written out: the sum of the
-    probabilities of every table with the same margins no likelier than the observed one."""
+    """Central two-sided Fisher p from the hypergeometric law, written out: twice the
+    smaller tail probability of the tables with the same margins (capped at 1)."""
     ones, n = k_a + k_b, n_a + n_b
 
     def prob(k: int) -> float:
         return math.comb(n_b, k) * math.comb(n_a, ones - k) / math.comb(n, ones)
 
-    observed = prob(k_b)
-    return sum(prob(k) for k in range(max(0, ones - n_a), min(ones, n_b) + 1) if prob(k) <= observed * (1 + 1e-7))
-
-
-def wilson_by_hand(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
-    """Wilson's score interval (Wilson 1927), from its closed form."""
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return centre - half, centre + half
-
-
-def newcombe_by_hand(k_b: int, n_b: int, k_a: int, n_a: int) -> tuple[float, float]:
-    """Newcombe (1998), method 10, for p_b − p_a."""
-    (l_b, u_b), (l_a, u_a) = wilson_by_hand(k_b, n_b), wilson_by_hand(k_a, n_a)
-    p_b, p_a = k_b / n_b, k_a / n_a
-    d = p_b - p_a
-    return d - math.sqrt((p_b - l_b) ** 2 + (u_a - p_a) ** 2), d + math.sqrt((u_b - p_b) ** 2 + (p_a - l_a) ** 2)
+    support = range(max(0, ones - n_a), min(ones, n_b) + 1)
+    lower = sum(prob(k) for k in support if k <= k_b)
+    upper = sum(prob(k) for k in support if k >= k_b)
+    return min(1.0, 2 * min(lower, upper))
 
 
 def zero_one(ones: int, n: int, first_seed: int = 0) -> dict[int, float]:
@@ -419,17 +427,36 @@ def test_fisher_all_against_none_matches_the_hand_computed_values():
     e = S.fisher(zero_one(5, 5), zero_one(0, 5))
     assert e.test == "fisher" and e.p == pytest.approx(2 / 252, rel=1e-12)
     assert e.difference == -1.0 and e.effect_size == -1.0
-    # Wilson for 0/5 is [0, z²/(5 + z²)] = [0, 0.43448]; Newcombe: U = −1 + √2 · 0.43448.
-    assert e.ci_low == pytest.approx(-1.0, abs=1e-12)
-    assert e.ci_high == pytest.approx(-1 + math.sqrt(2) * 0.4344824647831748, rel=1e-9)
+    # the odds ratio is 0 and its interval [0, high]: None is never used for a finite 0
+    assert (e.ci_of, e.ratio, e.ci_low) == ("odds_ratio", 0.0, 0.0) and 0 < e.ci_high < 1
 
 
 @pytest.mark.parametrize("k_b, n_b, k_a, n_a", [(1, 5, 4, 6), (0, 3, 3, 3), (2, 7, 2, 7), (6, 8, 1, 5)])
-def test_fisher_matches_the_hypergeometric_law_and_newcombes_interval(k_b, n_b, k_a, n_a):
+def test_fisher_is_the_central_test_its_odds_ratio_interval_inverts(k_b, n_b, k_a, n_a):
+    # Issue 24 changes this deliberately: the p is the central one (twice the smaller tail)
+    # and the interval the conditional odds ratio's, which inverts that same test; before,
+    # the minimum-likelihood p stood beside a Newcombe risk-difference interval that could
+    # disagree with it ([+0.21, +1.0] beside p = 0.10 at 3/3 vs 0/3).
     e = S.fisher(zero_one(k_a, n_a), zero_one(k_b, n_b, first_seed=100))
     assert e.p == pytest.approx(fisher_p_by_hand(k_b, n_b, k_a, n_a), rel=1e-9)
-    assert (e.ci_low, e.ci_high) == pytest.approx(newcombe_by_hand(k_b, n_b, k_a, n_a), rel=1e-9, abs=1e-12)
     assert e.difference == pytest.approx(k_b / n_b - k_a / n_a) and (e.n_a, e.n_b) == (n_a, n_b)
+    # each finite end is where the noncentral hypergeometric tail at that odds ratio is 2.5%
+    ones = k_a + k_b
+    law = lambda odds: sps.nchypergeom_fisher(n_a + n_b, n_b, ones, odds)  # noqa: E731
+    if e.ci_low not in (None, 0.0):
+        assert law(e.ci_low).sf(k_b - 1) == pytest.approx(0.025, rel=1e-4)
+    if e.ci_high is not None:
+        assert law(e.ci_high).cdf(k_b) == pytest.approx(0.025, rel=1e-4)
+    excludes_one = (e.ci_low or 0) > 1 or (e.ci_high is not None and e.ci_high < 1)
+    assert excludes_one == (e.p < 0.05)
+
+
+def test_reproduction_3_fisher_at_3_of_3_against_0_of_3():
+    e = S.fisher(zero_one(0, 3), zero_one(3, 3, first_seed=10))
+    assert e.p == pytest.approx(0.1) and e.ratio is None and e.ci_high is None  # infinite: null, with a reason
+    assert e.ci_low < 1 and e.note == S.UNBOUNDED_RATIO
+    assert S.fisher(zero_one(0, 3), zero_one(3, 3, first_seed=10)).ci_low == pytest.approx(
+        sps.contingency.odds_ratio([[3, 0], [0, 3]], kind="conditional").confidence_interval().low)
 
 
 def binary_claim(better, than, direction):

@@ -22,7 +22,7 @@ MISSING = "—"
 # A run's or point's status, and a claim's verdict (bnexp.claims): one map, one look.
 STATUS_STYLE = {"completed": "green", "running": "cyan", "interrupted": "yellow", "pending": "dim",
                 "diverged": "magenta", "failed": "red",
-                "holds": "green", "contradicted": "red", "inconclusive": "yellow"}
+                "holds": "green", "contradicted": "red", "inconclusive": "yellow", "untestable": "yellow"}
 FORMATS = {  # kind of number -> format
     "fraction": "{:.4f}", "loss": "{:.4f}", "count": "{:.0f}", "seconds": "{:.2f}", "rate": "{:,.0f}",
     "epochs": "{:.2f}", "class": "{:.3f}", "number": "{:.4g}",

@@ -30,21 +30,47 @@ def p_value(p: float | None) -> str:
 
 
 def difference_with_ci(result: dict) -> str:
-    """`+0.0034 [95% CI +0.0021, +0.0047]`; an equivalence claim's interval is 90%, the one
-    a 5% TOST corresponds to."""
+    """`+0.0034 [95% CI +0.0021, +0.0047]`, at the level the verdict used (`ci_level`: under
+    Holm 1 − α·p/p_adjusted, for TOST 1 − 2α·p/p_adjusted); Fisher's interval is the odds
+    ratio's, and says so. An unbounded end (null in JSON) reads ∞."""
     text = signed(result["difference"])
-    if result.get("ci_low") is None:
+    if result.get("ci_low") is None and result.get("ci_high") is None:
         return text
-    level = "90%" if result.get("direction") == "equivalent" else "95%"
-    return f"{text} [{level} CI {signed(result['ci_low'])}, {signed(result['ci_high'])}]"
+    level = result.get("ci_level") or (0.90 if result.get("direction") == "equivalent" else 0.95)
+    label = f"{100 * level:.3g}% CI"
+    if result.get("ci_of") == "odds_ratio":
+        low, high = (MISSING if x is None else f"{x:.3g}" for x in (result["ci_low"], result["ci_high"]))
+        return f"{text} [odds ratio {label} {low}, {'∞' if result['ci_high'] is None else high}]"
+    return f"{text} [{label} {signed(result['ci_low'])}, {signed(result['ci_high'])}]"
+
+
+def label(result: dict) -> str:
+    """The claim's name with its standing (bnexp.registry): `bn-sooner (post hoc)`, `… (withdrawn)`."""
+    tags = [t for t, on in (("withdrawn", result.get("status") == "withdrawn"),
+                            ("post hoc", result.get("post_hoc"))) if on]
+    return f"{result['name']} ({', '.join(tags)})" if tags else result["name"]
 
 
 def cells(result: dict) -> list[str]:
     """The text of one row, in HEADER's order."""
     needed = result.get("seeds_needed")
-    return [result["name"], result["verdict"], difference_with_ci(result), p_value(result["p"]),
+    return [label(result), result["verdict"], difference_with_ci(result), p_value(result["p"]),
             p_value(result["p_adjusted"]), f"{result['n_better']}/{result['n_than']}",
-            MISSING if needed is None else str(needed), "; ".join(result.get("notes") or [])]
+            seeds_needed(needed, result.get("advice_reason"), result["verdict"]), "; ".join(result.get("notes") or [])]
+
+
+# Why the seed advisor gives no number (bnexp.stats.Advice), so "—" never means two things.
+NO_ADVICE = {"decided": "not needed", "beyond_max": "> 1000", "no_difference": "none: no difference",
+             "not_planned": "not planned for this test"}
+
+
+def seeds_needed(needed: int | None, reason: str | None, verdict: str) -> str:
+    """The advisor's number, or why there is none."""
+    if needed is not None:
+        return str(needed)
+    if reason is None and verdict in ("holds", "contradicted"):
+        reason = "decided"
+    return NO_ADVICE.get(reason, MISSING)
 
 
 def families(results: list[dict]) -> dict[str, list[dict]]:
