@@ -176,11 +176,15 @@ class Sample:
     used: list[Row]
     values: dict[int, float]
     excluded: list[Exclusion]
-    censored: int = 0
+    censored_seeds: frozenset = frozenset()
 
     @property
     def n(self) -> int:
         return len(self.used)
+
+    @property
+    def censored(self) -> int:
+        return len(self.censored_seeds)
 
     def numbers(self) -> list[float]:
         return list(self.values.values())
@@ -468,7 +472,7 @@ def make_group(label: str, rows: list[Row], refs: list[metrics.Ref], threshold: 
 def make_sample(ref: metrics.Ref, rows: list[Row], threshold: float, last: int) -> Sample:
     """One value per seed of `ref` (bnexp.metrics.value): the first run of a seed with a value
     stands for it; a later one is a duplicate, shown, never counted."""
-    used, values, excluded, by_seed, censored = [], {}, [], {}, 0
+    used, values, excluded, by_seed, censored = [], {}, [], {}, set()
     for row in rows:
         v = metrics.value(ref, row.run.data(), last=last, threshold=threshold)
         if v.value is None:
@@ -481,8 +485,9 @@ def make_sample(ref: metrics.Ref, rows: list[Row], threshold: float, last: int) 
             by_seed[row.run.seed] = row
             used.append(row)
             values[int(row.run.seed)] = v.value
-            censored += v.censored
-    return Sample(ref, used, values, excluded, censored)
+            if v.censored:
+                censored.add(int(row.run.seed))
+    return Sample(ref, used, values, excluded, frozenset(censored))
 
 
 def baseline_groups(groups: list[Group], baseline: str | None) -> dict[str, Group]:
@@ -563,14 +568,49 @@ def compare_groups(groups: list[Group], refs: list[metrics.Ref] | None = None,
             from bnexp import stats  # deferred: it imports SciPy
 
             key = ref.name
-            testable = [g for g in others if g.sample(key).n and baseline.sample(key).n]
+            testable = [g for g in others if counted(g, ref) and counted(baseline, ref)]
+            ranked = [ranked_call(baseline, g, ref) for g in testable]
             results = dict(zip(map(id, testable),
                                stats.compare_family(baseline.by_seed(key), [g.by_seed(key) for g in testable],
-                                                    binary=ref.metric.kind == "binary")
+                                                    binary=ref.metric.kind == "binary", ranked=ranked)
                                if testable else []))
             family = f"{ref.name} on {test_set}"
             out += [GroupComparison(baseline, g, results.get(id(g)), ref, family) for g in others]
     return out
+
+
+FAILURES = ("diverged", "failed_to_learn")  # a run's outcome that ranks worst in a test
+
+
+def failed_seeds(g: Group) -> set[int]:
+    """Seeds whose run diverged or failed to learn: outcomes, the worst ones, not missing data."""
+    return {int(seed) for seed, outcome in g.outcomes.items() if outcome in FAILURES}
+
+
+def counted(g: Group, ref: metrics.Ref) -> bool:
+    """Whether a group has anything to test on `ref`: a value, or (not binary) a failure."""
+    return bool(g.sample(ref.name).n or (ref.metric.kind != "binary" and failed_seeds(g)))
+
+
+def ranked_call(base: Group, group: Group, ref: metrics.Ref) -> dict | None:
+    """bnexp.stats.compare_outcomes' arguments when a t-test cannot take the data: a side
+    holds failed runs (ranked worst) or the metric is a time to an event (censored at a
+    run's last step); None otherwise. Paired on matched seeds, except times to an event."""
+    kind = ref.metric.kind
+    if kind == "binary" or (kind != "time_to_event" and not (failed_seeds(base) or failed_seeds(group))):
+        return None
+
+    def side(g: Group) -> tuple[list[int], list[float], list[bool], list[bool]]:
+        sample, failed = g.sample(ref.name), failed_seeds(g) if kind != "binary" else set()
+        seeds = sorted(set(sample.values) | failed)
+        return (seeds, [math.nan if s in failed else sample.values[s] for s in seeds], [s in failed for s in seeds],
+                [s in sample.censored_seeds and s not in failed for s in seeds])
+
+    seeds_a, a, failed_a, censored_a = side(base)
+    seeds_b, b, failed_b, censored_b = side(group)
+    return dict(a=a, b=b, kind=kind, failed_a=failed_a, failed_b=failed_b, censored_a=censored_a,
+                censored_b=censored_b, paired=seeds_a == seeds_b and kind != "time_to_event",
+                higher_is_better=ref.metric.better >= 0)
 
 
 def hardware_note(runs: list[Run]) -> str | None:

@@ -406,14 +406,47 @@ def holm_level(p: float | None, p_adjusted: float | None, alpha: float = ALPHA,
 
 
 def compare_family(baseline: Mapping[int, float], groups: Sequence[Mapping[int, float]],
-                   *, alpha: float = ALPHA, binary: bool = False) -> list[Comparison]:
+                   *, alpha: float = ALPHA, binary: bool = False,
+                   ranked: Sequence[Mapping | None] = ()) -> list[Comparison]:
     """Each group against the baseline, Holm-adjusted over the comparisons that have a p;
     `binary` (0/1 values, such as diverged) by Fisher's exact test instead of t-tests; each
-    interval at `holm_level`, so it excludes the null exactly when the verdict is distinguishable."""
-    estimates = [fisher(baseline, g) if binary else estimate(design(baseline, g)) for g in groups]
-    adjusted = holm([e.p for e in estimates])
+    interval at `holm_level`, so it excludes the null exactly when the verdict is distinguishable.
+
+    `ranked[i]`, when given, holds `compare_outcomes`' arguments for group i: a comparison
+    whose sides hold failed runs or censored times, which a t-test cannot take. It is
+    tested by `compare_outcomes` (rank or log-rank tests) inside the same Holm family.
+    """
+    ranked = list(ranked) or [None] * len(groups)
+    first = [compare_outcomes(**call, alpha=alpha) if call else
+             (fisher(baseline, g) if binary else estimate(design(baseline, g))) for g, call in zip(groups, ranked)]
+    adjusted = holm([r.p for r in first])
     size = sum(q is not None for q in adjusted)
-    return [_judge_comparison(e, q, size, alpha) for e, q in zip(estimates, adjusted)]
+    out = []
+    for r, call, q in zip(first, ranked, adjusted):
+        if call is None:
+            out.append(_judge_comparison(r, q, size, alpha))
+        else:
+            out.append(comparison_of(compare_outcomes(**call, alpha=alpha, p_adjusted=q) if q is not None else r, size))
+    return out
+
+
+def comparison_of(o: "Outcome", family_size: int) -> Comparison:
+    """An Outcome as the seed-group API's Comparison, whose sentence compare prints. Rank
+    tests plan no seeds (the advisor plans t-tests), and their effect is the probability
+    of superiority (or the share of pairs won), not a standardised difference."""
+    notes = []
+    if o.verdict == Verdict.TOO_FEW_SEEDS:
+        notes.append(TOO_FEW.format(n=min(o.n_a, o.n_b)))
+    if o.n_failed_a or o.n_failed_b:
+        notes.append(f"failures ranked worst: {o.n_failed_b} and {o.n_failed_a}")
+    if o.test == "log_rank" or o.n_censored_a or o.n_censored_b:
+        notes.append(f"never reached: {o.n_censored_b} and {o.n_censored_a}, censored at their last step; "
+                     f"Kaplan–Meier medians {_median_text(o.median_b)} and {_median_text(o.median_a)}")
+    test = o.test if o.p is not None else "none"
+    advice = Advice.NOT_PLANNED if o.verdict == Verdict.NOT_DISTINGUISHABLE else None
+    return Comparison(test, o.p, o.p_adjusted, o.difference, o.ci_low, o.ci_high, o.effect, o.n_a, o.n_b,
+                      str(o.verdict), None, "; ".join(notes) or None, family_size, o.ci_level, o.ci_of, None,
+                      advice)
 
 
 def compare_groups(a: Mapping[int, float], b: Mapping[int, float],

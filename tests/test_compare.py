@@ -647,7 +647,10 @@ def test_runs_that_did_not_complete_are_excluded_with_why(tmp_path):
     assert [(e.row.label, e.why) for e in comp.groups[0].excluded] == [("a3", "diverged"),
                                                                         ("a4", "interrupted at step 500")]
     [c] = comp.comparisons
-    assert (c.result.n_a, c.result.test) == (3, "paired")
+    # The diverged seed is an outcome, the worst one: it stays in the test (issue 24), so the
+    # sides no longer share their seeds and the exact Mann–Whitney test ranks it last.
+    assert (c.result.n_a, c.result.n_b, c.result.test) == (4, 3, "mann_whitney")
+    assert c.result.note == "failures ranked worst: 0 and 1"
     assert [e["why"] for e in json.loads(output(paths, fmt="json"))["comparisons"][0]["excluded"]] == [
         "diverged", "interrupted at step 500"]
 
@@ -799,3 +802,27 @@ def test_a_folded_config_diff_names_at_most_twelve_values_of_a_key(tmp_path):
 def test_a_narrow_config_diff_keeps_a_column_per_run(tmp_path):
     a, b = make_run(tmp_path, "a"), make_run(tmp_path, "b", seed=1)
     assert "| seed | 0 | 1 |" in output([a, b], fmt="markdown")
+
+
+def test_two_of_five_diverged_is_not_read_as_distinguishable(tmp_path):
+    """Issue 23's example, as issue 24 wants it decided: three survivors 0.012 above the
+    baseline read "distinguishable" when the diverged seeds dropped out; ranked worst, the
+    exact signed-rank test (SciPy's own here) finds no difference."""
+    import scipy.stats as sps
+
+    base = [0.950, 0.952, 0.948, 0.951, 0.949]
+    paths = [make_run(tmp_path, f"a{s}", seed=s, acc=[0.5, v]) for s, v in enumerate(base)]
+    survivors = [0.962, 0.964, 0.960]
+    paths += [make_run(tmp_path, f"b{s}", seed=s, acc=[0.5, v], set={"model.norm.kind": "none"})
+              for s, v in enumerate(survivors)]
+    paths += [make_run(tmp_path, f"b{s}", seed=s, acc=[0.1], summary={"status": "diverged", "steps": 30},
+                       set={"model.norm.kind": "none"}) for s in (3, 4)]
+    [c] = report(paths).comparisons
+    # Matched seeds 0-4: the paired exact signed-rank test, a diverged seed's pair lost outright.
+    diffs = [v - b for v, b in zip(survivors, base)] + [-1.0, -1.0]
+    expected = sps.wilcoxon(diffs, method="exact").pvalue
+    assert (c.result.test, c.verdict) == ("wilcoxon", "not_distinguishable")
+    assert c.result.p == pytest.approx(expected)
+    doc = json.loads(output(paths, fmt="json"))["comparisons"][0]
+    assert (doc["n_diverged_b"], doc["verdict"], doc["difference"]) == (2, "not_distinguishable", None)
+    assert "2 diverged" in doc["sentence"] and "distinguishable from seed noise" in doc["sentence"]
