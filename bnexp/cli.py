@@ -254,9 +254,11 @@ def compare(
         raise UsageError(f"--plot {plot}: name a .png, .pdf or .svg file")
     from bnexp.sweep import claims_for
 
-    loaded = analysis.load_runs([str(r) for r in runs])
+    unreadable: list[tuple[str, str]] = []
+    loaded = analysis.load_runs([str(r) for r in runs], unreadable)
     report = analysis.compare(loaded, threshold=threshold, last=last, all_keys=all_keys,
-                              pivot_rows=pivot, pivot_columns=columns, metric=metric, baseline=baseline)
+                              pivot_rows=pivot, pivot_columns=columns, metric=metric, baseline=baseline,
+                              unreadable=unreadable)
     show(report, fmt.value, console(), write_plot(loaded, plot) if plot else None, claims_for(runs))
 
 

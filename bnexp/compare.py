@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING
 
 from bnexp import metrics, rundir
 from bnexp.config import flatten, yaml_flow
-from bnexp.errors import RunDirError, UsageError
+from bnexp.errors import RunDirError, RunFileError, UsageError
 from bnexp.rundir import Summary, provenance
 
 if TYPE_CHECKING:  # imported at run time only when groups are compared: it imports SciPy
@@ -374,6 +374,7 @@ class Comparison:
     last: int
     pivot: Pivot | None = None
     hardware_note: str | None = None  # set when the runs come from more than one CPU
+    unreadable: list[tuple[str, str]] = field(default_factory=list)  # (run path, why): listed, not counted
     refs: list[metrics.Ref] = field(default_factory=lambda: [metrics.Ref(metrics.get(METRIC))])
     pivots: list[Pivot] = field(default_factory=list)
     baselines: list[str] = field(default_factory=list)
@@ -404,13 +405,28 @@ def load_run(path: Path) -> Run:
     return Run(Path(path), config, run.read_summary(), run.read_metrics(), run.read_evals())
 
 
-def load_runs(paths: list[str]) -> list[Run]:
+def load_runs(paths: list[str], unreadable: list[tuple[str, str]] | None = None) -> list[Run]:
     """The runs under `paths` (runs, or directories holding runs at any depth), in the
-    order named (a sweep's in grid order): at least two."""
+    order named (a sweep's in grid order): at least two.
+
+    With `unreadable`, a run whose files cannot be read (a missing summary, an empty
+    cell, a corrupt file) is appended to it as (path, why) instead of stopping the
+    comparison: it is listed as not counted, and the other runs are compared."""
     found = rundir.find_runs(paths)
     if len(found) < 2:
         raise RunDirError(f"compare needs at least two runs, found one: {found[0]}")
-    return [load_run(p) for p in found]
+    runs = []
+    for path in found:
+        try:
+            runs.append(load_run(path))
+        except RunFileError as e:
+            if unreadable is None:
+                raise
+            unreadable.append((str(path), str(e)))
+    if len(runs) < 2:
+        raise RunDirError(f"compare needs at least two readable runs; not counted: "
+                          f"{'; '.join(why for _, why in unreadable)}")
+    return runs
 
 
 def read_diagnostics(runs: list[Run], refs: list[metrics.Ref]) -> None:
@@ -427,7 +443,8 @@ def read_diagnostics(runs: list[Run], refs: list[metrics.Ref]) -> None:
 
 def compare(runs: list[Run], *, threshold: float = 0.97, last: int = 1, all_keys: bool = False,
             pivot_rows: str | None = None, pivot_columns: str | None = None,
-            metric: list[str] | None = None, baseline: str | None = None) -> Comparison:
+            metric: list[str] | None = None, baseline: str | None = None,
+            unreadable: list[tuple[str, str]] | None = None) -> Comparison:
     """Build the whole report: each metric of `metric` (names, default final test accuracy)
     tested group against baseline group; the baseline is the first run's group (of its
     test set) unless `baseline` names grid values (`key=value,key=value`) or a run path."""
@@ -450,6 +467,7 @@ def compare(runs: list[Run], *, threshold: float = 0.97, last: int = 1, all_keys
     comp = Comparison(rows, config_diff(runs, all_keys), groups, comparisons, not_comparable(groups),
                       threshold, last, refs=refs, baselines=[b.label for b in bases.values()])
     comp.hardware_note = hardware_note(runs)
+    comp.unreadable = list(unreadable or [])
     if pivot_rows is not None:
         comp.pivots = [pivot(groups, pivot_rows, pivot_columns, r.name) for r in refs]
         comp.pivot = comp.pivots[0]
@@ -479,8 +497,14 @@ def make_sample(ref: metrics.Ref, rows: list[Row], threshold: float, last: int) 
             excluded.append(Exclusion(row, v.note or "no value"))
         elif row.run.seed in by_seed:
             first = by_seed[row.run.seed]
-            excluded.append(Exclusion(row, f"duplicate of seed {row.run.seed} ({first.label}): counted once",
-                                      duplicate=True))
+            why = twin_note(first, row, values.get(int(row.run.seed)), v.value)
+            if why.startswith("conflicting"):  # neither can stand for the seed
+                values.pop(int(row.run.seed), None)
+                censored.discard(int(row.run.seed))
+                if first in used:
+                    used.remove(first)
+                    excluded.append(Exclusion(first, why))
+            excluded.append(Exclusion(row, why, duplicate=not why.startswith("conflicting")))
         else:
             by_seed[row.run.seed] = row
             used.append(row)
@@ -488,6 +512,30 @@ def make_sample(ref: metrics.Ref, rows: list[Row], threshold: float, last: int) 
             if v.censored:
                 censored.add(int(row.run.seed))
     return Sample(ref, used, values, excluded, frozenset(censored))
+
+
+def twin_note(first: Row, twin: Row, first_value: float | None, value: float) -> str:
+    """Why a second run of a seed is not counted. Runs of one config and seed are
+    bit-identical on the same hardware, so twins there that differ beyond float tolerance
+    contradict each other: both are left out. Twins from different CPUs may differ in the
+    last bits (docs/reference.md, What is reproducible where): the first counts, once."""
+    seed = twin.run.seed
+    same = first_value is not None and math.isclose(first_value, value, rel_tol=1e-6, abs_tol=1e-9)
+    keys = [provenance.same_hardware_key(r.run.summary.hardware) for r in (first, twin)]
+    if first_value is None:  # the seed's twins already conflict
+        return f"conflicting duplicates of seed {seed}: left out with {first.label}"
+    if same:
+        return f"duplicate of seed {seed} ({first.label}): counted once"
+    if None in keys or keys[0] != keys[1]:
+        where = "hardware not recorded" if None in keys else "from other hardware"
+        return (f"duplicate of seed {seed} ({first.label}), {where}, {_num_text(value)} against "
+                f"{_num_text(first_value)}: counted once")
+    return (f"conflicting duplicates of seed {seed}: {first.label} {_num_text(first_value)}, {twin.label} "
+            f"{_num_text(value)} on the same hardware; neither is counted")
+
+
+def _num_text(x: float) -> str:
+    return f"{x:.6g}"
 
 
 def baseline_groups(groups: list[Group], baseline: str | None) -> dict[str, Group]:

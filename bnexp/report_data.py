@@ -36,9 +36,10 @@ def report_data(paths: list[str | Path], *, threshold: float = 0.97, last: int =
     named sweeps' first and second grid keys (that differ between the groups); with no
     sweep, and no key given, there are none.
     """
-    runs = compare.load_runs([str(p) for p in paths])
+    unreadable: list[tuple[str, str]] = []
+    runs = compare.load_runs([str(p) for p in paths], unreadable)
     comp = compare.compare(runs, threshold=threshold, last=last, pivot_rows=pivot_rows, pivot_columns=pivot_columns,
-                           metric=list(metric or REPORT_METRICS), baseline=baseline)
+                           metric=list(metric or REPORT_METRICS), baseline=baseline, unreadable=unreadable)
     if pivot_rows is None and pivot_columns is None:
         rows, columns = default_pivot(paths, comp.groups)
         comp.pivots = [compare.pivot(comp.groups, rows, columns, r.name) for r in comp.refs] if rows is not None else []

@@ -826,3 +826,44 @@ def test_two_of_five_diverged_is_not_read_as_distinguishable(tmp_path):
     doc = json.loads(output(paths, fmt="json"))["comparisons"][0]
     assert (doc["n_diverged_b"], doc["verdict"], doc["difference"]) == (2, "not_distinguishable", None)
     assert "2 diverged" in doc["sentence"] and "distinguishable from seed noise" in doc["sentence"]
+
+
+SAME_CPU = {"cpu_model": "Intel(R) Xeon(R) Platinum 8480+", "vector_level": "amx", "threads": 2}
+OTHER_CPU = {"cpu_model": "AMD EPYC 9R14 96-Core Processor", "vector_level": "avx512", "threads": 2}
+
+
+@pytest.mark.parametrize("twin_hardware, counted, why", [
+    (SAME_CPU, 2, "conflicting duplicates of seed 0: a0 0.98, twin 0.5 on the same hardware; neither is counted"),
+    (OTHER_CPU, 3, "duplicate of seed 0 (a0), from other hardware, 0.5 against 0.98: counted once"),
+])
+def test_a_twin_that_disagrees_is_left_out_on_the_same_hardware_and_counted_once_across(
+        tmp_path, twin_hardware, counted, why):
+    """Issue 24, reproduction 7: runs of one config and seed are bit-identical on one CPU, so
+    twins that disagree there contradict each other and neither stands for the seed."""
+    paths = [make_run(tmp_path, f"a{s}", seed=s, summary={"hardware": SAME_CPU}) for s in range(3)]
+    paths.append(make_run(tmp_path, "twin", seed=0, acc=(0.9, 0.95, 0.97, 0.5), summary={"hardware": twin_hardware}))
+    [group] = report(paths).groups
+    assert group.n == counted
+    assert why in [e.why for e in group.excluded]
+
+
+def test_runs_that_cannot_be_read_are_listed_as_not_counted_and_the_rest_compared(tmp_path):
+    """Issue 24, reproduction 7: a missing summary and an empty accuracy cell put the run in
+    the not-counted list with the reason; nothing crashes, and compare exits 0."""
+    paths = [make_run(tmp_path, f"a{s}", seed=s) for s in range(3)]
+    paths += [make_run(tmp_path, f"b{s}", seed=s, set={"model.norm.kind": "none"}) for s in range(4)]
+    (tmp_path / "b2" / "summary.json").unlink()
+    metrics_file = tmp_path / "b3" / "metrics.csv"
+    lines = metrics_file.read_text().splitlines()
+    cells = lines[-1].split(",")
+    cells[rundir.METRICS_COLUMNS.index("test_accuracy")] = ""
+    metrics_file.write_text("\n".join(lines[:-1] + [",".join(cells)]) + "\n")
+    result = compare_cli(tmp_path, "--format", "json")
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    [(b2, missing), (b3, empty)] = [(Path(e["path"]).name, e["why"]) for e in doc["not_counted"]]
+    assert (b2, b3) == ("b2", "b3")
+    assert missing.endswith("b2/summary.json is missing") and "b3/metrics.csv is corrupt" in empty
+    assert [g["n"] for g in doc["groups"]] == [3, 2]
+    text = compare_cli(tmp_path).stdout
+    assert "Not counted: " in text and "summary.json is missing" in text

@@ -99,9 +99,11 @@ def comparison_lines(comp: Comparison) -> list[str]:
 
 
 def warning_lines(comp: Comparison) -> list[str]:
-    """The warnings: test sets that can't be compared, and runs from different hardware."""
+    """The warnings: runs that could not be read, test sets that can't be compared, and
+    runs from different hardware."""
     hardware = [f"Hardware: {comp.hardware_note}."] if comp.hardware_note else []
-    return [f"Not comparable: {line}." for line in comp.not_comparable] + hardware
+    unread = [f"Not counted: {why}." for _, why in comp.unreadable]
+    return unread + [f"Not comparable: {line}." for line in comp.not_comparable] + hardware
 
 
 def curves(comp: Comparison) -> list[str]:
@@ -296,6 +298,7 @@ def to_json(comp: Comparison, plot: str | None = None, claims: list[dict] | None
         "comparisons": [_clean(c.to_dict()) for c in comp.comparisons],
         "not_comparable": comp.not_comparable,
         "hardware_note": comp.hardware_note,
+        "not_counted": [{"path": path, "why": why} for path, why in comp.unreadable],
         "pivot": _pivot_json(comp.pivot) if comp.pivot else None,
         "pivots": [_pivot_json(p) for p in comp.pivots or ([comp.pivot] if comp.pivot else [])],
         "plot": plot,

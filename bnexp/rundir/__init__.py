@@ -284,8 +284,9 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
     """Run directories named by `paths`, in the order named; within a directory of runs,
     a sweep's runs in grid order, others in natural order.
 
-    A directory holding summary.json is a run and is not searched further (its
-    checkpoints are not runs); any other directory is searched at any depth. A run
+    A directory holding summary.json (or config.yaml and metrics.csv: a run whose
+    summary was lost, which compare lists as not counted) is a run and is not searched
+    further; any other directory is searched at any depth. A run
     named twice counts once. The order matters: compare's baseline is the first run.
     """
     found: dict[Path, Path] = {}  # resolved -> as spelled
@@ -311,7 +312,7 @@ def _natural_key(path: Path) -> list:
 def _runs_under(root: Path) -> list[Path]:
     runs, grid_rank = [], {}
     for dirpath, dirnames, filenames in os.walk(root):
-        if SUMMARY in filenames:
+        if SUMMARY in filenames or (CONFIG in filenames and METRICS in filenames):  # a run, its summary lost or not
             runs.append(Path(dirpath))
             dirnames.clear()
         elif SWEEP_MANIFEST in filenames:

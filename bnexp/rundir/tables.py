@@ -49,7 +49,10 @@ def read(text: str, kind: str, path: Path) -> list[dict]:
     """The rows of a table's text, typed; RunFileError naming `path` when a cell is not of its type."""
     types = dict(TABLES[kind])
     try:
-        return [{name: (types[name](row[name]) if row.get(name) not in (None, "") else None) for name in types}
+        rows = [{name: (types[name](row[name]) if row.get(name) not in (None, "") else None) for name in types}
                 for row in csv.DictReader(io.StringIO(text, newline=""))]
+        if any(row["step"] is None for row in rows):  # every reader places a row by its step
+            raise RunFileError(f"{path} is corrupt: a row has no step (or the header no step column)")
+        return rows
     except (ValueError, TypeError, csv.Error) as e:
         raise RunFileError(f"{path} is corrupt: {' '.join(str(e).split())[:120]}") from None
