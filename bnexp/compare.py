@@ -415,7 +415,7 @@ def load_runs(paths: list[str], unreadable: list[tuple[str, str]] | None = None)
     found = rundir.find_runs(paths)
     if len(found) < 2:
         raise RunDirError(f"compare needs at least two runs, found one: {found[0]}")
-    runs = []
+    runs, errors = [], []
     for path in found:
         try:
             runs.append(load_run(path))
@@ -423,9 +423,9 @@ def load_runs(paths: list[str], unreadable: list[tuple[str, str]] | None = None)
             if unreadable is None:
                 raise
             unreadable.append((str(path), str(e)))
-    if len(runs) < 2:
-        raise RunDirError(f"compare needs at least two readable runs; not counted: "
-                          f"{'; '.join(why for _, why in unreadable)}")
+            errors.append(e)
+    if len(runs) < 2 and errors:  # nothing left to compare: the first unreadable file is the error
+        raise errors[0]
     return runs
 
 
