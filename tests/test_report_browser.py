@@ -143,7 +143,8 @@ def test_every_plot_of_the_trained_report_is_rendered(trained_page):
     titles = [c["title"] for c in charts]
     assert titles[:2] == ["test accuracy against step", "test loss against step"]
     assert sum("layer 1, unit 0" in t for t in titles) == 2 and "variance gap, mean over BN layers" in titles
-    assert "ICS ℓ2 distance, layer 0" in titles and "loss range along the gradient" in titles
+    # Diagnostics are drawn per seed group, as the mean over seeds with its band.
+    assert "ICS ℓ2 distance, layer 0" in titles and "loss range along the gradient, mean over seeds" in titles
     assert_every_chart_drawn(charts)
 
 
