@@ -6,13 +6,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 MNIST ?= ../shared/data/mnist
 
-.PHONY: demo test chromium bench reproduce report-screenshot study claims clean
+.PHONY: demo test test-long chromium bench reproduce report-screenshot study claims clean
 
 demo: $(VENV)/.installed
 	$(BIN)/bnexp train configs/quickstart.yaml
 
 test: $(VENV)/.installed-test chromium
 	$(BIN)/python -m pytest
+
+# The tests marked long (pyproject's pytest settings leave them out of make test): kill -9 and
+# Ray workers, full MNIST, extensions, whole-config conv and recurrent runs.
+test-long: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -m long
 
 # The report's browser test (tests/test_report_browser.py) opens it in Debian's Chromium.
 # Installed here where apt-get can (as root; `apt-get update` first only if the package

@@ -234,6 +234,7 @@ def test_cnn_config_errors_are_one_line_exit_2(tmp_path, overrides, named):
 # --- configs/cnn.yaml end to end -------------------------------------------------------------------
 
 
+@pytest.mark.long
 def test_cnn_yaml_with_batch_and_keras_norm_reaches_the_same_accuracy(tmp_path):
     """The issue's check: the same seed, 200 steps of configs/cnn.yaml, our BN against Keras':
     test accuracies within 0.005 (both start from identical weights and see the same batches;

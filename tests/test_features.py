@@ -123,6 +123,7 @@ def test_random_weights_control_trains_exactly_its_chosen_kernel_weights(tmp_pat
             assert np.array_equal(end[name], value), f"{name} changed"
 
 
+@pytest.mark.long
 def test_noisy_bn_perturbs_training_only(tmp_path):
     run = trained(tmp_path, "noisy_bn.yaml")
     weights = checkpoint(run)
@@ -226,10 +227,12 @@ def extension_matches(tmp_path: Path, old_steps: int, epochs: int, settings: dic
     assert load_config(tmp_path / "extended" / "config.yaml") == load_config(tmp_path / "reference" / "config.yaml")
 
 
+@pytest.mark.long
 def test_extending_from_an_epoch_boundary_ends_as_the_longer_run(tmp_path):
     extension_matches(tmp_path, 100, 2, {})
 
 
+@pytest.mark.long
 def test_extending_from_the_middle_of_an_epoch_drops_the_old_end_row(tmp_path):
     """Step 120 is neither an epoch end nor an evaluation of the 2-epoch run: its row goes, and
     the row at 150 averages steps 100 to 150 as the longer run's does."""
@@ -241,6 +244,7 @@ def test_a_run_without_unrolling_extends_from_any_step(tmp_path):
     extension_matches(tmp_path, 130, 2, {"train.unroll": 1})
 
 
+@pytest.mark.long
 def test_a_run_that_ended_off_the_unroll_grid_extends_from_its_tail_checkpoint(tmp_path):
     """250 steps with unroll 4 and evaluations every 100: the last call, 200 → 250, ran 48
     steps unrolled and 2 alone, where a 450-step run runs 200 → 300 unrolled. The run kept a

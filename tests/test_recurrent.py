@@ -246,6 +246,7 @@ def test_rnn_config_errors_are_one_line_exit_2(tmp_path, overrides, named):
 TINY_RNN = {"model.kind": "rnn", "model.lstm": {"units": 8}, "model.hidden": [8], "train.eval_train_examples": 0}
 
 
+@pytest.mark.long
 def test_rnn_run_evaluates_with_batch_and_precise_statistics_and_records_diagnostics(tmp_path):
     config = write_config(tmp_path, {**TINY_RNN, "train.steps": 40, "train.eval_every": 20,
                                      "diagnostics": {"enabled": True, "ics": True, "examples": 50}})
@@ -270,6 +271,7 @@ def test_a_pixel_by_pixel_permuted_rnn_trains(tmp_path):
     assert json.loads((tmp_path / "r" / rundir.SUMMARY).read_text())["status"] == "completed"
 
 
+@pytest.mark.long
 def test_an_extended_rnn_run_ends_as_one_planned_that_long(tmp_path):
     """Resume and extension with per-time-step moving statistics in the checkpoint."""
     long = write_config(tmp_path, {**TINY_RNN, "train.steps": 40, "train.eval_every": 20}, "long.yaml")
@@ -281,6 +283,7 @@ def test_an_extended_rnn_run_ends_as_one_planned_that_long(tmp_path):
     assert metrics_without_timing(tmp_path / "short") == metrics_without_timing(tmp_path / "long")
 
 
+@pytest.mark.long
 def test_rnn_yaml_shortened_reaches_90_percent(tmp_path):
     """configs/rnn.yaml (BN-LSTM over rows) for 4 of its 10 epochs (its cosine schedule over
     those 4) on the bundled sample: above the 0.90 the full config must reach."""

@@ -242,6 +242,7 @@ def test_sigint_stops_running_points_with_a_checkpoint_and_exits_130(tmp_path):
     assert (out / "seed=0" / rundir.CHECKPOINT).exists()
 
 
+@pytest.mark.long
 def test_ray_executor_runs_points_as_tasks_on_a_local_instance(tmp_path):
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e .[ray]")
     result = sweep(write_sweep(tmp_path, seeds=[0, 1]), "--out", tmp_path / "out", "--executor", "ray", "--workers", "2")

@@ -240,6 +240,7 @@ def test_interrupt_saves_checkpoint_and_resume_matches_uninterrupted(long_interv
     assert metrics_without_timing(tmp_path / "r") == metrics_without_timing(reference)
 
 
+@pytest.mark.long
 def test_resume_after_kill_9_replaces_rows_after_the_checkpoint(finished_run, tmp_path):
     config = write_config(tmp_path, {"train.steps": 3000, "train.eval_every": 50, "train.checkpoint_every": 100})
     run = tmp_path / "r"
@@ -283,6 +284,7 @@ def test_tensorboard_events_hold_every_metrics_row(finished_run):
         assert [value for _, value in logged] == pytest.approx([r[column] for r in rows], rel=1e-6)
 
 
+@pytest.mark.long
 @pytest.mark.mnist
 @pytest.mark.slow
 def test_mnist_bn_config_reaches_98_percent_on_full_mnist(mnist_dir, tmp_path):

@@ -68,6 +68,7 @@ def worker_pids(parent: int) -> list[int]:
     return [int(pid) for pid in children if b"bnexp.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
+@pytest.mark.long
 @pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="finds the worker through Linux's /proc")
 def test_kill_9_of_a_worker_fails_its_point_replaces_the_worker_and_the_rerun_completes_it_identically(tmp_path):
     long = {"train.steps": 4000, "train.eval_every": 100, "train.checkpoint_every": 100}
@@ -114,6 +115,7 @@ def worker_tasks(tasks: list[dict]) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+@pytest.mark.long
 def test_a_point_on_reused_programs_equals_bnexp_train_alone(tmp_path):
     """Two points that differ in every program input at once (seed, and with it the weights and
     the dropout and noise seeds; learning rate, momentum, weight decay, noise scale, divergence
@@ -133,6 +135,7 @@ def test_a_point_on_reused_programs_equals_bnexp_train_alone(tmp_path):
     assert metrics_without_timing(runs[1]) != metrics_without_timing(runs[0])
 
 
+@pytest.mark.long
 def test_a_sweep_reuses_programs_across_learning_rates_and_seeds_equal_to_bnexp_train_alone(tmp_path):
     path, out = write_sweep(tmp_path, grid={"train.learning_rate": [0.05, 0.2]}, seeds=[3, 4]), tmp_path / "out"
     done = subprocess.run(sweep_command(path, out, "--workers", "1"), env=env(), capture_output=True, text=True)
@@ -158,6 +161,7 @@ def test_a_feature_turned_off_is_another_program():
     assert key(schedule={"kind": "cosine"}, steps=300) != key(schedule={"kind": "cosine"}, steps=400)
 
 
+@pytest.mark.long
 def test_ray_actors_train_points_as_bnexp_train_alone(tmp_path):
     """Without --address the sweep starts a Ray instance of its own: whatever cluster runs on
     the machine, and whatever RAY_ADDRESS names (here nobody), is not its business."""
