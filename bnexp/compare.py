@@ -649,7 +649,7 @@ def ranked_call(base: Group, group: Group, ref: metrics.Ref) -> dict | None:
         return None
 
     def side(g: Group) -> tuple[list[int], list[float], list[bool], list[bool]]:
-        sample, failed = g.sample(ref.name), failed_seeds(g) if kind != "binary" else set()
+        sample, failed = g.sample(ref.name), failed_seeds(g)
         seeds = sorted(set(sample.values) | failed)
         return (seeds, [math.nan if s in failed else sample.values[s] for s in seeds], [s in failed for s in seeds],
                 [s in sample.censored_seeds and s not in failed for s in seeds])
