@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import yaml
-from test_train import train, write_config
+from test_train import assert_config_error, train, write_config
 
 from bnexp import rundir
 from bnexp.backend import tensorflow
@@ -224,11 +224,7 @@ def test_an_mlp_config_records_no_cnn_or_rnn_keys():
     ({"model.kind": "cnn", "train.trainable": "random_weights"}, "train.trainable=random_weights"),
 ])
 def test_cnn_config_errors_are_one_line_exit_2(tmp_path, overrides, named):
-    result = train(write_config(tmp_path, overrides), "--run-dir", tmp_path / "r")
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], result.output
-    assert not (tmp_path / "r").exists()
+    assert_config_error(tmp_path, overrides, named)
 
 
 # --- configs/cnn.yaml end to end -------------------------------------------------------------------

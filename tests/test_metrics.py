@@ -17,10 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats as sps
-from typer.testing import CliRunner
+from test_report_cli import bnexp, compare_json
 
 from bnexp import claims as C, compare as cmp, metrics as M, rundir
-from bnexp.cli import app
 from bnexp.config import apply_override, validate
 from bnexp.rundir import Summary
 from bnexp.sweep import flow, run_record
@@ -56,16 +55,6 @@ def make_run(root: Path, name: str, *, test, train=None, seed=0, status="complet
                   data={"dataset": "mnist-sample", "test_examples": 1000, "test_class_counts": COUNTS}, **last)
     run.write_summary(dataclasses.replace(doc, **(summary or {})))
     return run.path
-
-
-def bnexp(*args):
-    return CliRunner().invoke(app, [*map(str, args)])
-
-
-def compare_json(*args) -> dict:
-    result = bnexp("compare", *args, "--format", "json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.output)
 
 
 def gaps(path: Path, last: int) -> float:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train import metrics_without_timing, train, write_config
+from test_train import assert_config_error, metrics_without_timing, train, write_config
 
 from bnexp import rundir
 from bnexp.backend import tensorflow
@@ -235,10 +235,7 @@ def test_precise_statistics_are_per_time_step():
     ({"model.kind": "rnn", "model.norm.kind": "instance"}, "model.norm.kind=instance"),
 ])
 def test_rnn_config_errors_are_one_line_exit_2(tmp_path, overrides, named):
-    result = train(write_config(tmp_path, overrides), "--run-dir", tmp_path / "r")
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and named in lines[0], result.output
+    assert_config_error(tmp_path, overrides, named)
 
 
 # --- runs -------------------------------------------------------------------------------------------

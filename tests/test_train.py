@@ -46,6 +46,15 @@ def write_config(tmp_path: Path, overrides: dict | None = None, name: str = "con
     return path
 
 
+def assert_config_error(tmp_path: Path, overrides: dict, named: str) -> None:
+    """A config error: exit 2, one line naming `named`, and no run directory made."""
+    result = train(write_config(tmp_path, overrides), "--run-dir", tmp_path / "r")
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], result.output
+    assert not (tmp_path / "r").exists()
+
+
 def train(*args: str):
     return CliRunner().invoke(app, ["train", *map(str, args), "--quiet"])
 
