@@ -32,6 +32,7 @@ from bnexp.config import Schema
 from bnexp.errors import ConfigError, UsageError
 from bnexp.rundir import table_file
 from bnexp.rundir.provenance import different_hardware_line
+from bnexp.status import RESULTS, Status
 
 # The diagnostics tables a claim can read (name → columns): bnexp.metrics' (a test checks
 # them against bnexp.rundir.tables).
@@ -52,7 +53,6 @@ RUN_METRICS = ("final_accuracy", "best_accuracy", "final_loss", "steps_to_thresh
 METRICS = RUN_METRICS + DIAGNOSTIC_METRICS
 AVERAGED = tuple(n for n in METRICS if metric_defs.get(n).uses_last)  # the metrics `last` applies to
 BINARY = tuple(n for n in METRICS if metric_defs.get(n).kind == "binary")  # judged by Fisher's exact test
-RESULTS = metric_defs.RESULTS  # statuses whose run has a result; as bnexp.sweep.RESULTS
 MIN_SEEDS = 3  # as bnexp.stats.MIN_SEEDS, which is not imported here so validation needs no SciPy
 MAX_SEEDS = 1000  # for --seeds: as many as the seed advisor ever asks for
 MAX_SEED = 2**31 - 1  # as Config.seed
@@ -367,8 +367,8 @@ def _side(entry: Expect, point: dict[str, Any], label: str,
             complete = False
             by_note.setdefault(f"no result yet ({run.status if run else 'not run'})", []).append(seed)
             continue
-        failure = "diverged" if run.status == "diverged" else (
-            "failed to learn" if metric_defs.outcome(run.data()) == "failed_to_learn" else None)
+        failure = str(Status.DIVERGED) if run.status == Status.DIVERGED else (
+            "failed to learn" if metric_defs.outcome(run.data()) == metric_defs.FAILED_TO_LEARN else None)
         if failure:
             by_note.setdefault(failure, []).append(seed)
         measured = run_metric(entry, run)

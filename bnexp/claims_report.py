@@ -19,7 +19,8 @@ from bnexp import rundir, sweep as sweep_module
 from bnexp.compare import Run, load_run
 from bnexp.errors import RunDirError
 from bnexp.present import MISSING, markdown_table, markdown_text
-from bnexp.present.claims import difference_with_ci, label, p_value
+from bnexp.formats import p_value
+from bnexp.present.claims import difference_with_ci, label
 from bnexp.rundir import RunDir, write_atomic
 
 HEADER = ["claim", "source", "setup", "verdict", "difference [CI]", "p", "adjusted p", "figure"]

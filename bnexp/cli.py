@@ -115,6 +115,7 @@ def reports_errors(command):
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         from bnexp.errors import BnexpError, Stopped, signal_exit_code
+        from bnexp.status import Status
 
         try:
             return command(*args, **kwargs)
@@ -123,7 +124,7 @@ def reports_errors(command):
         except Stopped as e:  # a second signal stopped training at once
             fail(f"interrupted twice by {e.signal}", signal_exit_code(e.signal))
         except KeyboardInterrupt:
-            fail("interrupted", signal_exit_code("SIGINT"))
+            fail(str(Status.INTERRUPTED), signal_exit_code("SIGINT"))
         except (typer.Exit, typer.Abort):  # our own exit codes, not errors
             raise
         except BrokenPipeError:  # `bnexp ... | head`: the reader left; say nothing more

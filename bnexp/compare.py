@@ -44,8 +44,10 @@ from typing import TYPE_CHECKING
 
 from bnexp import metrics, rundir
 from bnexp.config import flatten, yaml_flow
+from bnexp.formats import MISSING  # also a config key one run's version of bnexp did not have
 from bnexp.errors import RunDirError, RunFileError, UsageError
 from bnexp.rundir import Summary, provenance
+from bnexp.status import RESULTS, Status
 
 if TYPE_CHECKING:  # imported at run time only when groups are compared: it imports SciPy
     from bnexp import stats
@@ -55,7 +57,6 @@ if TYPE_CHECKING:  # imported at run time only when groups are compared: it impo
 # its training numbers).
 NOT_EXPERIMENT = ("seed", "name", "data.dir")
 OBSERVERS = ("diagnostics.", "train.eval_train_examples")
-MISSING = "—"  # a config key one run's version of bnexp did not have
 TEST_SET = "test set"  # the pseudo-key that keeps runs of different test sets apart
 METRIC = metrics.DEFAULT  # what the seed groups are tested on unless --metric says otherwise
 
@@ -237,12 +238,12 @@ class Group:
 
     @property
     def n_diverged(self) -> int:
-        return sum(o == "diverged" for o in self.outcomes.values())
+        return sum(o == Status.DIVERGED for o in self.outcomes.values())
 
     @property
     def n_failed(self) -> int:
         """Completed runs that failed to learn (bnexp.metrics.failed_to_learn)."""
-        return sum(o == "failed_to_learn" for o in self.outcomes.values())
+        return sum(o == metrics.FAILED_TO_LEARN for o in self.outcomes.values())
 
     @property
     def duplicates(self) -> list[Exclusion]:
@@ -481,7 +482,7 @@ def make_group(label: str, rows: list[Row], refs: list[metrics.Ref], threshold: 
     """A seed group: for each metric one value per distinct seed; the other runs are excluded with why."""
     outcomes: dict[str, str] = {}
     for row in rows:
-        if row.run.status in metrics.RESULTS:
+        if row.run.status in RESULTS:
             outcomes.setdefault(row.run.seed, row.run.outcome)
     samples = {r.name: make_sample(r, rows, threshold, last) for r in refs}
     return Group(label, rows, rows[0].run.test_set, samples, outcomes)
@@ -627,7 +628,7 @@ def compare_groups(groups: list[Group], refs: list[metrics.Ref] | None = None,
     return out
 
 
-FAILURES = ("diverged", "failed_to_learn")  # a run's outcome that ranks worst in a test
+FAILURES = (Status.DIVERGED, metrics.FAILED_TO_LEARN)  # a run's outcome that ranks worst in a test
 
 
 def failed_seeds(g: Group) -> set[int]:
@@ -707,7 +708,7 @@ def _keys(runs: list[Run]) -> list[str]:
 def run_values(run: Run, threshold: float, last: int, refs: list[metrics.Ref] = ()) -> dict[str, float | None]:
     """The metrics-table numbers for one run as it recorded them, whatever its status
     (bnexp.metrics.value; a time to threshold never reached is None here)."""
-    recorded = metrics.RunData(metrics.RESULTS[0], run.summary.to_json(), run.metrics, run.diagnostics, run.evals)
+    recorded = metrics.RunData(RESULTS[0], run.summary.to_json(), run.metrics, run.diagnostics, run.evals)
     out = {}
     for column in [*COLUMNS, *(Column.of(r) for r in refs if r.name not in TABLE_METRICS)]:
         binary = column.ref.metric.kind == "binary"  # a run's status is what a 0/1 metric records

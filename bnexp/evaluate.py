@@ -19,6 +19,7 @@ from bnexp import rundir  # noqa: E402
 from bnexp.model import CLASSES, build_model, forward, moving_stat_layers, pixels, predicted_class, statistics_preserved  # noqa: E402
 from bnexp.recurrent import LSTM  # noqa: E402
 from bnexp.stochastic import run_layers  # noqa: E402
+from bnexp.status import Status  # noqa: E402
 
 EVAL_BATCH = 5000  # measured: 5,000 per call beats 2,000 and 10,000 on 2 cores (bench/)
 # Conv and recurrent networks: the bundled sample's 1,000 test images padded to 5,000 took
@@ -254,7 +255,7 @@ def evaluate_run(run_dir, stats: Stats | Literal["all"] = "moving", split: Split
     data = load(config.data.dataset, data_dir or config.data.dir)
     images, labels = data.split(split)
     batch_size = batch_size or config.train.batch_size
-    notes = [f"the run is {summary.status}: evaluating its last checkpoint, at step {step}"] if summary.status != "completed" else []
+    notes = [f"the run is {summary.status}: evaluating its last checkpoint, at step {step}"] if summary.status != Status.COMPLETED else []
     precise_notes = []
     if "precise" in sources:
         used = _precise_examples(data, precise_examples, config.seed, precise_notes)

@@ -38,9 +38,10 @@ from typing import Any
 from bnexp.errors import UsageError
 from bnexp.rundir import EVAL as EVAL_FILE, METRICS as METRICS_FILE, SUMMARY as SUMMARY_FILE, table_file
 from bnexp.rundir.tables import TABLES
+from bnexp.status import RESULTS, Status
 
 KINDS = ("continuous", "binary", "time_to_event")
-RESULTS = ("completed", "diverged")  # statuses whose run has a result
+FAILED_TO_LEARN = "failed_to_learn"  # the outcome of a completed run no better than chance
 
 # The diagnostics tables (bnexp.rundir.tables declares them) and the columns that pick rows.
 DIAGNOSTICS: dict[str, tuple[str, ...]] = {table: tuple(name for name, _ in columns)
@@ -219,8 +220,8 @@ def value(r: Ref, run: RunData, *, last: int = 1, threshold: float = 0.97) -> Va
         return _binary(m.name, run)
     if run.status not in RESULTS:
         return Value(None, run.status + _at_step(run.summary.get("steps")))
-    if run.status == "diverged":
-        return Value(None, "diverged")
+    if run.status == Status.DIVERGED:
+        return Value(None, Status.DIVERGED)
     if m.aggregation == "summary":
         return _finite(m.name, run.summary.get(m.name))
     if m.aggregation == "eval":
@@ -314,7 +315,7 @@ def _binary(name: str, run: RunData) -> Value:
     """`diverged`: 1 for a diverged run. `failed`: 1 for a diverged run or one that failed to learn."""
     if run.status not in RESULTS:
         return Value(None, run.status + _at_step(run.summary.get("steps")))
-    if run.status == "diverged":
+    if run.status == Status.DIVERGED:
         return Value(1.0)
     if name == "diverged":
         return Value(0.0)
@@ -371,6 +372,6 @@ def failed_to_learn_of(summary: Mapping[str, Any]) -> bool | None:
 def outcome(run: RunData) -> str:
     """How a run ended, as counts show it: completed, failed_to_learn, diverged, or the status
     of a run without a result (running, interrupted, failed: stopped by an error)."""
-    if run.status == "completed" and failed_to_learn_of(run.summary):
-        return "failed_to_learn"
+    if run.status == Status.COMPLETED and failed_to_learn_of(run.summary):
+        return FAILED_TO_LEARN
     return run.status

@@ -48,11 +48,11 @@ import math
 import statistics
 from pathlib import Path
 
+from bnexp.formats import MISSING, p_value
 from bnexp.rundir.guard import write_atomic
 from bnexp.svgchart import Band, Chart, Layer, Line, escape_text, render
 from bnexp.present.claims import label
 
-MISSING = "—"
 # The first six are Okabe & Ito's colour-blind-safe set; four darker hues follow.
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
            "#7F3C8D", "#8C564B", "#3B3B3B", "#B8860B")
@@ -158,12 +158,6 @@ def _number(value, signed: bool = False) -> str:
     if magnitude >= 1:
         return f"{value:{sign}#.4g}"
     return f"{value:{sign}.4f}"
-
-
-def _p_value(value) -> str:
-    if not _finite(value):
-        return MISSING
-    return f"{value:.3f}" if value >= 1e-3 else f"{value:.1e}"
 
 
 def _count(value) -> str:
@@ -458,8 +452,8 @@ def _comparison_row(index: int, c: dict, show_a: bool) -> str:
         _cell("difference", c.get("difference"), _number(c.get("difference"), signed=True)),
         _ci_cell(c.get("ci_low"), c.get("ci_high"), c.get("ci_level")),
         _cell("effect_size", c.get("effect_size"), _number(c.get("effect_size"), signed=True)),
-        _cell("p", c.get("p"), _p_value(c.get("p"))),
-        _cell("p_adjusted", c.get("p_adjusted"), _p_value(c.get("p_adjusted"))),
+        _cell("p", c.get("p"), p_value(c.get("p"))),
+        _cell("p_adjusted", c.get("p_adjusted"), p_value(c.get("p_adjusted"))),
         f'<td data-field="verdict">{_pill("verdict", c.get("verdict"))}</td>',
         _text_cell("sentence", c.get("sentence"), "reading"),
     ]
@@ -498,8 +492,8 @@ def _claim_row(index: int, c: dict) -> str:
         f'<td data-field="verdict">{_pill("verdict", c.get("verdict"))}</td>',
         _cell("difference", c.get("difference"), _number(c.get("difference"), signed=True)),
         _ci_cell(c.get("ci_low"), c.get("ci_high"), c.get("ci_level")),
-        _cell("p", c.get("p"), _p_value(c.get("p"))),
-        _cell("p_adjusted", c.get("p_adjusted"), _p_value(c.get("p_adjusted"))),
+        _cell("p", c.get("p"), p_value(c.get("p"))),
+        _cell("p_adjusted", c.get("p_adjusted"), p_value(c.get("p_adjusted"))),
         f'<td class="num" data-field="n" data-n-better="{c.get("n_better")}" data-n-than="{c.get("n_than")}">'
         f'{escape_text(c.get("n_better"))}\u00a0vs\u00a0{escape_text(c.get("n_than"))}</td>',
         _cell("seeds_needed", c.get("seeds_needed"), _count(c.get("seeds_needed"))),

@@ -73,6 +73,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from bnexp import formats
+
 ALPHA = 0.05
 CI_LEVEL = 0.95
 POWER = 0.8
@@ -1209,7 +1211,7 @@ def _evidence(difference: float | None, ci: tuple, ci_level: float,
               family_size: int, ci_of: str | None = "difference", ratio: float | None = None) -> str:
     """`difference X [95% CI lo, hi], d = …, paired t-test over 5 seeds, Holm-adjusted p = …`."""
     low, high = ci
-    level = f"{ci_level:.0%}" if abs(ci_level * 100 - round(ci_level * 100)) < 1e-9 else f"{ci_level:.2%}"
+    level = formats.level(ci_level)
     text = "difference not defined" if difference is None else f"difference {_num(difference)}"
     if ci_of == "difference" and (low, high) != (None, None):
         text += f" [{level} CI {_bound(low)}, {_bound(high)}]"
@@ -1222,7 +1224,7 @@ def _evidence(difference: float | None, ci: tuple, ci_level: float,
         parts.append(effect)
     parts.append(f"{test} over {seeds}" + (f" ({note})" if note else ""))
     label = "Holm-adjusted p" if family_size > 1 else "p"
-    parts.append(f"{label} {_p_text(p_adjusted)}")
+    parts.append(f"{label} {formats.p_relation(p_adjusted)}")
     return ", ".join(parts)
 
 
@@ -1275,11 +1277,6 @@ def _clean(x: np.ndarray) -> np.ndarray:
 
 def _num(x: float | None) -> str:
     return "not defined" if x is None else f"{x:+.3g}"
-
-
-def _p_text(p: float) -> str:
-    """`= 0.004`, or `< 0.0001`: a p-value printed as 0 would claim certainty."""
-    return "< 0.0001" if p < 1e-4 else f"= {p:.2g}"
 
 
 def _array(values) -> np.ndarray:

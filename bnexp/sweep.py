@@ -56,10 +56,10 @@ from bnexp.config import Config, Schema
 from bnexp.errors import BnexpError, ConfigError, RunDirError, RunFileError, UsageError, signal_exit_code
 from bnexp.raycluster import check_reachable, connect_ray
 from bnexp.rundir import provenance
+from bnexp.status import RESULTS, Status
 
 MANIFEST = rundir.SWEEP_MANIFEST
 # A diverged run is a finding (this setting does not train), not an accident: keep it.
-RESULTS = ("completed", "diverged")
 DOTTED_KEY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"  # as Config.name: it names the sweep directory
 MAX_LABEL = 200  # bytes of one directory name; file systems allow 255
@@ -90,7 +90,7 @@ class Point:
     run_dir: str  # relative to the sweep directory; also the point's name
     overrides: dict[str, Any]
     config: Config
-    status: str = "pending"
+    status: Status = Status.PENDING
     message: str | None = None
     test_accuracy: float | None = None
     failed_to_learn: bool = False  # the run's summary says so (bnexp.metrics.failed_to_learn)
@@ -312,7 +312,7 @@ def read_status(point: Point, run: Path) -> None:
     if found.has_config():
         check_same_config(point, found)
     summary = found.read_summary()
-    point.status = summary.status or "pending"
+    point.status = summary.status or Status.PENDING
     point.message, point.test_accuracy = summary.message, summary.test_accuracy
     point.failed_to_learn = bool(summary.failed_to_learn)
 
@@ -863,10 +863,10 @@ def start_point(sweep: Sweep, point: Point, executor, reporter: SweepReporter) -
     try:
         resume = prepare(sweep.out, point.run_dir)
     except BnexpError as e:
-        end_point(sweep, point, "failed", str(e), reporter)
+        end_point(sweep, point, Status.FAILED, str(e), reporter)
         return
     executor.start(point, None if resume else config_module.to_yaml(point.config), run)
-    point.status, point.message = "running", None
+    point.status, point.message = Status.RUNNING, None
     write_manifest(sweep)
     reporter.started(point)
 
@@ -877,21 +877,22 @@ def collect(sweep: Sweep, executor, reporter: SweepReporter) -> None:
         summary = run.read_summary() if run.has_summary() else rundir.Summary(status=None)
         status = outcome(code, summary.status, stopping=sweep.stopped_by is not None)
         point.test_accuracy, point.failed_to_learn = summary.test_accuracy, bool(summary.failed_to_learn)
-        message = (error or summary.message or f"exit code {code}") if status == "failed" else summary.message
+        message = (error or summary.message or f"exit code {code}") if status == Status.FAILED else summary.message
         end_point(sweep, point, status, message, reporter)
 
 
-def outcome(code: int, summary_status: str | None, stopping: bool) -> str:
+def outcome(code: int, summary_status: Status | None, stopping: bool) -> Status:
     """A point's status from its exit code and its summary, which may be stale if the
     process died before writing (a resume that could not load its data, say). A point
     stopped with the sweep before it could say so (still importing, or a Ray task
     cancelled in its queue) is interrupted: a rerun resumes or restarts it."""
-    if (code, summary_status) in ((0, "completed"), (1, "diverged"), (130, "interrupted"), (143, "interrupted")):
+    if (code, summary_status) in ((0, Status.COMPLETED), (1, Status.DIVERGED), (130, Status.INTERRUPTED),
+                                  (143, Status.INTERRUPTED)):
         return summary_status
-    return "interrupted" if stopping else "failed"
+    return Status.INTERRUPTED if stopping else Status.FAILED
 
 
-def end_point(sweep: Sweep, point: Point, status: str, message: str | None, reporter: SweepReporter) -> None:
+def end_point(sweep: Sweep, point: Point, status: Status, message: str | None, reporter: SweepReporter) -> None:
     point.status, point.message = status, message
     write_manifest(sweep)
     reporter.finished(point)

@@ -34,6 +34,7 @@ from bnexp.data import Dataset
 from bnexp.errors import ConfigError, DivergedError, RunDirError, RunFileError, Stopped
 from bnexp.rundir import Summary
 from bnexp.rundir.provenance import describe, environment, now, same_hardware_key
+from bnexp.status import Status
 
 PROGRESS_EVERY = 200  # steps between progress updates (and so between interrupt checks)
 TENSORBOARD_TAGS = {
@@ -449,24 +450,24 @@ class SummaryKeeper:
                 self.summary = results(self.summary, self.state, self.plan)
             self.summary = dataclasses.replace(self.summary, status=status, message=message, ended_at=now(),
                                                session_seconds=round(time.time() - self.started, 3))
-            if status == "completed":
+            if status == Status.COMPLETED:
                 self.summary = dataclasses.replace(self.summary, failed_to_learn=metrics_module.failed_to_learn_of(
                     dataclasses.replace(self.summary, failed_to_learn=None).to_json()))
             self.run.write_summary(self.summary)
         # A diverged run's message is `bnexp train`'s error line (cli.finish_training) and a
         # sweep's point line: shown once there, only logged here.
-        (self.log.note if status == "diverged" else self.log.say)(f"{status}" + (f": {message}" if message else ""))
+        (self.log.note if status == Status.DIVERGED else self.log.say)(f"{status}" + (f": {message}" if message else ""))
         return self.summary
 
     def stopped(self, signal: str, message: str) -> Summary:
         """End as interrupted by the signal named `signal` (SIGINT, SIGTERM)."""
         self.summary.signal = signal
-        return self.end("interrupted", message)
+        return self.end(Status.INTERRUPTED, message)
 
 
 def fresh_summary(config: Config, data: Dataset, plan: Plan, env: dict) -> Summary:
     return Summary(
-        status="running", name=config.name, seed=config.seed, total_steps=plan.total_steps,
+        status=Status.RUNNING, name=config.name, seed=config.seed, total_steps=plan.total_steps,
         steps_per_epoch=plan.steps_per_epoch, batch_size=plan.batch_size, started_at=now(),
         data={"dataset": data.name, "source": data.source,
               "train_examples": len(data.x_train), "test_examples": len(data.x_test),
@@ -478,7 +479,7 @@ def fresh_summary(config: Config, data: Dataset, plan: Plan, env: dict) -> Summa
 
 def resumed_summary(earlier: Summary, plan: Plan, env: dict) -> Summary:
     """Status `running` again, towards the plan's end; the earlier results stay until there are new ones."""
-    return dataclasses.replace(earlier, status="running", message=None, ended_at=None, signal=None,
+    return dataclasses.replace(earlier, status=Status.RUNNING, message=None, ended_at=None, signal=None,
                                total_steps=plan.total_steps, **env)
 
 
@@ -554,7 +555,7 @@ class Loop:
         self.reporter.start(plan.total_steps, state.step)
         while state.step < plan.total_steps:
             if stop.signum is not None:
-                return "interrupted"
+                return Status.INTERRUPTED
             step, end = state.step, plan.next_boundary(state.step)
             epoch = step // plan.steps_per_epoch
             if epoch != order_epoch:
@@ -586,7 +587,7 @@ class Loop:
                 state.epoch_seconds[-1] = time.time() - epoch_start
             if end % plan.steps_per_epoch == 0:
                 epoch_start, whole_epoch = time.time(), True
-        return "completed"
+        return Status.COMPLETED
 
     def checkpoint(self, state: State) -> None:
         self.run.save_checkpoint(self.trainer.variables(), dataclasses.asdict(state))
@@ -722,26 +723,26 @@ def train_run(config: Config, run: rundir.RunDir, data: Dataset, reporter: Repor
         diagnostics = start_diagnostics(config, trainer, data, run, state.row_start_step if resume else None)
         loop = Loop(config, data, plan, trainer, run, metrics, diagnostics, reporter)
         status = loop.run_to_end(state, stop, started)
-        if status == "interrupted":
+        if status == Status.INTERRUPTED:
             loop.checkpoint(state)  # where it stopped, so --resume continues from there
     except DivergedError as e:
-        return keeper.end("diverged", str(e))
+        return keeper.end(Status.DIVERGED, str(e))
     except Stopped as e:  # a second signal: stop now, keep the last checkpoint
         keeper.stopped(e.signal, "interrupted twice: stopped at once, without a new checkpoint")
         raise
     except BaseException as e:
         log.note(traceback.format_exc())
-        keeper.end("failed", f"{type(e).__name__}: {e}")
+        keeper.end(Status.FAILED, f"{type(e).__name__}: {e}")
         raise
     finally:
         with signals_held():
             metrics.close()
     # A second signal from here on waits for the final summary (signals_held), then stops at once.
     with signals_held():
-        if status == "interrupted":
+        if status == Status.INTERRUPTED:
             name = signal_name(stop.signum)
             return keeper.stopped(name, f"interrupted by {name} at step {state.step}")
-        return keeper.end("completed", None)
+        return keeper.end(Status.COMPLETED, None)
 
 
 @contextlib.contextmanager
@@ -777,9 +778,9 @@ def exit_status(summary: Summary) -> tuple[int, str]:
     """The exit code of `bnexp train` for a run that ended with `summary`, and its one-line error."""
     from bnexp.errors import signal_exit_code
 
-    if summary.status == "diverged":
-        return DivergedError.exit_code, summary.message or "diverged"
-    if summary.status == "interrupted":
+    if summary.status == Status.DIVERGED:
+        return DivergedError.exit_code, summary.message or str(Status.DIVERGED)
+    if summary.status == Status.INTERRUPTED:
         return signal_exit_code(summary.signal), ""
     return 0, ""
 
@@ -850,7 +851,7 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths
     run.lock()  # before reading its state: another process may be finishing it
     try:
         config = run.read_config()
-        if run.read_summary().status == "completed" and not lengths:
+        if run.read_summary().status == Status.COMPLETED and not lengths:
             raise RunDirError(f"{run.path} has already completed; nothing to resume "
                               "(to train it longer: --set train.epochs=N or train.steps=N)")
         if not run.has_checkpoint():

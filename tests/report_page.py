@@ -64,8 +64,8 @@ def exact(cell: dict, attr: str = "data-value"):
 
 
 def shown(text: str) -> float | None:
-    """The number a reader sees: '+0.0123', '-8,500', '6.5e-04', '—'."""
-    text = text.strip().replace(",", "").replace("−", "-")
+    """The number a reader sees: '+0.0123', '-8,500', '6.5e-04', '< 0.0001' (read as its bound), '—'."""
+    text = text.strip().replace(",", "").replace("−", "-").removeprefix("< ")
     return None if text == "—" else float(text)
 
 
@@ -74,6 +74,9 @@ def assert_shown(text: str, value) -> None:
     number = shown(text)
     if value is None:
         assert number is None
+        return
+    if text.strip().startswith("<"):  # a p-value below the formatter's floor
+        assert value < number, (text, value)
         return
     mantissa = re.sub(r"e.*", "", text.strip())
     decimals = len(mantissa.split(".")[1]) if "." in mantissa else 0

@@ -23,7 +23,8 @@ import pytest
 from scipy import stats
 
 from bnexp import svgchart
-from bnexp.report import _mean_band, _number, _p_value, render_html, write_report
+from bnexp.formats import p_value
+from bnexp.report import _mean_band, _number, render_html, write_report
 from report_page import Page, assert_ci, assert_number, assert_shown, exact, shown
 from report_synthetic import synthetic_report
 
@@ -171,9 +172,11 @@ def test_numbers_share_one_style(value, signed, text):
     assert _number(value, signed) == text
 
 
-@pytest.mark.parametrize(("p", "text"), [(0.0490, "0.049"), (0.13, "0.130"), (0.00065, "6.5e-04"), (None, "—")])
-def test_p_values_keep_three_decimals_then_go_scientific(p, text):
-    assert _p_value(p) == text
+@pytest.mark.parametrize(("p", "text"), [(0.0490, "0.049"), (0.13, "0.13"), (0.00065, "0.00065"), (0.00005, "< 0.0001"),
+                                         (None, "—"), (float("nan"), "—")])
+def test_p_values_are_written_by_the_one_formatter(p, text):
+    """The page's p-values are bnexp.formats.p_value's: 2 significant digits, floored at 0.0001."""
+    assert p_value(p) == text
 
 
 def test_verdict_colours_are_green_red_amber(html):

@@ -71,8 +71,35 @@ def test_only_the_run_directory_owner_spells_a_run_files_name(name):
 
 def test_the_run_directory_owner_imports_no_tensorflow_and_nothing_above_config():
     owner = {n for n in MODULES if n == OWNER or n.startswith(OWNER + ".")}
-    allowed = owner | {"bnexp.config", "bnexp.errors"}
+    allowed = owner | {"bnexp.config", "bnexp.errors", "bnexp.status"}
     for name in owner:
         assert GRAPH[name] <= allowed, name
         imports = re.findall(r"^\s*(?:import|from)\s+(\w+)", MODULES[name].read_text(), re.MULTILINE)
         assert not {"tensorflow", "keras"} & set(imports), name  # it may name TensorFlow, never import it
+
+
+STATUS_MODULE = "bnexp.status"
+STATUS_WORDS = {"pending", "running", "completed", "interrupted", "diverged", "failed"}
+
+
+def string_literals(path: Path) -> list[tuple[int, str]]:
+    """Every string constant in `path` outside docstrings, with its line."""
+    tree = ast.parse(path.read_text())
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
+    return [(node.lineno, node.value) for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+
+
+def test_string_literals_sees_code_and_skips_docstrings(tmp_path):
+    source = tmp_path / "m.py"
+    source.write_text('"""completed."""\ndef f():\n    """interrupted."""\n    return "completed"\n')
+    assert string_literals(source) == [(4, "completed")]
+
+
+@pytest.mark.parametrize("name", [n for n in MODULES if n != STATUS_MODULE])
+def test_run_status_words_are_spelled_only_by_the_status_enum(name):
+    """`completed` and `interrupted` only as bnexp.status.Status, anywhere; the other status
+    words are also metric names and messages, so only these two are checked everywhere."""
+    assert [(line, text) for line, text in string_literals(MODULES[name]) if text in ("completed", "interrupted")] == []

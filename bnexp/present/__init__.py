@@ -16,17 +16,14 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
+from bnexp.formats import MISSING, number  # noqa: F401 (the terminal's formats are the formats module's)
+from bnexp.status import Status
 
 WIDE = 240  # a pipe or file has no width: wide enough that no table cell needs cutting
-MISSING = "—"
 # A run's or point's status, and a claim's verdict (bnexp.claims): one map, one look.
-STATUS_STYLE = {"completed": "green", "running": "cyan", "interrupted": "yellow", "pending": "dim",
-                "diverged": "magenta", "failed": "red",
+STATUS_STYLE = {Status.COMPLETED: "green", Status.RUNNING: "cyan", Status.INTERRUPTED: "yellow", Status.PENDING: "dim",
+                Status.DIVERGED: "magenta", Status.FAILED: "red",
                 "holds": "green", "contradicted": "red", "inconclusive": "yellow", "untestable": "yellow"}
-FORMATS = {  # kind of number -> format
-    "fraction": "{:.4f}", "loss": "{:.4f}", "count": "{:.0f}", "seconds": "{:.2f}", "rate": "{:,.0f}",
-    "epochs": "{:.2f}", "class": "{:.3f}", "number": "{:.4g}",
-}
 SPARK = "▁▂▃▄▅▆▇█"
 
 
@@ -67,16 +64,6 @@ def progress_bar(out: Console, what: str, fields: str, refresh_per_second: float
         console=out,
         refresh_per_second=refresh_per_second,
     )
-
-
-def number(value, kind: str = "fraction") -> str:
-    """A number as bnexp shows it: `kind` (fraction, loss, count, seconds, rate, epochs, class, number)
-    sets the digits; None is a dash, and NaN or infinity is spelled out."""
-    if value is None:
-        return MISSING
-    if not math.isfinite(value):
-        return str(value)
-    return FORMATS[kind].format(value)
 
 
 def status(name: str | None, width: int = 0) -> Text:

@@ -12,21 +12,10 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from bnexp.present import MISSING, markdown_table, status
+from bnexp.formats import MISSING, p_value, signed
+from bnexp.present import markdown_table, status
 
 HEADER = ["claim", "verdict", "difference [CI]", "p", "adjusted p", "n better/than", "seeds needed", "notes"]
-
-
-def signed(x: float | None) -> str:
-    """A difference in the metric's own units, to 4 significant digits: +0.003456, -2100."""
-    return MISSING if x is None else f"{x:+.4g}"
-
-
-def p_value(p: float | None) -> str:
-    """`0.0031`, or `< 0.0001`: a p-value printed as 0 would claim certainty."""
-    if p is None:
-        return MISSING
-    return "< 0.0001" if p < 1e-4 else f"{p:.2g}"
 
 
 def difference_with_ci(result: dict) -> str:

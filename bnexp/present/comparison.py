@@ -19,6 +19,8 @@ from rich.text import Text
 from bnexp.compare import COLUMNS, METRIC, Column, Comparison, Delta, Group, GroupComparison, Pivot, Row, column, finite
 from bnexp.present import console as present_console, markdown_table, number, sparklines, status
 from bnexp.present.claims import claims_markdown, claims_tables
+from bnexp.metrics import FAILED_TO_LEARN
+from bnexp.status import Status
 
 VERDICT_STYLE = {1: "green", -1: "red", 0: ""}
 # Off a terminal no screen limits the width, and a cut cell loses data.
@@ -129,7 +131,7 @@ def metrics_table(comp: Comparison, with_curves: bool) -> tuple[list[str], list[
 
 def run_status(row: Row) -> str:
     """The run's status, and 'failed to learn' for a completed run that did."""
-    return "completed, failed to learn" if row.run.outcome == "failed_to_learn" else row.run.status
+    return f"{Status.COMPLETED}, failed to learn" if row.run.outcome == FAILED_TO_LEARN else row.run.status
 
 
 def _with_delta(col: Column, value: float | None, d: Delta | None) -> str:
@@ -266,7 +268,7 @@ def rich_metrics_table(comp: Comparison, with_curves: bool) -> Table:
     for row, curve in zip(comp.rows, lines):
         cells = [_value_cell(c, row) for c in [*COLUMNS, *comp.extra_columns]]
         state = status(row.run.status)
-        if row.run.outcome == "failed_to_learn":
+        if row.run.outcome == FAILED_TO_LEARN:
             state.append(", failed to learn", style="red")
         rows.append([Text(row.label), state] + cells + ([Text(curve, style="cyan")] if with_curves else []))
     return _table(metrics_title(comp), header, rows)
@@ -326,7 +328,7 @@ def _run_json(index: int, row: Row, comp: Comparison) -> dict:
         "label": row.label,
         "path": str(row.run.path),
         "status": row.run.status,
-        "failed_to_learn": row.run.outcome == "failed_to_learn",
+        "failed_to_learn": row.run.outcome == FAILED_TO_LEARN,
         "group": row.group,
         "test_set": row.run.test_set,
         "settings": {key: values[index] for key, values in comp.diff},  # the differing config keys
@@ -373,7 +375,7 @@ def to_csv(comp: Comparison) -> str:
                     + [f"{c.key}_{c.delta if c.delta == 'ratio' else 'delta'}" for c in columns])
     for i, row in enumerate(comp.rows):
         d = [row.deltas[c.key].value if row.deltas else None for c in columns]
-        writer.writerow([row.label, row.run.path, row.run.status, int(row.run.outcome == "failed_to_learn"), row.group]
+        writer.writerow([row.label, row.run.path, row.run.status, int(row.run.outcome == FAILED_TO_LEARN), row.group]
                         + [vs[i] for _, vs in comp.diff]
                         + [_cell(row.values.get(c.key)) for c in columns] + [_cell(x) for x in d])
     return out.getvalue()

@@ -15,6 +15,7 @@ from rich.text import Text
 from bnexp.config import yaml_flow
 from bnexp.present import console, number, progress_bar, status
 from bnexp.present.claims import claims_tables
+from bnexp.status import Status
 from bnexp.sweep import Point, Sweep, SweepReporter
 
 
@@ -45,10 +46,10 @@ class SweepDisplay(SweepReporter):
 
     def finished(self, point: Point) -> None:
         self.running.discard(point)
-        self.failed += point.status == "failed"
+        self.failed += point.status == Status.FAILED
         self._update(advance=1)
         if self.quiet:
-            if point.status == "failed":
+            if point.status == Status.FAILED:
                 console(stderr=True, soft_wrap=True).print(point_line(point), highlight=False)
             return
         self.out.print(point_line(point), highlight=False)
@@ -82,7 +83,7 @@ def point_line(point: Point) -> Text:
         line.append(f"  test acc {number(point.test_accuracy)}")
     if point.failed_to_learn:
         line.append("  failed to learn", style="red")
-    if point.message and point.status != "completed":
+    if point.message and point.status != Status.COMPLETED:
         line.append(f"  {point.message}")
     return line
 

@@ -9,6 +9,7 @@ from rich.table import Table
 
 from bnexp.present import number, progress_bar, status
 from bnexp.rundir import Summary
+from bnexp.status import Status
 from bnexp.train import Reporter
 
 
@@ -72,7 +73,7 @@ def summary_table(summary: Summary, run_path) -> Table:
         ("wall seconds", number(s.wall_seconds, "seconds")),
         ("run directory", escape(str(run_path))),
     ]
-    if s.message and s.status != "diverged":  # a diverged run's message is train's error line, printed below
+    if s.message and s.status != Status.DIVERGED:  # a diverged run's message is train's error line, printed below
         rows.insert(1, ("message", escape(s.message)))
     table = _pairs("bnexp train")
     for what, value in rows:

@@ -15,11 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bnexp.errors import RunFileError
+from bnexp.status import Status
 
 
 @dataclass
 class Summary:
-    status: str = "running"  # running, completed, interrupted, diverged or failed
+    status: Status = Status.RUNNING
     name: str | None = None
     seed: int | None = None
     message: str | None = None
@@ -76,7 +77,10 @@ class Summary:
                     raise RunFileError(f"{path} is corrupt: {key}.{name} is {reprlib.repr(value)}, expected a {kinds.__name__}")
         if any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in doc.get("epoch_seconds") or []):
             raise RunFileError(f"{path} is corrupt: epoch_seconds holds something other than numbers")
-        return cls(**{k: v for k, v in doc.items() if k in names},
+        known = {k: v for k, v in doc.items() if k in names}
+        if "status" in known:
+            known["status"] = read_status(known["status"], path)
+        return cls(**known,
                    extra={k: v for k, v in doc.items() if k not in names})
 
 
@@ -86,4 +90,13 @@ NESTED = {"data": {"dataset": str, "source": str, "train_examples": int, "test_e
 # What each known key may hold besides null: a float may be written as an integer, never
 # the other way round; a boolean is no number (only a bool field holds one).
 TYPES = {name: (int, float) if hint == float | None else tuple(a for a in typing.get_args(hint) or [hint] if a is not type(None))
-         for name, hint in _HINTS.items() if name != "extra"}
+         for name, hint in _HINTS.items() if name not in ("extra", "status")}
+
+
+def read_status(value, path: Path) -> Status:
+    """summary.json's `status` word as a Status; RunFileError naming `path` for any other."""
+    try:
+        return Status(value)
+    except ValueError:
+        words = ", ".join(s.value for s in Status if s is not Status.PENDING)
+        raise RunFileError(f"{path} is corrupt: status is {reprlib.repr(value)}, expected one of {words}") from None

@@ -1,0 +1,50 @@
+"""How bnexp writes a number, a p-value and a missing value: one voice for the terminal
+(bnexp.present), Markdown (docs/claims.md, `--format markdown`) and the HTML report.
+
+Plain functions from numbers to text, with no Rich and no SciPy, so every output imports
+them at no cost. Each rule is here once: a change of digits shows everywhere alike.
+"""
+
+from __future__ import annotations
+
+import math
+
+MISSING = "—"  # no value: a run without a result, a key one version did not have
+FORMATS = {  # kind of number -> format
+    "fraction": "{:.4f}", "loss": "{:.4f}", "count": "{:.0f}", "seconds": "{:.2f}", "rate": "{:,.0f}",
+    "epochs": "{:.2f}", "class": "{:.3f}", "number": "{:.4g}",
+}
+SMALLEST_P = 1e-4  # below it a p-value reads `< 0.0001`: printed as 0 it would claim certainty
+
+
+def number(value, kind: str = "fraction") -> str:
+    """A number as bnexp shows it: `kind` (fraction, loss, count, seconds, rate, epochs,
+    class, number) sets the digits; None is a dash, and NaN or infinity is spelled out."""
+    if value is None:
+        return MISSING
+    if not math.isfinite(value):
+        return str(value)
+    return FORMATS[kind].format(value)
+
+
+def signed(x: float | None) -> str:
+    """A difference in the metric's own units, to 4 significant digits: +0.003456, -2100."""
+    return MISSING if x is None else f"{x:+.4g}"
+
+
+def p_value(p: float | None) -> str:
+    """`0.0031`, or `< 0.0001`, to 2 significant digits; a dash where no test ran."""
+    if p is None or not math.isfinite(p):
+        return MISSING
+    return f"< {SMALLEST_P:g}" if p < SMALLEST_P else f"{p:.2g}"
+
+
+def p_relation(p: float) -> str:
+    """`= 0.0031` or `< 0.0001`: the p-value as the end of a sentence's `p …`."""
+    text = p_value(p)
+    return text if text.startswith("<") else f"= {text}"
+
+
+def level(fraction: float) -> str:
+    """A confidence level as a percentage: `95%`, or `97.50%` when it is not a whole percent."""
+    return f"{fraction:.0%}" if abs(fraction * 100 - round(fraction * 100)) < 1e-9 else f"{fraction:.2%}"
