@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bnexp.bands import BAND, group_style, seed_band
 from bnexp.compare import Run, run_labels, seed_groups
 from bnexp.rundir import RunDir, write_atomic
 
@@ -38,9 +39,10 @@ def learning_curves_figure(runs: list[Run]):
     """Test accuracy and test loss against step for every run, side by side; below them the
     BN diagnostics and Santurkar et al.'s measurements, where runs recorded them.
 
-    A seed group of more than one run is drawn as its mean with a min–max band
-    (its runs faint behind it), because single seeds of the same config would
-    otherwise hide the difference between configs behind their own noise.
+    A seed group of more than one run is drawn as its mean with the band of
+    bnexp.bands.seed_band, min–max over its seeds (its runs faint behind it), because
+    single seeds of the same config would otherwise hide the difference between configs
+    behind their own noise.
     """
     from matplotlib.figure import Figure
 
@@ -71,11 +73,9 @@ def learning_curves_figure(runs: list[Run]):
     return fig
 
 
-def _colours(n: int) -> list:
-    from matplotlib import colormaps
-
-    cmap = colormaps["tab10" if n <= 10 else "viridis"]
-    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
+def _colours(n: int) -> list[str]:
+    """The report's palette (bnexp.bands), so a group has one colour in both."""
+    return [group_style(i)[0] for i in range(n)]
 
 
 def _curve(run: Run, key: str) -> tuple[list[float], list[float]]:
@@ -87,21 +87,15 @@ def _draw_run(ax, run: Run, key: str, colour, label: str) -> None:
 
 
 def _draw_group(ax, runs: list[Run], key: str, colour, label: str) -> None:
-    """Each seed faint, then the mean and the min–max band at each evaluated step.
+    """Each seed faint, then the mean and the band (bnexp.bands.seed_band) at each evaluated step."""
+    import numpy as np
 
-    A step counts the runs that reached it, so a seed still running narrows the
-    band at the end instead of ending the group's curve.
-    """
-    by_step: dict[float, list[float]] = {}
     for run in runs:
         ax.plot(*_curve(run, key), color=colour, alpha=0.25, linewidth=0.8)
-        for step, value in zip(*_curve(run, key)):
-            by_step.setdefault(step, []).append(value)
-    steps = sorted(by_step)
-    mean = [sum(by_step[s]) / len(by_step[s]) for s in steps]
-    ax.fill_between(steps, [min(by_step[s]) for s in steps], [max(by_step[s]) for s in steps],
-                    color=colour, alpha=0.2, linewidth=0)
-    ax.plot(steps, mean, color=colour, linewidth=2, label=f"{label}, mean, min–max")
+    steps, mean, low, high = seed_band([_curve(run, key) for run in runs])
+    edges = [np.array([np.nan if v is None else v for v in edge], dtype=float) for edge in (low, high)]
+    ax.fill_between(steps, *edges, color=colour, alpha=0.2, linewidth=0)
+    ax.plot(steps, mean, color=colour, linewidth=2, label=f"{label}, mean, {BAND}")
 
 
 def _wrap(label: str, width: int = 48) -> str:
