@@ -136,8 +136,8 @@ def diagnostics_rows(rng, kind: str, steps: list[int]) -> dict[str, list[dict]]:
     return tables
 
 
-def synthetic_report(root: Path, **study) -> dict:
-    """`bnexp report`'s dict of the study written under `root` (`study`: write_study's options)."""
+def synthetic_report(root: Path, **study):
+    """`bnexp report`'s ReportData of the study written under `root` (`study`: write_study's options)."""
     from bnexp.report_data import report_data
 
     return report_data([write_study(root, **study)], threshold=0.95, last=5)

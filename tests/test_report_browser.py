@@ -103,7 +103,7 @@ def compared_claims(trained_study) -> list[dict]:
 
 
 def test_page_loads_with_no_console_error_and_no_request_beyond_itself(page, report, data):
-    assert page.title() == f"bnexp report: {data['header']['inputs'][0]}"
+    assert page.title() == f"bnexp report: {data.header.inputs[0]}"
     assert page.errors == []
     assert page.requests == [report.as_uri()]
 
@@ -155,12 +155,12 @@ def verdict_pills(page) -> list[dict]:
 
 def test_claims_table_shows_its_verdicts_in_their_colours(page, data):
     cells = verdict_pills(page)
-    assert [c["text"] for c in cells] == [claim["verdict"] for claim in data["claims"]]
+    assert [c["text"] for c in cells] == [claim.verdict for claim in data.claims]
     assert {c["text"] for c in cells} == set(VERDICT_COLOURS)
-    for cell, claim in zip(cells, data["claims"]):
-        assert cell["visible"] and cell["colour"] == VERDICT_COLOURS[claim["verdict"]]
+    for cell, claim in zip(cells, data.claims):
+        assert cell["visible"] and cell["colour"] == VERDICT_COLOURS[claim.verdict]
     sources = page.eval_on_selector_all("table.claims cite", "cs => cs.map(c => c.innerText)")
-    assert sources == [claim["source"] for claim in data["claims"]]
+    assert sources == [claim.source for claim in data.claims]
 
 
 def test_trained_reports_claims_table_shows_compares_verdicts(trained_page, trained_study):
