@@ -209,6 +209,34 @@ def test_a_narrow_window_scrolls_tables_not_the_page(browser, report):
         assert max(widths) <= 390
 
 
+@pytest.fixture(scope="module")
+def wide_report(tmp_path_factory) -> Path:
+    """A hundred runs, with claims, sources, labels and paths far longer than a table column."""
+    data = synthetic_report(tmp_path_factory.mktemp("wide"), seeds=10, points=40, diagnosed_seeds=1)
+    words = " ".join(["a claim whose text goes on and on, as a paper's sentence can"] * 6)
+    for claim in data.claims:
+        claim.claim = f"{claim.claim}: {words}"
+        claim.source = f"{claim.source}, " + "https://example.org/" + "very-long-path-segment/" * 12
+        claim.notes = [*claim.notes, "note-without-any-space-" * 8]
+    long = "/" + "nested-folder-" * 10
+    data.header.inputs = [path + long for path in data.header.inputs]
+    for run in data.runs:
+        run.path += long
+    for comparison in data.comparisons:
+        for excluded in comparison.excluded:
+            excluded.path += long
+    return write_report(data, tmp_path_factory.mktemp("wide_report") / "report.html")
+
+
+def test_every_table_fits_a_1200_pixel_window(browser, wide_report):
+    """Long claims and a hundred runs wrap or scroll inside their own box; the page never widens."""
+    with open_page(browser, wide_report, viewport=DESKTOP) as page:
+        assert page.evaluate("document.documentElement.scrollWidth") <= DESKTOP["width"]
+        boxes = page.eval_on_selector_all(".table-wrap", "ws => ws.map(w => w.getBoundingClientRect().right)")
+        assert boxes and max(boxes) <= DESKTOP["width"]
+        assert page.errors == []
+
+
 def test_print_hides_the_controls(page):
     page.emulate_media(media="print")
     assert not any(displayed(page, "nav, input[data-toggle]"))

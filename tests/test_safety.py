@@ -151,13 +151,14 @@ def test_claims_report_refuses_a_sweep_name_that_is_a_path(finished_sweep, tmp_p
 
 def test_report_writes_through_no_link_planted_for_its_temporary_file(tmp_path):
     from bnexp.report import write_report
+    from bnexp.report_data import Header, ReportData
 
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     out = tmp_path / "page.html"
     for pid in range(os.getpid() - 50, os.getpid() + 50):  # the old name's every guess
         (tmp_path / f".page.html.{pid}.tmp").symlink_to(victim)
-    write_report({"runs": [], "header": {"inputs": ["x"]}}, out)
+    write_report(ReportData(header=Header(inputs=["x"])), out)
     assert victim.read_text() == "precious"
     assert out.read_text().startswith("<!DOCTYPE html>")
 
