@@ -384,6 +384,24 @@ def test_plot_of_single_runs_writes_a_png(tmp_path):
     assert plot_learning_curves(runs, tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_plot_draws_each_group_as_the_reports_band_in_the_reports_colours(tmp_path):
+    """compare --plot and bnexp report draw one band (bnexp.bands.seed_band: min–max over seeds) in one palette."""
+    from matplotlib.colors import to_hex
+
+    from bnexp.bands import PALETTE, seed_band
+    from bnexp.plots import learning_curves_figure
+
+    runs = cmp.load_runs([str(p) for p in two_arms(tmp_path)])
+    accuracy = learning_curves_figure(runs).axes[0]
+    bands = accuracy.collections  # one fill_between per seed group, in group order
+    assert [to_hex(band.get_facecolor()[0]) for band in bands] == [c.lower() for c in PALETTE[:2]]
+    for band, members in zip(bands, (runs[:3], runs[3:])):
+        steps, _, low, high = seed_band([([m["step"] for m in r.metrics], [m["test_accuracy"] for m in r.metrics])
+                                         for r in members])
+        outline = band.get_paths()[0].vertices
+        assert {(x, y) for x, y in outline} >= {*zip(steps, low), *zip(steps, high)}
+
+
 def test_legend_labels_name_the_differing_keys(tmp_path):
     runs = cmp.load_runs([str(make_run(tmp_path, "a")),
                           str(make_run(tmp_path, "b", seed=1, set={"model.norm.kind": "none"}))])
