@@ -346,7 +346,7 @@ def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mappin
              for e in entries]
     testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS
                 and len(b.test_sets | t.test_sets) < 2]
-    tested = dict(zip(testable, stats.judge_claims(
+    tested = dict(zip(testable, stats.judge_claim_family(
         [claim_of(entries[i], *sides[i]) for i in testable])))
     return [_result(e, b, t, tested.get(i), family) for i, (e, (b, t)) in enumerate(zip(entries, sides))]
 

@@ -48,6 +48,7 @@ from bnexp.formats import MISSING  # also a config key one run's version of bnex
 from bnexp.errors import RunDirError, RunFileError, UsageError
 from bnexp.rundir import Summary, provenance
 from bnexp.status import RESULTS, Status
+from bnexp.wording import comparison_sentence
 
 if TYPE_CHECKING:  # imported at run time only when groups are compared: it imports SciPy
     from bnexp import stats
@@ -278,13 +279,13 @@ class Group:
 class GroupComparison:
     """One group against its family's baseline group, on one metric.
 
-    `result` is bnexp.stats' Comparison, or None when a side has no usable run.
+    `result` is bnexp.stats' SeedComparison, or None when a side has no usable run.
     `family` names the Holm family: the metric, on one test set.
     """
 
     baseline: Group
     group: Group
-    result: stats.Comparison | None
+    result: stats.SeedComparison | None
     ref: metrics.Ref = metrics.Ref(metrics.get(METRIC))
     family: str = ""
 
@@ -318,12 +319,12 @@ class GroupComparison:
                    for g in (self.baseline, self.group))
 
     def sentence(self) -> str:
-        """bnexp.stats' verdict line, with the runs each side counts whenever one is left
+        """bnexp.wording's verdict line for the result, with the runs each side counts whenever one is left
         out, diverged, failed to learn or censored."""
         if self.result is None:
             core = "no run with a value on one side: nothing to compare"
         else:
-            core = self.result.sentence()
+            core = comparison_sentence(self.result)
         return core if self.everyone_counted() else f"{core} ({self.counts()})"
 
     def to_dict(self) -> dict:
