@@ -425,8 +425,10 @@ def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> d
     else:
         verdict = tested.verdict
         numbers = {k: getattr(tested, k) for k in numbers}
-        if tested.note:
-            notes.append(tested.note)
+        if tested.notes:
+            from bnexp.wording import note_text  # a ClaimResult's notes are enums: the words are wording's
+
+            notes.append(note_text(tested.notes))
         if verdict == "inconclusive" and tested.advice_reason == "not_planned":
             notes.append(f"no seed estimate: the seed advisor plans t-tests, not the {tested.test} test")
         if tested.against_claim and verdict == "inconclusive":

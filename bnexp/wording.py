@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bnexp import formats
-from bnexp.stats.common import MAX_SEEDS, RANK_TESTS, Advice
+from bnexp.stats.common import MAX_SEEDS, RANK_TESTS, Advice, Note, Remark
 
 if TYPE_CHECKING:
     from bnexp.stats import ClaimResult, SeedComparison
@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 def comparison_sentence(c: SeedComparison) -> str:
     """The verdict line a reader may quote: built from the adjusted p, never the raw one."""
     if c.test == "none":
-        return f"difference {_num(c.difference)}, {c.note}"
+        return f"difference {_num(c.difference)}, {note_text(c.notes)}"
     line = evidence(c.difference, (c.ci_low, c.ci_high), c.ci_level, effect_text(c.test, c.effect_size),
-                    name_of_test(c.test), seeds_text(c.test, c.n_a, c.n_b), c.note, c.p_adjusted,
+                    name_of_test(c.test), seeds_text(c.test, c.n_a, c.n_b), note_text(c.notes), c.p_adjusted,
                     c.family_size, c.ci_of, c.ratio)
     if c.verdict == "distinguishable":
         return f"{line}: {formats.verdict(c.verdict)}"
@@ -34,18 +34,47 @@ def claim_sentence(r: ClaimResult) -> str:
     """`holds: difference … [95% CI …], paired t-test over 5 seeds, p = …` (adjusted p)."""
     verdict = formats.verdict(r.verdict)
     if r.test == "none":
-        return f"{verdict}: difference {_num(r.difference)}, {r.note}"
+        return f"{verdict}: difference {_num(r.difference)}, {note_text(r.notes)}"
     test = name_of_test(r.test)
     if r.direction == "equivalent":
         test = f"TOST (margin {r.margin:.3g}) by {test}s"
     effect = effect_text(r.test, r.effect_size) if r.test in RANK_TESTS else None
     line = evidence(r.difference, (r.ci_low, r.ci_high), r.ci_level, effect,
-                    test, seeds_text(r.test, r.n_better, r.n_than), r.note,
+                    test, seeds_text(r.test, r.n_better, r.n_than), note_text(r.notes),
                     r.p_adjusted, r.family_size, r.ci_of, r.ratio)
     if r.verdict != "inconclusive":
         return f"{verdict}: {line}"
     against = "; the observed difference goes against the claim" if r.against_claim else ""
     return f"{verdict}: {line}{against}{advice_text(r.seeds_needed, 'settle it', r.advice_reason)}"
+
+
+NOTES = {
+    Note.TOO_FEW_SEEDS: "too few seeds (n = {0}): run at least 3",
+    Note.ZERO_VARIANCE: "zero variance: seed noise cannot be estimated, so there is no p-value",
+    Note.ZERO_VARIANCE_RANKS: "zero variance: no t-test",
+    Note.PARTIAL_OVERLAP: "unpaired: the groups share only {0} of their seeds",
+    Note.UNBOUNDED_RATIO: "an odds ratio or its interval is unbounded at 0 of n: that end is null",
+    Note.NO_EQUIVALENCE: ("untestable: TOST needs a t-test, and these values (failures, censoring or"
+                          " zero variance) have none"),
+    Note.FAILURES_RANKED_WORST: "failures ranked worst: {0} and {1}",
+    Note.FAILURES_WORST_OUTCOME: "failures count as the worst outcome ({0} and {1})",
+    Note.NEVER_REACHED: "never reached: {0} and {1}, censored at their last step",
+    Note.MEDIANS: "Kaplan–Meier medians {0} and {1}",
+}
+
+
+def note_text(notes: tuple[Remark, ...]) -> str | None:
+    """A result's notes (bnexp.stats.Remark) as one clause, `; `-separated; None when it has none."""
+    return "; ".join(remark_text(r) for r in notes) or None
+
+
+def remark_text(r: Remark) -> str:
+    values = [_median(v) for v in r.values] if r.note == Note.MEDIANS else r.values
+    return NOTES[r.note].format(*values)
+
+
+def _median(m: float | None) -> str:
+    return "not reached" if m is None else f"{m:g}"
 
 
 def evidence(difference: float | None, ci: tuple, ci_level: float,

@@ -47,7 +47,7 @@ def test_reproduction_1_a_side_that_mostly_never_got_there_does_not_hold():
     # P(BN later) + ½P(tie): 6 never beat all 10; 4 at step 50 beat none
     assert r.effect_size == pytest.approx(0.6)
     assert r.against_claim and "goes against the claim" in W.claim_sentence(r)
-    assert "Kaplan–Meier medians not reached and 300" in r.note
+    assert "Kaplan–Meier medians not reached and 300" in W.note_text(r.notes)
     assert sps.binomtest(4, 10).pvalue == pytest.approx(0.754, abs=1e-3)  # the sign test
 
 
@@ -150,7 +150,7 @@ def test_lower_is_better_puts_failures_at_the_top():
 def test_equivalence_on_failures_is_untestable_with_a_reason():
     r = S.judge_claim_family([S.Claim(by_seed([0.9] * 4), by_seed([0.9] * 4), "equivalent", 0.01,
                                 failed_better=frozenset({0}))])[0]
-    assert r.verdict == "untestable" and r.p is None and r.note == S.NO_EQUIVALENCE
+    assert r.verdict == "untestable" and r.p is None and r.notes == (S.Remark(S.Note.NO_EQUIVALENCE),)
 
 
 def test_too_few_seeds_is_its_own_verdict():
@@ -295,4 +295,4 @@ def test_claims_on_sides_that_tie_everywhere_are_inconclusive_not_a_crash():
     u = S.judge_claim_family([S.Claim(by_seed([50.0] * 4), by_seed([60.0] * 4), "equivalent", 1.0,
                                 time_to_event=True, never_better=frozenset({0, 1, 2}))])[0]
     assert u.verdict == "untestable" and u.difference is None
-    assert W.claim_sentence(u) == f"untestable: difference not defined, {S.NO_EQUIVALENCE}"
+    assert W.claim_sentence(u) == f"untestable: difference not defined, {W.NOTES[S.Note.NO_EQUIVALENCE]}"

@@ -97,7 +97,7 @@ def test_partially_shared_seeds_use_welch_on_every_value_and_say_so():
     b = seed_group(rng, 5, 0.97, 0.002, first_seed=2)  # seeds 2..6 share 2, 3, 4 with 0..4
     c = S.compare_seed_groups(a, b)
     assert (c.test, c.n_a, c.n_b) == ("welch", 5, 5)
-    assert c.note == "unpaired: the groups share only 3 of their seeds"
+    assert W.note_text(c.notes) == "unpaired: the groups share only 3 of their seeds"
     assert "(unpaired: the groups share only 3 of their seeds)" in W.comparison_sentence(c)
     welch = sps.ttest_ind(list(b.values()), list(a.values()), equal_var=False)
     assert c.p == pytest.approx(welch.pvalue)
@@ -137,7 +137,7 @@ def test_zero_variance_falls_back_to_an_exact_rank_test(a, b, test, expected):
     else:
         assert c.p == pytest.approx(wilcoxon_by_enumeration([round(b[s] - a[s], 12) for s in a]))
     assert c.verdict == "not_distinguishable" and c.ci_low is None and c.ci_high is None
-    assert c.note.startswith(S.ZERO_VARIANCE_RANKS) and c.seeds_needed is None
+    assert c.notes[0] == S.Remark(S.Note.ZERO_VARIANCE_RANKS) and c.seeds_needed is None
     assert c.to_dict()["advice_reason"] == "not_planned"
     assert json.loads(json.dumps(c.to_dict())) == c.to_dict()
 
@@ -220,7 +220,7 @@ def test_sentence_and_json_fields():
     # issue 24 adds ci_level, ci_of and advice_reason
     assert list(c.to_dict()) == ["test", "p", "p_adjusted", "difference", "ci_low", "ci_high", "ci_level",
                                  "ci_of", "effect_size", "n_a", "n_b", "verdict", "seeds_needed",
-                                 "advice_reason", "note"]
+                                 "advice_reason"]  # the note's words are bnexp.wording's
 
 
 def test_tiny_p_is_never_printed_as_zero():
@@ -397,7 +397,7 @@ def test_claim_json_fields():
     d = S.claim_verdict(*planted(rng, 0.01), "higher").to_dict()
     assert list(d) == ["verdict", "difference", "ci_low", "ci_high", "ci_level", "ci_of", "p",
                        "p_adjusted", "n_better", "n_than", "seeds_needed", "advice_reason",
-                       "against_claim", "test", "note"]
+                       "against_claim", "test"]
 
 
 # --- Fisher's exact test: the 0/1 metric `diverged` ----------------------------------------
@@ -454,7 +454,7 @@ def test_fisher_is_the_central_test_its_odds_ratio_interval_inverts(k_b, n_b, k_
 def test_reproduction_3_fisher_at_3_of_3_against_0_of_3():
     e = S.fisher(zero_one(0, 3), zero_one(3, 3, first_seed=10))
     assert e.p == pytest.approx(0.1) and e.ratio is None and e.ci_high is None  # infinite: null, with a reason
-    assert e.ci_low < 1 and e.note == S.UNBOUNDED_RATIO
+    assert e.ci_low < 1 and e.notes == (S.Remark(S.Note.UNBOUNDED_RATIO),)
     assert S.fisher(zero_one(0, 3), zero_one(3, 3, first_seed=10)).ci_low == pytest.approx(
         sps.contingency.odds_ratio([[3, 0], [0, 3]], kind="conditional").confidence_interval().low)
 

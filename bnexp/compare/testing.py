@@ -79,7 +79,9 @@ class GroupComparison:
 
     def to_dict(self) -> dict:
         """A `comparisons` entry of `compare --format json`; nulls where there is no p-value."""
-        numbers = self.result.to_dict() if self.result else {
+        from bnexp.wording import note_text  # deferred, as in sentence()
+
+        numbers = {**self.result.to_dict(), "note": note_text(self.result.notes)} if self.result else {
             "test": "none", "p": None, "p_adjusted": None, "difference": None, "ci_low": None, "ci_high": None,
             "ci_level": None, "ci_of": None, "effect_size": None, "n_a": self.baseline.sample(self.metric).n,
             "n_b": self.group.sample(self.metric).n, "verdict": "too_few_seeds", "seeds_needed": None,

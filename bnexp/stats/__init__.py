@@ -63,7 +63,8 @@ Further rules of the seed-group API:
   test, Welch's test simulated (`welch_seeds`); it gives a number or a reason (`Advice`),
   and a claim says when the observed difference goes against it.
 
-The package, by job: `common` (constants, Kind, Verdict, Reason, Advice), `holm` (the
+The package, by job: `common` (constants, Kind, Verdict, Reason, Advice, Note and Remark: a result's
+notes as enums and numbers), `holm` (the
 adjustment and `holm_level`), `continuous` (t-tests: `design`, `estimate`), `ranks` (exact
 rank tests, probability of superiority), `outcome` (`Outcome`), `binary` (Fisher),
 `events` (time to event, censoring), `choose` (`compare_outcomes`, `judge_outcomes`,
@@ -76,9 +77,8 @@ from bnexp.stats.advisor import power, seeds_for_power, welch_power, welch_seeds
 from bnexp.stats.binary import fisher, fisher_central
 from bnexp.stats.choose import can_decide, compare_outcomes, design_test, judge_outcomes, smallest_p
 from bnexp.stats.claims import Claim, ClaimResult, claim_verdict, judge_claim_family
-from bnexp.stats.common import (ALPHA, CI_LEVEL, MAX_EXACT, MAX_SEEDS, MIN_SEEDS, NO_EQUIVALENCE, PARTIAL_OVERLAP,
-                                POWER, RANK_TESTS, TOO_FEW, UNBOUNDED_RATIO, ZERO_VARIANCE, ZERO_VARIANCE_RANKS,
-                                Advice, Kind, Reason, Verdict)
+from bnexp.stats.common import (ALPHA, CI_LEVEL, MAX_EXACT, MAX_SEEDS, MIN_SEEDS, POWER, RANK_TESTS, Advice, Kind, Note,
+                                Reason, Remark, Verdict)
 from bnexp.stats.continuous import Design, Estimate, design, estimate, ttest
 from bnexp.stats.events import median_time
 from bnexp.stats.family import SeedComparison, compare_family, compare_seed_groups, comparison_of
@@ -86,9 +86,9 @@ from bnexp.stats.holm import holm, holm_level
 from bnexp.stats.outcome import Outcome
 from bnexp.stats.ranks import rank_test, superiority, worst_last
 
-__all__ = ["ALPHA", "CI_LEVEL", "MAX_EXACT", "MAX_SEEDS", "MIN_SEEDS", "NO_EQUIVALENCE", "PARTIAL_OVERLAP", "POWER",
-           "RANK_TESTS", "TOO_FEW", "UNBOUNDED_RATIO", "ZERO_VARIANCE", "ZERO_VARIANCE_RANKS", "Advice", "Claim",
-           "ClaimResult", "Design", "Estimate", "Kind", "Outcome", "Reason", "SeedComparison", "Verdict", "can_decide",
+__all__ = ["ALPHA", "CI_LEVEL", "MAX_EXACT", "MAX_SEEDS", "MIN_SEEDS", "POWER", "RANK_TESTS", "Advice", "Claim",
+           "ClaimResult", "Design", "Estimate", "Kind", "Note", "Outcome", "Reason", "Remark", "SeedComparison", "Verdict",
+           "can_decide",
            "claim_verdict", "compare_family", "compare_outcomes", "compare_seed_groups", "comparison_of", "design",
            "design_test", "estimate", "fisher", "fisher_central", "holm", "holm_level", "judge_claim_family",
            "judge_outcomes", "median_time", "power", "rank_test", "seeds_for_power", "smallest_p", "superiority",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from bnexp.stats.common import CI_LEVEL, MIN_SEEDS, TOO_FEW, Reason, UNBOUNDED_RATIO, _array, _finite
+from bnexp.stats.common import CI_LEVEL, MIN_SEEDS, Note, Reason, Remark, _array, _finite
 from bnexp.stats.continuous import Estimate
 from bnexp.stats.holm import holm_level
 from bnexp.stats.outcome import Outcome, _outcome, _Sides
@@ -20,7 +20,7 @@ def fisher(a: Mapping[int, float], b: Mapping[int, float], ci_level: float = CI_
     p and the interval are those of `fisher_central`: the conditional odds ratio's exact
     interval, which inverts the same conditional test, so it excludes 1 exactly when
     p < 1 − ci_level (a risk-difference interval could disagree with the test). Its
-    infinite ends (0 of n on a side) are None, with the reason in the note.
+    infinite ends (0 of n on a side) are None, with the reason in its notes.
     Runs are counted as independent even when both sides share seeds: shared seeds can
     only correlate the sides positively, which makes the test conservative.
     """
@@ -32,7 +32,7 @@ def fisher(a: Mapping[int, float], b: Mapping[int, float], ci_level: float = CI_
     difference = k_b / n_b - k_a / n_a
     if min(n_a, n_b) < MIN_SEEDS:
         return Estimate("none", n_a, n_b, difference, None, None, None, None, None,
-                        TOO_FEW.format(n=min(n_a, n_b)), ci_of=None)
+                        (Remark(Note.TOO_FEW_SEEDS, (min(n_a, n_b),)),), ci_of=None)
 
     def interval(level):
         _, _, low, high = fisher_central(k_a, n_a, k_b, n_b, level)
@@ -40,8 +40,8 @@ def fisher(a: Mapping[int, float], b: Mapping[int, float], ci_level: float = CI_
 
     p, ratio, _, _ = fisher_central(k_a, n_a, k_b, n_b, ci_level)
     low, high = interval(ci_level)
-    note = None if None not in (low, high, _finite(ratio)) else UNBOUNDED_RATIO
-    return Estimate("fisher", n_a, n_b, difference, low, high, p, difference, None, note,
+    notes = () if None not in (low, high, _finite(ratio)) else (Remark(Note.UNBOUNDED_RATIO),)
+    return Estimate("fisher", n_a, n_b, difference, low, high, p, difference, None, notes,
                     ci_of="odds_ratio", ratio=_finite(ratio), interval=interval)
 
 

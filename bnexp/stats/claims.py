@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bnexp.stats.advisor import _advise, _power_two_sided, power
 from bnexp.stats.binary import fisher
 from bnexp.stats.choose import compare_outcomes
-from bnexp.stats.common import ALPHA, MIN_SEEDS, NO_EQUIVALENCE, RANK_TESTS, Advice, Kind, _median_text
+from bnexp.stats.common import ALPHA, MIN_SEEDS, RANK_TESTS, Advice, Kind, Note, Remark
 from bnexp.stats.continuous import Estimate, design, estimate, ttest
 from bnexp.stats.family import _at_level
 from bnexp.stats.holm import holm, holm_level
@@ -49,7 +49,7 @@ class ClaimResult:
     test: str
     direction: str
     margin: float | None
-    note: str | None
+    notes: tuple[Remark, ...]  # bnexp.wording.note_text writes them
     family_size: int
     ci_of: str | None = "difference"
     ratio: float | None = None
@@ -60,7 +60,7 @@ class ClaimResult:
     def to_dict(self) -> dict:
         """The fields of a `claims` entry; the caller adds `name` and `metric`."""
         keys = ("verdict", "difference", "ci_low", "ci_high", "ci_level", "ci_of", "p", "p_adjusted",
-                "n_better", "n_than", "seeds_needed", "advice_reason", "against_claim", "test", "note")
+                "n_better", "n_than", "seeds_needed", "advice_reason", "against_claim", "test")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -103,7 +103,7 @@ def _test_claim(c: Claim, alpha: float = ALPHA) -> tuple[Estimate, float | None]
     e = estimate(d, ci_level=1 - 2 * ALPHA)
     if e.test in RANK_TESTS:
         return Estimate("none", e.n_a, e.n_b, e.difference, None, None, None, None, None,
-                        NO_EQUIVALENCE, ci_of=None), None
+                        (Remark(Note.NO_EQUIVALENCE),), ci_of=None), None
     if e.test == "none":
         return e, None
     if abs(e.difference) < c.margin:
@@ -126,15 +126,15 @@ def _ranked_claim(c: Claim, alpha: float) -> tuple[Estimate, float | None]:
         paired=paired, higher_is_better=c.higher_is_better and not c.time_to_event, alpha=alpha)
     if c.direction == "equivalent":
         return Estimate("none", o.n_a, o.n_b, o.difference, None, None, None, None, None,
-                        NO_EQUIVALENCE, ci_of=None), None
-    notes = [f"failures count as the worst outcome ({o.n_failed_b} and {o.n_failed_a})"
-             if o.n_failed_a or o.n_failed_b else None,
-             f"never reached: {o.n_censored_b} and {o.n_censored_a}, censored at their last step"
-             if c.time_to_event else None]
+                        (Remark(Note.NO_EQUIVALENCE),), ci_of=None), None
+    notes = []
+    if o.n_failed_a or o.n_failed_b:
+        notes.append(Remark(Note.FAILURES_WORST_OUTCOME, (o.n_failed_b, o.n_failed_a)))
     if c.time_to_event:
-        notes.append(f"Kaplan–Meier medians {_median_text(o.median_b)} and {_median_text(o.median_a)}")
+        notes += [Remark(Note.NEVER_REACHED, (o.n_censored_b, o.n_censored_a)),
+                  Remark(Note.MEDIANS, (o.median_b, o.median_a))]
     return Estimate(o.test, o.n_a, o.n_b, o.difference, None, None, o.p, o.effect, None,
-                    "; ".join(n for n in notes if n) or None, ci_of=None), o.p
+                    tuple(notes), ci_of=None), o.p
 
 
 def _check_claim(c: Claim) -> None:
@@ -159,7 +159,7 @@ def _judge_claim(c: Claim, e: Estimate, p: float | None, p_adjusted: float | Non
     equivalent = c.direction == "equivalent"
     went_higher = (e.effect_size is not None and e.effect_size > 0.5) if e.test in RANK_TESTS else (
         e.difference is not None and e.difference > 0)
-    if e.test == "none" and e.note and e.note.startswith("untestable"):
+    if e.test == "none" and any(r.note == Note.NO_EQUIVALENCE for r in e.notes):
         verdict = "untestable"
     elif p_adjusted is None or p_adjusted >= alpha:
         verdict = "inconclusive"
@@ -176,7 +176,7 @@ def _judge_claim(c: Claim, e: Estimate, p: float | None, p_adjusted: float | Non
     moved = e.difference not in (None, 0) if e.test not in RANK_TESTS else e.effect_size not in (None, 0.5)
     against = (not equivalent and moved and went_higher != (c.direction == "higher"))
     return ClaimResult(verdict, e.difference, low, high, level, p, p_adjusted,
-                       e.n_b, e.n_a, needed, e.test, c.direction, c.margin, e.note, family_size,
+                       e.n_b, e.n_a, needed, e.test, c.direction, c.margin, e.notes, family_size,
                        e.ci_of, e.ratio, e.effect_size if e.test in RANK_TESTS else None, reason, against)
 
 

@@ -6,6 +6,7 @@ No SciPy, no statsmodels: every part of bnexp.stats imports this, and so may the
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from enum import StrEnum
 
 import numpy as np
@@ -21,17 +22,29 @@ MAX_SEEDS = 1000
 # turn that into t ≈ 1e15 and p = 0.
 ZERO_SPREAD = 1e-10
 
-TOO_FEW = "too few seeds (n = {n}): run at least 3"
-ZERO_VARIANCE = "zero variance: seed noise cannot be estimated, so there is no p-value"
-ZERO_VARIANCE_RANKS = "zero variance: no t-test"
-PARTIAL_OVERLAP = "unpaired: the groups share only {k} of their seeds"
 
 
-UNBOUNDED_RATIO = "an odds ratio or its interval is unbounded at 0 of n: that end is null"
+class Note(StrEnum):
+    """What a result's note says (`Remark`); bnexp.wording writes it in words (`note_text`)."""
+
+    TOO_FEW_SEEDS = "too_few_seeds"  # values: (n,), the smaller side
+    ZERO_VARIANCE = "zero_variance"  # no spread on either side: no t-test
+    ZERO_VARIANCE_RANKS = "zero_variance_ranks"  # so the exact rank test decided
+    PARTIAL_OVERLAP = "partial_overlap"  # values: (k,), the seeds the groups share
+    UNBOUNDED_RATIO = "unbounded_ratio"  # Fisher at 0 of n: an end of the odds ratio's interval is null
+    NO_EQUIVALENCE = "no_equivalence"  # TOST needs a t-test: the claim is untestable
+    FAILURES_RANKED_WORST = "failures_ranked_worst"  # compare; values: (failed b, failed a)
+    FAILURES_WORST_OUTCOME = "failures_worst_outcome"  # claims; values: (failed better, failed than)
+    NEVER_REACHED = "never_reached"  # values: (censored b, censored a)
+    MEDIANS = "medians"  # Kaplan–Meier medians; values: (median b, median a), None when not reached
 
 
-NO_EQUIVALENCE = ("untestable: TOST needs a t-test, and these values (failures, censoring or"
-                  " zero variance) have none")
+@dataclass(frozen=True)
+class Remark:
+    """One note on a result: what it says, and the numbers its words need."""
+
+    note: Note
+    values: tuple = ()
 
 
 class Kind(StrEnum):
@@ -79,10 +92,6 @@ class Advice(StrEnum):
 
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
-
-
-def _median_text(m: float | None) -> str:
-    return "not reached" if m is None else f"{m:g}"
 
 
 def _clean(x: np.ndarray) -> np.ndarray:

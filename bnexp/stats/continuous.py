@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from bnexp.stats.common import CI_LEVEL, MIN_SEEDS, TOO_FEW, ZERO_SPREAD, ZERO_VARIANCE, ZERO_VARIANCE_RANKS, PARTIAL_OVERLAP, _array
+from bnexp.stats.common import CI_LEVEL, MIN_SEEDS, ZERO_SPREAD, Note, Remark, _array
 from bnexp.stats.ranks import rank_test, superiority
 
 
@@ -21,7 +21,7 @@ class Design:
     test: str  # "paired" or "welch"
     a: np.ndarray  # baseline / "than" values; aligned by seed when paired
     b: np.ndarray  # group / "better" values
-    note: str | None
+    notes: tuple[Remark, ...]  # why a number is missing, or how the test was chosen
 
     @property
     def n_a(self) -> int:
@@ -45,7 +45,7 @@ class Estimate:
     p: float | None  # two-sided
     effect_size: float | None  # d_z, Cohen's d, or for fisher the difference of proportions
     noise_sd: float | None  # the seed-to-seed SD the seed advisor plans with (t-tests only)
-    note: str | None
+    notes: tuple[Remark, ...]  # why a number is missing, or how the test was chosen
     ci_of: str | None = "difference"  # what ci_low/ci_high bound: difference, odds_ratio, or None
     ratio: float | None = None  # Fisher: the conditional MLE odds ratio (None when infinite)
     sds: tuple[float, float] | None = None  # Welch: each side's SD, for the simulated advisor
@@ -61,10 +61,10 @@ def design(a: Mapping[int, float], b: Mapping[int, float]) -> Design:
         raise ValueError("seed-group values must be finite; leave out runs without a value")
     if a.keys() == b.keys():
         seeds = sorted(a)
-        return Design("paired", _array(a[s] for s in seeds), _array(b[s] for s in seeds), None)
+        return Design("paired", _array(a[s] for s in seeds), _array(b[s] for s in seeds), ())
     shared = len(a.keys() & b.keys())
-    note = PARTIAL_OVERLAP.format(k=shared) if shared else None
-    return Design("welch", _array(a.values()), _array(b.values()), note)
+    notes = (Remark(Note.PARTIAL_OVERLAP, (shared,)),) if shared else ()
+    return Design("welch", _array(a.values()), _array(b.values()), notes)
 
 
 def ttest(d: Design, *, shift: float = 0.0, alternative: str = "two-sided"):
@@ -88,13 +88,13 @@ def estimate(d: Design, ci_level: float = CI_LEVEL) -> Estimate:
     """Difference, interval, two-sided p and effect size, or the reason there are none."""
     difference = float(np.mean(d.b) - np.mean(d.a))
     reason = _untestable(d)
-    if reason == ZERO_VARIANCE:  # no t-test: the exact rank test still can, ties and all
+    if reason is not None and reason.note == Note.ZERO_VARIANCE:  # no t-test: the exact rank test still can
         test, p, _ = rank_test(d.a, d.b, d.test == "paired")
         (ps, _, _, _), _ = superiority(d.a, d.b, d.test == "paired", ci_level)
-        note = "; ".join(x for x in (ZERO_VARIANCE_RANKS, d.note) if x)
-        return Estimate(test, d.n_a, d.n_b, difference, None, None, p, ps, None, note, ci_of=None)
+        return Estimate(test, d.n_a, d.n_b, difference, None, None, p, ps, None,
+                        (Remark(Note.ZERO_VARIANCE_RANKS), *d.notes), ci_of=None)
     if reason:
-        return Estimate("none", d.n_a, d.n_b, difference, None, None, None, None, None, reason, ci_of=None)
+        return Estimate("none", d.n_a, d.n_b, difference, None, None, None, None, None, (reason,), ci_of=None)
     result = ttest(d)
     ci = result.confidence_interval(ci_level)
     sd = _noise_sd(d)
@@ -105,17 +105,17 @@ def estimate(d: Design, ci_level: float = CI_LEVEL) -> Estimate:
         return float(ci.low), float(ci.high)
 
     return Estimate(d.test, d.n_a, d.n_b, difference, float(ci.low), float(ci.high),
-                    float(result.pvalue), _effect_size(d), sd, d.note, sds=sds, interval=interval)
+                    float(result.pvalue), _effect_size(d), sd, d.notes, sds=sds, interval=interval)
 
 
-def _untestable(d: Design) -> str | None:
+def _untestable(d: Design) -> Remark | None:
     """Why no t-test can be run (too few seeds, zero variance), or None."""
     if min(d.n_a, d.n_b) < MIN_SEEDS:
-        return TOO_FEW.format(n=min(d.n_a, d.n_b))
+        return Remark(Note.TOO_FEW_SEEDS, (min(d.n_a, d.n_b),))
     scale = max(np.max(np.abs(d.a)), np.max(np.abs(d.b)))
     parts = [d.b - d.a] if d.test == "paired" else [d.a, d.b]
     if all(np.ptp(x) <= ZERO_SPREAD * scale for x in parts):
-        return ZERO_VARIANCE
+        return Remark(Note.ZERO_VARIANCE)
     return None
 
 

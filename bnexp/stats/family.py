@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bnexp.stats.advisor import _advise, _power_two_sided
 from bnexp.stats.binary import fisher
 from bnexp.stats.choose import compare_outcomes
-from bnexp.stats.common import ALPHA, CI_LEVEL, MIN_SEEDS, TOO_FEW, Advice, Verdict, _median_text
+from bnexp.stats.common import ALPHA, CI_LEVEL, MIN_SEEDS, Advice, Note, Remark, Verdict
 from bnexp.stats.continuous import Estimate, design, estimate
 from bnexp.stats.holm import holm, holm_level
 from bnexp.stats.outcome import Outcome
@@ -30,7 +30,7 @@ class SeedComparison:
     n_b: int
     verdict: str  # distinguishable | not_distinguishable | too_few_seeds
     seeds_needed: int | None  # per group, for 80% power; only when not distinguishable
-    note: str | None
+    notes: tuple[Remark, ...]  # bnexp.wording.note_text writes them
     family_size: int  # p-values in the Holm family; "Holm-adjusted" is said only when > 1
     ci_level: float = CI_LEVEL  # the interval's level: holm_level, so it agrees with the verdict
     ci_of: str | None = "difference"
@@ -40,7 +40,7 @@ class SeedComparison:
     def to_dict(self) -> dict:
         """The fields of a `comparisons` entry in `compare --format json`."""
         keys = ("test", "p", "p_adjusted", "difference", "ci_low", "ci_high", "ci_level", "ci_of",
-                "effect_size", "n_a", "n_b", "verdict", "seeds_needed", "advice_reason", "note")
+                "effect_size", "n_a", "n_b", "verdict", "seeds_needed", "advice_reason")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -76,16 +76,16 @@ def comparison_of(o: "Outcome", family_size: int) -> SeedComparison:
     of superiority (or the share of pairs won), not a standardised difference."""
     notes = []
     if o.verdict == Verdict.TOO_FEW_SEEDS:
-        notes.append(TOO_FEW.format(n=min(o.n_a, o.n_b)))
+        notes.append(Remark(Note.TOO_FEW_SEEDS, (min(o.n_a, o.n_b),)))
     if o.n_failed_a or o.n_failed_b:
-        notes.append(f"failures ranked worst: {o.n_failed_b} and {o.n_failed_a}")
+        notes.append(Remark(Note.FAILURES_RANKED_WORST, (o.n_failed_b, o.n_failed_a)))
     if o.test == "log_rank" or o.n_censored_a or o.n_censored_b:
-        notes.append(f"never reached: {o.n_censored_b} and {o.n_censored_a}, censored at their last step; "
-                     f"Kaplan–Meier medians {_median_text(o.median_b)} and {_median_text(o.median_a)}")
+        notes += [Remark(Note.NEVER_REACHED, (o.n_censored_b, o.n_censored_a)),
+                  Remark(Note.MEDIANS, (o.median_b, o.median_a))]
     test = o.test if o.p is not None else "none"
     advice = Advice.NOT_PLANNED if o.verdict == Verdict.NOT_DISTINGUISHABLE else None
     return SeedComparison(test, o.p, o.p_adjusted, o.difference, o.ci_low, o.ci_high, o.effect, o.n_a, o.n_b,
-                      str(o.verdict), None, "; ".join(notes) or None, family_size, o.ci_level, o.ci_of, None,
+                      str(o.verdict), None, tuple(notes), family_size, o.ci_level, o.ci_of, None,
                       advice)
 
 
@@ -113,5 +113,5 @@ def _judge_comparison(e: Estimate, p_adjusted: float | None, family_size: int,
                                  _power_two_sided(e.difference / e.noise_sd, e.test, alpha / family_size)
                                  if e.noise_sd else None)
     return SeedComparison(e.test, e.p, p_adjusted, e.difference, low, high,
-                      e.effect_size, e.n_a, e.n_b, verdict, needed, e.note, family_size,
+                      e.effect_size, e.n_a, e.n_b, verdict, needed, e.notes, family_size,
                       level, e.ci_of, e.ratio, reason)
