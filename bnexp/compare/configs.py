@@ -1,5 +1,4 @@
-"""Config keys: the diff between runs, the seed groups they fall into, and the labels that name them.
-"""
+"""Config keys: the diff between runs, the seed groups they fall into, and the labels that name them."""
 
 from __future__ import annotations
 

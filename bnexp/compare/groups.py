@@ -1,5 +1,4 @@
-"""Seed groups and their metrics: per-run values and deltas, one value per distinct seed.
-"""
+"""Seed groups and their metrics: per-run values and deltas, one value per distinct seed."""
 
 from __future__ import annotations
 

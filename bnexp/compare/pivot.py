@@ -1,5 +1,4 @@
-"""The pivot: one metric over seeds in a table of grid values.
-"""
+"""The pivot: one metric over seeds in a table of grid values."""
 
 from __future__ import annotations
 

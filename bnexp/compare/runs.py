@@ -1,5 +1,4 @@
-"""Finding and loading the runs to compare; a run that cannot be read is listed as not counted.
-"""
+"""Finding and loading the runs to compare; a run that cannot be read is listed as not counted."""
 
 from __future__ import annotations
 

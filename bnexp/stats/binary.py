@@ -1,5 +1,4 @@
-"""0/1 outcomes: Fisher's exact test, central two-sided, with the odds ratio's exact interval.
-"""
+"""0/1 outcomes: Fisher's exact test, central two-sided, with the odds ratio's exact interval."""
 
 from __future__ import annotations
 

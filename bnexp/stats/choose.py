@@ -1,5 +1,4 @@
-"""Outcomes of any kind: `compare_outcomes` picks the test that fits the data, and what a design can decide.
-"""
+"""Outcomes of any kind: `compare_outcomes` picks the test that fits the data, and what a design can decide."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Claims about two seed groups (higher, lower, equivalent): one Holm family of verdicts.
-"""
+"""Claims about two seed groups (higher, lower, equivalent): one Holm family of verdicts."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Continuous values: which t-test fits two seed groups, its estimate, interval and effect size.
-"""
+"""Continuous values: which t-test fits two seed groups, its estimate, interval and effect size."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Time to an event: runs that never got there are censored at their last step.
-"""
+"""Time to an event: runs that never got there are censored at their last step."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""Seed groups against a baseline: one Holm family of comparisons, each a `SeedComparison`.
-"""
+"""Seed groups against a baseline: one Holm family of comparisons, each a `SeedComparison`."""
 
 from __future__ import annotations
 
@@ -38,7 +37,8 @@ class SeedComparison:
     advice_reason: str | None = None  # why seeds_needed is None: an Advice value
 
     def to_dict(self) -> dict:
-        """The fields of a `comparisons` entry in `compare --format json`."""
+        """The numbers of a `comparisons` entry in `compare --format json` (compare adds the
+        note, in bnexp.wording's words)."""
         keys = ("test", "p", "p_adjusted", "difference", "ci_low", "ci_high", "ci_level", "ci_of",
                 "effect_size", "n_a", "n_b", "verdict", "seeds_needed", "advice_reason")
         return {k: getattr(self, k) for k in keys}

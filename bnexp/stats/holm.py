@@ -1,5 +1,4 @@
-"""Multiple testing: Holm's step-down adjustment and the interval level that agrees with it.
-"""
+"""Multiple testing: Holm's step-down adjustment and the interval level that agrees with it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,4 @@
-"""One comparison's result of any kind (`Outcome`), its sides, and the rank-test outcome.
-"""
+"""One comparison's result of any kind (`Outcome`), its sides, and the rank-test outcome."""
 
 from __future__ import annotations
 

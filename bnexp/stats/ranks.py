@@ -1,5 +1,4 @@
-"""Rank tests: failures and "never" as the worst outcome, ties exact; the effect they support.
-"""
+"""Rank tests: failures and "never" as the worst outcome, ties exact; the effect they support."""
 
 from __future__ import annotations
 
