@@ -346,7 +346,7 @@ def judge(entries: Sequence[Expect], runs_for: Callable[[dict[str, Any]], Mappin
              for e in entries]
     testable = [i for i, (b, t) in enumerate(sides) if min(len(b.values), len(t.values)) >= MIN_SEEDS
                 and len(b.test_sets | t.test_sets) < 2]
-    tested = dict(zip(testable, stats.judge_claims(
+    tested = dict(zip(testable, stats.judge_claim_family(
         [claim_of(entries[i], *sides[i]) for i in testable])))
     return [_result(e, b, t, tested.get(i), family) for i, (e, (b, t)) in enumerate(zip(entries, sides))]
 
@@ -425,8 +425,10 @@ def _result(entry: Expect, better: _Side, than: _Side, tested, family: str) -> d
     else:
         verdict = tested.verdict
         numbers = {k: getattr(tested, k) for k in numbers}
-        if tested.note:
-            notes.append(tested.note)
+        if tested.notes:
+            from bnexp.wording import note_text  # a ClaimResult's notes are enums: the words are wording's
+
+            notes.append(note_text(tested.notes))
         if verdict == "inconclusive" and tested.advice_reason == "not_planned":
             notes.append(f"no seed estimate: the seed advisor plans t-tests, not the {tested.test} test")
         if tested.against_claim and verdict == "inconclusive":

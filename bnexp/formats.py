@@ -27,9 +27,10 @@ def number(value, kind: str = "fraction") -> str:
     return FORMATS[kind].format(value)
 
 
-def signed(x: float | None) -> str:
-    """A difference in the metric's own units, to 4 significant digits: +0.003456, -2100."""
-    return MISSING if x is None else f"{x:+.4g}"
+def signed(x: float | None, digits: int = 4) -> str:
+    """A difference in the metric's own units, to 4 significant digits: +0.003456, -2100
+    (a verdict sentence's difference: 3)."""
+    return MISSING if x is None else f"{x:+.{digits}g}"
 
 
 def p_value(p: float | None) -> str:
@@ -48,3 +49,15 @@ def p_relation(p: float) -> str:
 def level(fraction: float) -> str:
     """A confidence level as a percentage: `95%`, or `97.50%` when it is not a whole percent."""
     return f"{fraction:.0%}" if abs(fraction * 100 - round(fraction * 100)) < 1e-9 else f"{fraction:.2%}"
+
+
+VERDICT_WORDS = {  # a verdict's value (bnexp.stats.Verdict, a claim's verdict) -> its words in a sentence
+    "distinguishable": "distinguishable from seed noise", "not_distinguishable": "not distinguishable from seed noise",
+    "too_few_seeds": "too few seeds", "untestable": "untestable",
+    "holds": "holds", "contradicted": "contradicted", "inconclusive": "inconclusive",
+}
+
+
+def verdict(value: str) -> str:
+    """A verdict in words: `not_distinguishable` reads `not distinguishable from seed noise`."""
+    return VERDICT_WORDS.get(str(value), str(value).replace("_", " "))

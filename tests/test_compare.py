@@ -24,6 +24,7 @@ from bnexp.errors import RunDirError, RunFileError
 from bnexp.present import sparkline, sparklines
 from bnexp.present.comparison import format_delta, groups_table, metrics_table, pivot_table, show, show_groups
 from bnexp.rundir import Summary
+from bnexp.wording import note_text
 
 HEADER = ",".join(rundir.METRICS_COLUMNS)
 BASE_CONFIG = {
@@ -668,7 +669,7 @@ def test_runs_that_did_not_complete_are_excluded_with_why(tmp_path):
     # The diverged seed is an outcome, the worst one: it stays in the test (issue 24), so the
     # sides no longer share their seeds and the exact Mann–Whitney test ranks it last.
     assert (c.result.n_a, c.result.n_b, c.result.test) == (4, 3, "mann_whitney")
-    assert c.result.note == "failures ranked worst: 0 and 1"
+    assert note_text(c.result.notes) == "failures ranked worst: 0 and 1"
     assert [e["why"] for e in json.loads(output(paths, fmt="json"))["comparisons"][0]["excluded"]] == [
         "diverged", "interrupted at step 500"]
 

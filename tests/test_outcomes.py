@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bnexp import stats as S
+from bnexp import stats as S, wording as W
 from exact_tests import mann_whitney_by_counts, mann_whitney_by_enumeration, wilcoxon_by_enumeration
 
 
@@ -39,15 +39,15 @@ NONE_STEPS = [300.0] * 10
 def test_reproduction_1_a_side_that_mostly_never_got_there_does_not_hold():
     claim = S.Claim(by_seed(BN_STEPS), by_seed(NONE_STEPS), "lower", time_to_event=True,
                     never_better=BN_NEVER)
-    r = S.judge_claims([claim])[0]
+    r = S.judge_claim_family([claim])[0]
     assert r.verdict != "holds" and r.verdict == "inconclusive"
     # time to event is unpaired: Mann–Whitney with "never" as the worst (latest) outcome
     assert r.test == "mann_whitney"
     assert r.p == pytest.approx(mann_whitney_by_counts(NONE_STEPS, [50.0] * 4 + [1e9] * 6), rel=1e-9)
     # P(BN later) + ½P(tie): 6 never beat all 10; 4 at step 50 beat none
     assert r.effect_size == pytest.approx(0.6)
-    assert r.against_claim and "goes against the claim" in r.sentence()
-    assert "Kaplan–Meier medians not reached and 300" in r.note
+    assert r.against_claim and "goes against the claim" in W.claim_sentence(r)
+    assert "Kaplan–Meier medians not reached and 300" in W.note_text(r.notes)
     assert sps.binomtest(4, 10).pvalue == pytest.approx(0.754, abs=1e-3)  # the sign test
 
 
@@ -65,7 +65,7 @@ def test_reproduction_1_unpaired_is_mann_whitney_with_never_last():
 def test_reproduction_2_reaching_on_every_seed_against_never_holds():
     # BN reaches 0.9 at step 50 on every seed; without BN never, within 1,000 steps.
     bn, none = by_seed([50.0] * 5), by_seed([1000.0] * 5)
-    r = S.judge_claims([S.Claim(bn, none, "lower", time_to_event=True, never_than=frozenset(range(5)))])[0]
+    r = S.judge_claim_family([S.Claim(bn, none, "lower", time_to_event=True, never_than=frozenset(range(5)))])[0]
     assert (r.test, r.verdict) == ("mann_whitney", "holds")
     assert r.p == pytest.approx(2 / math.comb(10, 5), rel=1e-12)
     assert r.p == pytest.approx(mann_whitney_by_enumeration([1000.0] * 5, [50.0] * 5))
@@ -148,9 +148,9 @@ def test_lower_is_better_puts_failures_at_the_top():
 
 
 def test_equivalence_on_failures_is_untestable_with_a_reason():
-    r = S.judge_claims([S.Claim(by_seed([0.9] * 4), by_seed([0.9] * 4), "equivalent", 0.01,
+    r = S.judge_claim_family([S.Claim(by_seed([0.9] * 4), by_seed([0.9] * 4), "equivalent", 0.01,
                                 failed_better=frozenset({0}))])[0]
-    assert r.verdict == "untestable" and r.p is None and r.note == S.NO_EQUIVALENCE
+    assert r.verdict == "untestable" and r.p is None and r.notes == (S.Remark(S.Note.NO_EQUIVALENCE),)
 
 
 def test_too_few_seeds_is_its_own_verdict():
@@ -180,7 +180,7 @@ def test_reproduction_3_holm_intervals_exclude_zero_exactly_when_distinguishable
         assert (c.ci_low, c.ci_high) == pytest.approx((ci.low, ci.high))
         excludes_zero = c.ci_low > 0 or c.ci_high < 0
         assert excludes_zero == (c.verdict == "distinguishable")
-    assert f"[{family[1].ci_level:.2%} CI" in family[1].sentence()
+    assert f"[{family[1].ci_level:.2%} CI" in W.comparison_sentence(family[1])
 
 
 def test_reproduction_3_tost_interval_inside_the_margin_never_beside_inconclusive():
@@ -188,8 +188,8 @@ def test_reproduction_3_tost_interval_inside_the_margin_never_beside_inconclusiv
     noise = [{s: v + d for (s, v), d in zip(BASE.items(), diffs)} for diffs in
              ([0.001, -0.002, 0.0005, 0.0015, -0.001], [-0.001, 0.002, 0.0, -0.0015, 0.0005])]
     claims = [S.Claim(better, BASE, "equivalent", 0.0018)] + [S.Claim(n, BASE, "higher") for n in noise]
-    alone = S.judge_claims(claims[:1])[0]
-    family = S.judge_claims(claims)
+    alone = S.judge_claim_family(claims[:1])[0]
+    family = S.judge_claim_family(claims)
     tost = family[0]
     # on its own it holds; in the family of three Holm makes it inconclusive
     assert alone.verdict == "holds" and tost.verdict == "inconclusive"
@@ -261,7 +261,7 @@ def test_reproduction_8_welch_advice_is_within_one_seed_of_simulation():
     x = np.array([-2.0, -1.0, 0.0, 1.0, 2.0]) / math.sqrt(2.5)  # sample SD exactly 1
     diff = 1.44 * math.sqrt((0.001**2 + 0.005**2) / 2)
     a, b = by_seed(0.97 + 0.001 * x), by_seed(0.97 + diff + 0.005 * x, first_seed=50)
-    c = S.compare_groups(a, b)
+    c = S.compare_seed_groups(a, b)
     assert c.test == "welch" and c.verdict == "not_distinguishable"
     rng = np.random.default_rng(2024)
     simulated = next(n for n in range(3, 40) if welch_power_by_simulation(rng, diff, 0.001, 0.005, n) >= 0.8)
@@ -275,24 +275,24 @@ def test_reproduction_8_welch_advice_is_within_one_seed_of_simulation():
 def test_advice_is_a_number_or_a_reason_and_says_when_the_data_go_against_the_claim():
     than = BASE
     better = {s: v + d for (s, v), d in zip(BASE.items(), [-0.001, 0.0005, -0.0015, 0.0, -0.0008])}
-    r = S.judge_claims([S.Claim(better, than, "higher")])[0]
+    r = S.judge_claim_family([S.Claim(better, than, "higher")])[0]
     assert r.verdict == "inconclusive" and r.against_claim
     assert r.seeds_needed is not None and r.advice_reason is None
-    assert "the observed difference goes against the claim; about" in r.sentence()
-    ranked = S.judge_claims([S.Claim(by_seed([60.0, 300, 300, 80]), by_seed([300.0] * 4), "lower",
+    assert "the observed difference goes against the claim; about" in W.claim_sentence(r)
+    ranked = S.judge_claim_family([S.Claim(by_seed([60.0, 300, 300, 80]), by_seed([300.0] * 4), "lower",
                                      time_to_event=True, never_than=frozenset(range(4)),
                                      never_better=frozenset({1, 2}))])[0]
     assert ranked.verdict == "inconclusive" and ranked.seeds_needed is None
-    assert ranked.advice_reason == "not_planned" and "plans t-tests only" in ranked.sentence()
+    assert ranked.advice_reason == "not_planned" and "plans t-tests only" in W.claim_sentence(ranked)
 
 
 def test_claims_on_sides_that_tie_everywhere_are_inconclusive_not_a_crash():
     same = by_seed([0.9] * 4)
-    r = S.judge_claims([S.Claim(same, dict(same), "higher")])[0]
+    r = S.judge_claim_family([S.Claim(same, dict(same), "higher")])[0]
     assert (r.test, r.p, r.verdict, r.effect_size) == ("wilcoxon", 1.0, "inconclusive", None)
-    assert not r.against_claim and "p = 1" in r.sentence()
+    assert not r.against_claim and "p = 1" in W.claim_sentence(r)
     # an untestable claim with no difference still has a sentence
-    u = S.judge_claims([S.Claim(by_seed([50.0] * 4), by_seed([60.0] * 4), "equivalent", 1.0,
+    u = S.judge_claim_family([S.Claim(by_seed([50.0] * 4), by_seed([60.0] * 4), "equivalent", 1.0,
                                 time_to_event=True, never_better=frozenset({0, 1, 2}))])[0]
     assert u.verdict == "untestable" and u.difference is None
-    assert u.sentence() == f"untestable: difference not defined, {S.NO_EQUIVALENCE}"
+    assert W.claim_sentence(u) == f"untestable: difference not defined, {W.NOTES[S.Note.NO_EQUIVALENCE]}"

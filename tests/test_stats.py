@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from bnexp import stats as S
+from bnexp import stats as S, wording as W
 from exact_tests import mann_whitney_by_enumeration, wilcoxon_by_enumeration
 
 # Student's sleep data (Cushny & Peebles 1905), as in R's `sleep`: extra hours of sleep
@@ -41,7 +41,7 @@ def shifted(differences, base=BASE):
 
 
 def test_paired_matches_the_textbook_sleep_result():
-    c = S.compare_groups(by_seed(SLEEP_1), by_seed(SLEEP_2))
+    c = S.compare_seed_groups(by_seed(SLEEP_1), by_seed(SLEEP_2))
     assert c.test == "paired"
     assert c.difference == pytest.approx(1.58)
     assert c.p == pytest.approx(0.002833, abs=5e-7)
@@ -51,7 +51,7 @@ def test_paired_matches_the_textbook_sleep_result():
 
 
 def test_welch_matches_the_textbook_sleep_result_when_seeds_differ():
-    c = S.compare_groups(by_seed(SLEEP_1), by_seed(SLEEP_2, first_seed=100))
+    c = S.compare_seed_groups(by_seed(SLEEP_1), by_seed(SLEEP_2, first_seed=100))
     assert c.test == "welch"
     assert c.p == pytest.approx(0.07939, abs=5e-6)
     assert (c.ci_low, c.ci_high) == pytest.approx((-0.2054832, 3.3654832), abs=1e-6)
@@ -64,7 +64,7 @@ def test_paired_numbers_match_the_formula():
     rng = np.random.default_rng(1)
     a = seed_group(rng, 6, 0.97, 0.002)
     b = {s: v + rng.normal(0.001, 0.0015) for s, v in a.items()}
-    c = S.compare_groups(a, b)
+    c = S.compare_seed_groups(a, b)
     d = np.array([b[s] - a[s] for s in sorted(a)])
     se = d.std(ddof=1) / math.sqrt(len(d))
     t = d.mean() / se
@@ -79,7 +79,7 @@ def test_welch_numbers_match_the_satterthwaite_formula():
     rng = np.random.default_rng(2)
     a = seed_group(rng, 4, 0.95, 0.004)
     b = seed_group(rng, 7, 0.96, 0.001, first_seed=10)
-    c = S.compare_groups(a, b)
+    c = S.compare_seed_groups(a, b)
     xa, xb = np.array(list(a.values())), np.array(list(b.values()))
     va, vb = xa.var(ddof=1) / len(xa), xb.var(ddof=1) / len(xb)
     df = (va + vb) ** 2 / (va**2 / (len(xa) - 1) + vb**2 / (len(xb) - 1))
@@ -95,10 +95,10 @@ def test_partially_shared_seeds_use_welch_on_every_value_and_say_so():
     rng = np.random.default_rng(3)
     a = seed_group(rng, 5, 0.97, 0.002)
     b = seed_group(rng, 5, 0.97, 0.002, first_seed=2)  # seeds 2..6 share 2, 3, 4 with 0..4
-    c = S.compare_groups(a, b)
+    c = S.compare_seed_groups(a, b)
     assert (c.test, c.n_a, c.n_b) == ("welch", 5, 5)
-    assert c.note == "unpaired: the groups share only 3 of their seeds"
-    assert "(unpaired: the groups share only 3 of their seeds)" in c.sentence()
+    assert W.note_text(c.notes) == "unpaired: the groups share only 3 of their seeds"
+    assert "(unpaired: the groups share only 3 of their seeds)" in W.comparison_sentence(c)
     welch = sps.ttest_ind(list(b.values()), list(a.values()), equal_var=False)
     assert c.p == pytest.approx(welch.pvalue)
 
@@ -108,15 +108,15 @@ def test_partially_shared_seeds_use_welch_on_every_value_and_say_so():
 
 def test_two_copies_of_a_run_are_too_few_seeds_never_p_zero():
     """Issue 12's first reproduction, as the caller hands it over: duplicates merged, n = 2."""
-    c = S.compare_groups({0: 0.97, 1: 0.97}, {0: 0.98, 1: 0.98})
+    c = S.compare_seed_groups({0: 0.97, 1: 0.97}, {0: 0.98, 1: 0.98})
     assert (c.test, c.verdict) == ("none", "too_few_seeds")
     assert c.p is c.p_adjusted is c.ci_low is c.ci_high is c.effect_size is None
-    assert c.sentence() == "difference +0.01, too few seeds (n = 2): run at least 3"
+    assert W.comparison_sentence(c) == "difference +0.01, too few seeds (n = 2): run at least 3"
 
 
 def test_too_few_seeds_counts_the_smaller_group():
-    c = S.compare_groups(by_seed([0.9, 0.91, 0.92, 0.93]), by_seed([0.95, 0.96], first_seed=9))
-    assert c.verdict == "too_few_seeds" and "(n = 2)" in c.sentence()
+    c = S.compare_seed_groups(by_seed([0.9, 0.91, 0.92, 0.93]), by_seed([0.95, 0.96], first_seed=9))
+    assert c.verdict == "too_few_seeds" and "(n = 2)" in W.comparison_sentence(c)
 
 
 @pytest.mark.parametrize("a, b, test, expected", [
@@ -130,20 +130,20 @@ def test_too_few_seeds_counts_the_smaller_group():
 def test_zero_variance_falls_back_to_an_exact_rank_test(a, b, test, expected):
     # Issue 24 changes this deliberately: zero variance used to read not_distinguishable
     # with no test at all; now the exact rank test decides, with no interval for a shift.
-    c = S.compare_groups(a, b)
+    c = S.compare_seed_groups(a, b)
     assert c.test == test and c.p == pytest.approx(expected, rel=1e-12)
     if test == "mann_whitney":
         assert c.p == pytest.approx(mann_whitney_by_enumeration(list(a.values()), list(b.values())))
     else:
         assert c.p == pytest.approx(wilcoxon_by_enumeration([round(b[s] - a[s], 12) for s in a]))
     assert c.verdict == "not_distinguishable" and c.ci_low is None and c.ci_high is None
-    assert c.note.startswith(S.ZERO_VARIANCE_RANKS) and c.seeds_needed is None
+    assert c.notes[0] == S.Remark(S.Note.ZERO_VARIANCE_RANKS) and c.seeds_needed is None
     assert c.to_dict()["advice_reason"] == "not_planned"
     assert json.loads(json.dumps(c.to_dict())) == c.to_dict()
 
 
 def test_reproduction_2_ten_runs_at_094_against_ten_at_090_are_distinguishable():
-    c = S.compare_groups(by_seed([0.90] * 10), by_seed([0.94] * 10, first_seed=100))
+    c = S.compare_seed_groups(by_seed([0.90] * 10), by_seed([0.94] * 10, first_seed=100))
     assert (c.test, c.verdict) == ("mann_whitney", "distinguishable")
     assert c.p == pytest.approx(2 / math.comb(20, 10), rel=1e-12)  # 1.08e-5: only the two complete separations
     assert c.p == pytest.approx(1.1e-5, rel=0.02)
@@ -154,15 +154,15 @@ def test_reproduction_2_ten_runs_at_094_against_ten_at_090_are_distinguishable()
 
 
 def test_one_constant_group_is_still_tested():
-    c = S.compare_groups(by_seed([0.97, 0.97, 0.97]), by_seed([0.95, 0.96, 0.94], first_seed=5))
+    c = S.compare_seed_groups(by_seed([0.97, 0.97, 0.97]), by_seed([0.95, 0.96, 0.94], first_seed=5))
     assert c.test == "welch" and c.p is not None and c.p > 0
 
 
 def test_non_finite_or_empty_groups_are_refused():
     with pytest.raises(ValueError):
-        S.compare_groups({0: 0.9, 1: math.nan, 2: 0.8}, {0: 0.9, 1: 0.8, 2: 0.7})
+        S.compare_seed_groups({0: 0.9, 1: math.nan, 2: 0.8}, {0: 0.9, 1: 0.8, 2: 0.7})
     with pytest.raises(ValueError):
-        S.compare_groups({}, {0: 0.9})
+        S.compare_seed_groups({}, {0: 0.9})
 
 
 # --- Holm and the family -------------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_family_is_holm_adjusted_and_the_verdict_uses_the_adjusted_p():
     assert family[3].verdict == "too_few_seeds" and family[3].p_adjusted is None
     for c in family[:3]:
         assert ("distinguishable" if c.p_adjusted < 0.05 else "not_distinguishable") == c.verdict
-        assert f"Holm-adjusted p = {c.p_adjusted:.2g}" in c.sentence()
+        assert f"Holm-adjusted p = {c.p_adjusted:.2g}" in W.comparison_sentence(c)
     # the second group is significant before adjustment and not after
     assert family[1].p < 0.05 <= family[1].p_adjusted
     assert family[1].verdict == "not_distinguishable"
@@ -207,26 +207,26 @@ def test_family_is_holm_adjusted_and_the_verdict_uses_the_adjusted_p():
 
 
 def test_single_comparison_says_p_not_holm():
-    c = S.compare_groups(by_seed(SLEEP_1), by_seed(SLEEP_2))
+    c = S.compare_seed_groups(by_seed(SLEEP_1), by_seed(SLEEP_2))
     assert c.p_adjusted == c.p and c.family_size == 1
-    assert "Holm" not in c.sentence() and "p = 0.0028" in c.sentence()
+    assert "Holm" not in W.comparison_sentence(c) and "p = 0.0028" in W.comparison_sentence(c)
 
 
 def test_sentence_and_json_fields():
-    c = S.compare_groups(by_seed(SLEEP_1), by_seed(SLEEP_2))
-    assert c.sentence() == ("difference +1.58 [95% CI +0.7, +2.46], d_z = 1.3, paired t-test "
+    c = S.compare_seed_groups(by_seed(SLEEP_1), by_seed(SLEEP_2))
+    assert W.comparison_sentence(c) == ("difference +1.58 [95% CI +0.7, +2.46], d_z = 1.3, paired t-test "
                             "over 10 seeds, p = 0.0028: distinguishable from seed noise")
     assert json.loads(json.dumps(c.to_dict())) == c.to_dict()
     # issue 24 adds ci_level, ci_of and advice_reason
     assert list(c.to_dict()) == ["test", "p", "p_adjusted", "difference", "ci_low", "ci_high", "ci_level",
                                  "ci_of", "effect_size", "n_a", "n_b", "verdict", "seeds_needed",
-                                 "advice_reason", "note"]
+                                 "advice_reason"]  # the note's words are bnexp.wording's
 
 
 def test_tiny_p_is_never_printed_as_zero():
     a = by_seed([0.0, 0.001, 0.002, 0.001, 0.0])
-    c = S.compare_groups(a, {s: v + 1.0 + 1e-4 * s for s, v in a.items()})
-    assert c.p < 1e-4 and "p < 0.0001" in c.sentence()
+    c = S.compare_seed_groups(a, {s: v + 1.0 + 1e-4 * s for s, v in a.items()})
+    assert c.p < 1e-4 and "p < 0.0001" in W.comparison_sentence(c)
 
 
 # --- the seed advisor ----------------------------------------------------------------------
@@ -253,7 +253,7 @@ def test_seed_advisor_gives_the_first_n_with_80_percent_power(paired):
         group = {s: v + 0.0012 + rng.normal(0, 0.0015) for s, v in base.items()}
     else:
         group = seed_group(rng, 5, 0.9715, 0.002, first_seed=50)
-    c = S.compare_groups(base, group)
+    c = S.compare_seed_groups(base, group)
     assert c.verdict == "not_distinguishable"
     xa, xb = np.array(list(base.values())), np.array(list(group.values()))
     sd = (np.std(xb - xa, ddof=1) if paired
@@ -268,22 +268,22 @@ def test_seed_advisor_gives_the_first_n_with_80_percent_power(paired):
     for m in (n - 1, n):
         assert simulated_power(rng, effect, m, paired) == pytest.approx(
             S.power(effect, m, test), abs=tolerance)
-    assert f"about {n} seeds per group would detect" in c.sentence()
+    assert f"about {n} seeds per group would detect" in W.comparison_sentence(c)
 
 
 def test_seed_advisor_has_no_answer_for_a_zero_or_hopeless_difference():
     a = by_seed([0.97, 0.972, 0.968, 0.971])
-    zero = S.compare_groups(a, {s: a[s] + d for s, d in zip(a, [0.001, -0.001, 0.002, -0.002])})
+    zero = S.compare_seed_groups(a, {s: a[s] + d for s, d in zip(a, [0.001, -0.001, 0.002, -0.002])})
     assert zero.difference == pytest.approx(0, abs=1e-12)
     assert zero.seeds_needed is None
-    tiny = S.compare_groups(a, {s: a[s] + d for s, d in zip(a, [0.00102, -0.001, 0.002, -0.002])})
+    tiny = S.compare_seed_groups(a, {s: a[s] + d for s, d in zip(a, [0.00102, -0.001, 0.002, -0.002])})
     assert tiny.seeds_needed is None
-    assert "not even 1000 seeds per group would detect" in tiny.sentence()
+    assert "not even 1000 seeds per group would detect" in W.comparison_sentence(tiny)
 
 
 def test_no_advice_when_distinguishable_or_too_few():
-    assert S.compare_groups(by_seed(SLEEP_1), by_seed(SLEEP_2)).seeds_needed is None
-    assert S.compare_groups({0: 0.9, 1: 0.8}, {0: 0.7, 1: 0.6}).seeds_needed is None
+    assert S.compare_seed_groups(by_seed(SLEEP_1), by_seed(SLEEP_2)).seeds_needed is None
+    assert S.compare_seed_groups({0: 0.9, 1: 0.8}, {0: 0.7, 1: 0.6}).seeds_needed is None
 
 
 # --- claims --------------------------------------------------------------------------------
@@ -313,8 +313,8 @@ def test_noise_is_inconclusive_with_advice():
     d_z = diffs.mean() / diffs.std(ddof=1)
     n = r.seeds_needed
     assert S.power(d_z, n, "paired") >= 0.8 > S.power(d_z, n - 1, "paired") and n > 5
-    assert r.sentence().startswith("inconclusive: difference +0.0005 [95% CI ")
-    assert r.sentence().endswith(f"about {n} seeds per group would settle it at 80% power")
+    assert W.claim_sentence(r).startswith("inconclusive: difference +0.0005 [95% CI ")
+    assert W.claim_sentence(r).endswith(f"about {n} seeds per group would settle it at 80% power")
 
 
 def tost_by_hand(d, margin):
@@ -335,7 +335,7 @@ def test_equal_groups_with_a_wide_margin_are_equivalent_by_tost():
     assert r.p == pytest.approx(tost_by_hand(d, 0.005))
     half = sps.t.ppf(0.95, 4) * d.std(ddof=1) / math.sqrt(5)
     assert (r.ci_low, r.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
-    assert "90% CI" in r.sentence() and "TOST (margin 0.005)" in r.sentence()
+    assert "90% CI" in W.claim_sentence(r) and "TOST (margin 0.005)" in W.claim_sentence(r)
 
 
 def test_tost_with_welch_matches_the_hand_computation():
@@ -376,10 +376,10 @@ def test_claims_family_is_holm_adjusted():
     rng = np.random.default_rng(12)
     claims = [S.Claim(*planted(rng, 0.01), "higher"), S.Claim(*planted(rng, 0.0), "higher"),
               S.Claim(*planted(rng, 0.0001), "equivalent", 0.005)]
-    results = S.judge_claims(claims)
+    results = S.judge_claim_family(claims)
     assert [r.p_adjusted for r in results] == pytest.approx(S.holm([r.p for r in results]))
     assert all(r.family_size == 3 for r in results)
-    assert "Holm-adjusted p" in results[0].sentence()
+    assert "Holm-adjusted p" in W.claim_sentence(results[0])
 
 
 @pytest.mark.parametrize("direction, margin, n", [
@@ -397,7 +397,7 @@ def test_claim_json_fields():
     d = S.claim_verdict(*planted(rng, 0.01), "higher").to_dict()
     assert list(d) == ["verdict", "difference", "ci_low", "ci_high", "ci_level", "ci_of", "p",
                        "p_adjusted", "n_better", "n_than", "seeds_needed", "advice_reason",
-                       "against_claim", "test", "note"]
+                       "against_claim", "test"]
 
 
 # --- Fisher's exact test: the 0/1 metric `diverged` ----------------------------------------
@@ -454,26 +454,26 @@ def test_fisher_is_the_central_test_its_odds_ratio_interval_inverts(k_b, n_b, k_
 def test_reproduction_3_fisher_at_3_of_3_against_0_of_3():
     e = S.fisher(zero_one(0, 3), zero_one(3, 3, first_seed=10))
     assert e.p == pytest.approx(0.1) and e.ratio is None and e.ci_high is None  # infinite: null, with a reason
-    assert e.ci_low < 1 and e.note == S.UNBOUNDED_RATIO
+    assert e.ci_low < 1 and e.notes == (S.Remark(S.Note.UNBOUNDED_RATIO),)
     assert S.fisher(zero_one(0, 3), zero_one(3, 3, first_seed=10)).ci_low == pytest.approx(
         sps.contingency.odds_ratio([[3, 0], [0, 3]], kind="conditional").confidence_interval().low)
 
 
 def binary_claim(better, than, direction):
     """A claim on a 0/1 metric, as bnexp.claims builds one for `diverged`."""
-    return S.judge_claims([S.Claim(better, than, direction, binary=True)])[0]
+    return S.judge_claim_family([S.Claim(better, than, direction, binary=True)])[0]
 
 
 def test_a_diverged_claim_uses_fisher_where_a_t_test_has_no_variance():
     # Every run without BN diverges, none with: constant sides, which a t-test cannot judge.
     holds = binary_claim(zero_one(0, 5), zero_one(5, 5), "lower")
     assert (holds.test, holds.verdict) == ("fisher", "holds") and holds.p == pytest.approx(2 / 252)
-    assert "Fisher's exact test over 5 and 5 runs" in holds.sentence()
+    assert "Fisher's exact test over 5 and 5 runs" in W.claim_sentence(holds)
     assert binary_claim(zero_one(0, 5), zero_one(5, 5), "higher").verdict == "contradicted"
     # Three against three cannot reach 5% (p = 2/20): inconclusive, and no seed advice.
     few = binary_claim(zero_one(0, 3), zero_one(3, 3), "lower")
     assert (few.verdict, few.p, few.seeds_needed) == ("inconclusive", pytest.approx(0.1), None)
-    assert "seeds per group" not in few.sentence()
+    assert "seeds per group" not in W.claim_sentence(few)
     same = binary_claim(zero_one(0, 5), zero_one(0, 5), "lower")
     assert (same.verdict, same.p, same.difference) == ("inconclusive", 1.0, 0.0)
 
@@ -482,4 +482,4 @@ def test_fisher_refuses_values_other_than_zero_and_one_and_equivalence():
     with pytest.raises(ValueError, match="0/1"):
         S.fisher({0: 0.0, 1: 0.5, 2: 1.0}, zero_one(1, 3))
     with pytest.raises(ValueError, match="not equivalent"):
-        S.judge_claims([S.Claim(zero_one(0, 5), zero_one(1, 5), "equivalent", 0.1, binary=True)])
+        S.judge_claim_family([S.Claim(zero_one(0, 5), zero_one(1, 5), "equivalent", 0.1, binary=True)])
