@@ -58,6 +58,11 @@ VERDICT_WORDS = {  # a verdict's value (bnexp.stats.Verdict, a claim's verdict) 
 }
 
 
+def word(value: str | None) -> str:
+    """A status or verdict as a table shows it: `too_few_seeds` reads `too few seeds`."""
+    return str(value or "unknown").replace("_", " ")
+
+
 def verdict(value: str) -> str:
     """A verdict in words: `not_distinguishable` reads `not distinguishable from seed noise`."""
     return VERDICT_WORDS.get(str(value), str(value).replace("_", " "))

@@ -30,7 +30,7 @@ import jinja2
 from markupsafe import Markup
 
 from bnexp.bands import GREY
-from bnexp.formats import MISSING, p_value
+from bnexp.formats import MISSING, p_value, word
 from bnexp.report_charts import curve_charts, diagnostics_charts, group_views, measured, run_styles
 from bnexp.report_data import ReportData
 from bnexp.rundir.guard import write_atomic
@@ -83,7 +83,7 @@ def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.PackageLoader("bnexp", "report_assets"), autoescape=True,
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined,
                              finalize=lambda value: value if isinstance(value, Markup) else Markup(escape_text(value)))
-    env.filters.update(measured=measured, signed=functools.partial(measured, signed=True), p_value=p_value,
+    env.filters.update(measured=measured, signed=functools.partial(measured, signed=True), p_value=p_value, word=word,
                        exact=_exact, count=_count, shown=_shown)
     env.globals.update(pivot_header=_pivot_header)
     return env

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.segment import Segment
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
-from bnexp.formats import MISSING, number  # noqa: F401 (the terminal's formats are the formats module's)
+from bnexp.formats import MISSING, number, word  # noqa: F401 (the terminal's formats are the formats module's)
 from bnexp.status import Status
 
 WIDE = 240  # a pipe or file has no width: wide enough that no table cell needs cutting
@@ -68,8 +68,7 @@ def progress_bar(out: Console, what: str, fields: str, refresh_per_second: float
 
 def status(name: str | None, width: int = 0) -> Text:
     """A run's or point's status, or a claim's verdict, in its colour (an unknown one in red), padded to `width`."""
-    text = name or "unknown"
-    return Text(text.ljust(width), style=STATUS_STYLE.get(text, "red"))
+    return Text(word(name).ljust(width), style=STATUS_STYLE.get(name or "unknown", "red"))
 
 
 def sparklines(series: list[list[float]], width: int = 24) -> list[str]:

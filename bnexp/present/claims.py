@@ -12,7 +12,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from bnexp.formats import MISSING, p_value, signed
+from bnexp.formats import MISSING, p_value, signed, word
 from bnexp.present import markdown_table, status
 
 HEADER = ["claim", "verdict", "difference [CI]", "p", "adjusted p", "n better/than", "seeds needed", "notes"]
@@ -43,7 +43,7 @@ def label(result: dict) -> str:
 def cells(result: dict) -> list[str]:
     """The text of one row, in HEADER's order."""
     needed = result.get("seeds_needed")
-    return [label(result), result["verdict"], difference_with_ci(result), p_value(result["p"]),
+    return [label(result), word(result["verdict"]), difference_with_ci(result), p_value(result["p"]),
             p_value(result["p_adjusted"]), f"{result['n_better']}/{result['n_than']}",
             seeds_needed(needed, result.get("advice_reason"), result["verdict"]), "; ".join(result.get("notes") or [])]
 
