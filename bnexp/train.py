@@ -790,7 +790,7 @@ def signal_name(signum: int) -> str:
 
 
 class Warm:
-    """What a process that trains run after run (bnexp.worker) keeps between them: the
+    """What a process that trains run after run (bnexp.sweep.worker) keeps between them: the
     datasets it has read and the compiled programs (Programs)."""
 
     def __init__(self, datasets: int = 2):

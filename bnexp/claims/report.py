@@ -86,8 +86,8 @@ def write_report(paths: list[Path], out: Path) -> Path:
 def sweep_section(directory: Path, base: Path, figures: Path) -> str:
     """One sweep's heading, its claims table and the claims' notes."""
     recorded = sweep_module.read_recorded(directory)
-    results = sweep_module.judge_claims(recorded.name, recorded.claims, recorded.seeds, directory, recorded.points,
-                                        recorded.registry)
+    results = sweep_module.judge_sweep_dir(recorded.name, recorded.claims, recorded.seeds, directory, recorded.points,
+                                           recorded.registry)
     rows, notes = [], []
     for entry, result in zip(recorded.claims, results):
         sides = [(side, runs_of(recorded, getattr(entry, side))) for side in ("better", "than")]
