@@ -73,7 +73,7 @@ def run_record(path: Path, kinds: set[str]) -> claims_module.RunRecord | None:
     return claims_module.RunRecord(
         status=summary.status or "unknown", total_steps=summary.total_steps or 0, metrics=run.read_metrics(),
         generalization_gap=summary.to_json().get("generalization_gap"),  # a field of newer runs only
-        diagnostics={kind: run.read_diagnostics(kind) for kind in kinds if kind in rundir.DIAGNOSTICS},
+        diagnostics={kind: run.read_diagnostics(kind) for kind in kinds if kind in rundir.DIAGNOSTICS_TABLES},
         summary=summary.to_json(), evals=run.read_evals(), hardware=provenance.same_hardware_key(summary.hardware),
         test_set=test_set_of(summary))
 
