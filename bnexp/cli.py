@@ -372,7 +372,7 @@ def claims_report(
     Each claim is judged again from the sweep directory's runs, so partial results are
     reported as they are (a claim still missing runs is inconclusive, and says which).
     """
-    from bnexp.claims_report import write_report
+    from bnexp.claims.report import write_report
 
     print(write_report(sweeps, out))
 

@@ -251,7 +251,7 @@ def curve(run: compare.Run) -> Curve:
 def diagnostics(path: Path) -> dict[str, list[dict]]:
     """Every diagnostics table bnexp.rundir declares that the run recorded, by kind."""
     run = rundir.RunDir(path)
-    return {kind: run.read_diagnostics(kind) for kind in rundir.DIAGNOSTICS if run.has_diagnostics(kind)}
+    return {kind: run.read_diagnostics(kind) for kind in rundir.DIAGNOSTICS_TABLES if run.has_diagnostics(kind)}
 
 
 def comparison_entry(c: dict) -> ComparisonEntry:

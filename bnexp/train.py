@@ -790,7 +790,7 @@ def signal_name(signum: int) -> str:
 
 
 class Warm:
-    """What a process that trains run after run (bnexp.worker) keeps between them: the
+    """What a process that trains run after run (bnexp.sweep.worker) keeps between them: the
     datasets it has read and the compiled programs (Programs)."""
 
     def __init__(self, datasets: int = 2):
@@ -860,7 +860,7 @@ def train_resume(run_dir: str, data_dir: str | None, reporter: Reporter, lengths
         data = (warm.load if warm else data_module.load)(config.data.dataset, data_dir or config.data.dir)
         check_fits(config, data)
         check_state(saved, Plan.of(config, len(data.x_train)).total_steps)
-        for kind in rundir.DIAGNOSTICS:  # a corrupt table, like a corrupt metrics file, fails before the summary changes
+        for kind in rundir.DIAGNOSTICS_TABLES:  # a corrupt table, like a corrupt metrics file, fails before the summary changes
             run.read_diagnostics(kind)
         run.read_metrics()
         if lengths:

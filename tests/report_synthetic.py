@@ -83,7 +83,7 @@ def write_run(run: rundir.RunDir, config, rng, kind: str, rate: float, status: s
         data={"dataset": "mnist-sample", "train_examples": 5000, "test_examples": 1000},
         git_commit="7276ea0c0ffee", started_at="2026-11-02T10:15:00+00:00"))
     if diagnosed and rows:
-        tables = {k: v for k, v in diagnostics_rows(rng, kind, [r["step"] for r in rows]).items() if k in rundir.DIAGNOSTICS}
+        tables = {k: v for k, v in diagnostics_rows(rng, kind, [r["step"] for r in rows]).items() if k in rundir.DIAGNOSTICS_TABLES}
         run.start_diagnostics(list(tables), None)
         run.append_diagnostics(tables)
 

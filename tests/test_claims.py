@@ -55,7 +55,7 @@ def validated(*raws, grid=GRID, seeds=SEEDS) -> list[C.Expect]:
 
 def judged(raws, groups: dict[str, dict[int, C.RunRecord]], seeds=SEEDS) -> list[dict]:
     """Judge the entries on runs looked up by their grid point."""
-    return C.judge(validated(*raws, seeds=seeds), lambda point: groups.get(flow(point), {}), seeds, WHERE)
+    return C.judge_entries(validated(*raws, seeds=seeds), lambda point: groups.get(flow(point), {}), seeds, WHERE)
 
 
 def groups_of(than: dict[int, C.RunRecord], better: dict[int, C.RunRecord]) -> dict:
@@ -136,7 +136,7 @@ def test_claims_of_one_file_are_one_holm_family():
     raws = [entry(name="strong"), entry(name="weak", better={"model.norm.kind": "layer"}),
             entry(name="loss", metric="final_loss", direction="lower")]
     entries = C.validate_claims(raws, grid, SEEDS, WHERE, canonical=flow)
-    results = C.judge(entries, lambda point: groups.get(flow(point), {}), SEEDS, WHERE)
+    results = C.judge_entries(entries, lambda point: groups.get(flow(point), {}), SEEDS, WHERE)
     a = finals(THAN)
     raw_p = [sps.ttest_rel(finals(PLANTED), a).pvalue, sps.ttest_rel(finals(weak), a).pvalue,
              sps.ttest_rel(1 - finals(PLANTED), 1 - a).pvalue]
@@ -444,11 +444,12 @@ def test_runs_of_seeds_outside_the_sweeps_seeds_are_ignored():
 
 
 def test_claims_read_the_diagnostics_tables_the_run_directory_declares():
+    from bnexp.metrics import DIAGNOSTICS
     from bnexp.rundir import tables
 
     for kind, columns in tables.TABLES.items():  # every table the owner declares is a claim's metric source
-        assert C.DIAGNOSTICS[kind] == tuple(name for name, _ in columns), kind
-    assert set(C.RECORDED_BY) == set(C.DIAGNOSTICS)
+        assert DIAGNOSTICS[kind] == tuple(name for name, _ in columns), kind
+    assert set(C.RECORDED_BY) == set(DIAGNOSTICS)
     assert C.diagnostics_file("bn.mean_gap") == "diag_bn.csv" and C.diagnostics_file("final_accuracy") is None
 
 

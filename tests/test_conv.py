@@ -261,7 +261,7 @@ def test_cnn_run_with_diagnostics_records_conv_layers(tmp_path):
 
 
 def test_the_claims_report_names_conv_and_recurrent_networks():
-    from bnexp.claims_report import network
+    from bnexp.claims.report import network
     from bnexp.config import flatten, yaml_flow
 
     def spelled(config):

@@ -158,7 +158,7 @@ def test_2_compare_and_a_claim_give_the_gap_the_same_value(tmp_path):
                                 {"model.norm.kind": ["batch", "none"]}, [0, 1, 2], "t.yaml", canonical=flow)
     runs = {flow({"model.norm.kind": "batch"}): {s: run_record(p, set()) for s, p in enumerate(bn)},
             flow({"model.norm.kind": "none"}): {s: run_record(p, set()) for s, p in enumerate(none)}}
-    [claim] = C.judge([entry], lambda point: runs[flow(point)], [0, 1, 2], "t.yaml")
+    [claim] = C.judge_entries([entry], lambda point: runs[flow(point)], [0, 1, 2], "t.yaml")
     doc = compare_json(*none, *bn, "--metric", "generalization_gap", "--last", "3")
     [c] = doc["comparisons"]
     assert c["difference"] == pytest.approx(claim["difference"], abs=1e-15)
@@ -254,7 +254,7 @@ def test_6_a_run_that_learned_nothing_is_failed_and_failed_is_a_binary_metric(tm
                                   "direction": "higher"}], grid, [0, 1, 2], "t.yaml", canonical=flow)
     records = {flow({"model.norm.kind": "none"}): {s: run_record(p, set()) for s, p in enumerate(fails)},
                flow({"model.norm.kind": "batch"}): {s: run_record(p, set()) for s, p in enumerate(learns)}}
-    [claim] = C.judge([entry], lambda point: records[flow(point)], [0, 1, 2], "t.yaml")
+    [claim] = C.judge_entries([entry], lambda point: records[flow(point)], [0, 1, 2], "t.yaml")
     assert (claim["difference"], claim["n_better"]) == (1.0, 3)
     assert "better seeds 0, 1, 2 (3 of 3): failed to learn" in claim["notes"]
     assert "completed, failed to learn" in bnexp("compare", *learns, *fails).output

@@ -31,7 +31,7 @@ import pytest
 from conftest import HANG_GUARD_SECONDS
 import yaml
 
-from bnexp.raycluster import connection_advice
+from bnexp.sweep.raycluster import connection_advice
 
 pytest.importorskip("ray", reason="Ray is an optional extra: pip install -e .[ray]")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bnexp import claims as C, registry as R, rundir
+from bnexp import claims as C, rundir
+from bnexp.claims import register as R
 from bnexp.present.claims import claims_markdown
 from bnexp.sweep import MANIFEST, claims_for, load_sweep, run_sweep
 
@@ -224,12 +225,12 @@ def test_reproduction_5_sides_on_different_test_sets_are_not_judged():
     small, full = "mnist (1,000 test examples)", "mnist (10,000 test examples)"
     groups = {"batch": {s: run(0.96 + 0.001 * s, small) for s in range(3)},
               "none": {s: run(0.95 - 0.001 * s, full) for s in range(3)}}
-    [result] = C.judge(entries, lambda point: groups[point["model.norm.kind"]], [0, 1, 2], "w")
+    [result] = C.judge_entries(entries, lambda point: groups[point["model.norm.kind"]], [0, 1, 2], "w")
     assert result["verdict"] == "untestable" and result["p"] is None
     assert any(n.startswith("not judged: its runs were tested on different test sets (mnist (1,000 test"
                             " examples); mnist (10,000 test examples))") for n in result["notes"])
     groups["none"] = {s: run(0.95 - 0.001 * s, small) for s in range(3)}
-    [same] = C.judge(entries, lambda point: groups[point["model.norm.kind"]], [0, 1, 2], "w")
+    [same] = C.judge_entries(entries, lambda point: groups[point["model.norm.kind"]], [0, 1, 2], "w")
     assert same["verdict"] == "holds"
 
 

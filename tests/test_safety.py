@@ -272,7 +272,7 @@ def test_an_address_where_something_else_listens_is_refused_not_waited_on(reply,
     import threading
 
     from bnexp.errors import BnexpError
-    from bnexp.raycluster import check_reachable
+    from bnexp.sweep.raycluster import check_reachable
 
     server = socket.create_server(("127.0.0.1", 0))
     done = threading.Event()
@@ -295,7 +295,7 @@ def test_an_address_where_something_else_listens_is_refused_not_waited_on(reply,
 
 
 def test_the_ray_address_deadline_is_at_most_30_seconds():
-    from bnexp.raycluster import CONNECT_DEADLINE
+    from bnexp.sweep.raycluster import CONNECT_DEADLINE
 
     assert 0 < CONNECT_DEADLINE <= 30
 
@@ -396,7 +396,7 @@ def test_a_worker_dies_with_its_sweep(tmp_path):
     config = "name: orphan\ndata: {dataset: mnist-sample}\nmodel: {hidden: [8]}\ntrain: {batch_size: 50, steps: 10000000, eval_every: 10}\n"
     parent = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import time
-        from bnexp.sweep import Worker
+        from bnexp.sweep.local import Worker
         w = Worker(1)
         w.send({config!r}, {str(run)!r}, None)
         print(w.process.pid, flush=True)

@@ -1,4 +1,4 @@
-"""Warm workers (bnexp.worker and the sweep's executors): a point trained on a worker that
+"""Warm workers (bnexp.sweep.worker and the sweep's executors): a point trained on a worker that
 has trained others ends byte for byte as `bnexp train` alone ends it; a worker killed
 mid-point fails that point, is replaced, and the rerun completes the point as if nothing
 had happened."""
@@ -65,7 +65,7 @@ def train_alone(point_run: Path, out: Path) -> Path:
 def worker_pids(parent: int) -> list[int]:
     """The warm workers among `parent`'s children (Linux /proc)."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [int(pid) for pid in children if b"bnexp.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    return [int(pid) for pid in children if b"bnexp.sweep.worker" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 @pytest.mark.long
@@ -108,9 +108,9 @@ FEATURES = {"model": {"hidden": [16], "norm": {"kind": "batch", "momentum": 0.9,
 
 
 def worker_tasks(tasks: list[dict]) -> list[dict]:
-    """Replies of one `python -m bnexp.worker` to `tasks`, in order."""
+    """Replies of one `python -m bnexp.sweep.worker` to `tasks`, in order."""
     lines = "".join(json.dumps(task) + "\n" for task in tasks)
-    done = subprocess.run([sys.executable, "-m", "bnexp.worker"], input=lines, env=env(), capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "bnexp.sweep.worker"], input=lines, env=env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return [json.loads(line) for line in done.stdout.splitlines()]
 

@@ -1,6 +1,6 @@
 """Claims' verdicts on screen and in Markdown: `bnexp sweep`, `bnexp compare` and the claims report.
 
-Each result is a dict from bnexp.claims.judge (name, verdict, difference, ci_low, ci_high,
+Each result is a dict from bnexp.claims.judge_entries (name, verdict, difference, ci_low, ci_high,
 p, p_adjusted, n_better, n_than, seeds_needed, direction, family, notes, ...). One table
 per Holm family, so that an adjusted p is always read beside the claims it was adjusted
 over; the verdict is coloured by the one status map (holds green, contradicted red,
@@ -34,7 +34,7 @@ def difference_with_ci(result: dict) -> str:
 
 
 def label(result: dict) -> str:
-    """The claim's name with its standing (bnexp.registry): `bn-sooner (post hoc)`, `… (withdrawn)`."""
+    """The claim's name with its standing (bnexp.claims.register): `bn-sooner (post hoc)`, `… (withdrawn)`."""
     tags = [t for t, on in (("withdrawn", result.get("status") == "withdrawn"),
                             ("post hoc", result.get("post_hoc"))) if on]
     return f"{result['name']} ({', '.join(tags)})" if tags else result["name"]

@@ -32,10 +32,10 @@ from bnexp.rundir.summary import Summary
 from bnexp.rundir.tensorboard import Scalars
 
 METRICS_COLUMNS = metrics.NAMES
-DIAGNOSTICS = tuple(tables.TABLES)
+DIAGNOSTICS_TABLES = tuple(tables.TABLES)  # the kinds of diagnostics table a run may hold
 
 __all__ = [
-    "CHECKPOINT", "CONFIG", "DIAGNOSTICS", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "SWEEP_MANIFEST",
+    "CHECKPOINT", "CONFIG", "DIAGNOSTICS_TABLES", "EVAL", "LOG", "METRICS", "METRICS_COLUMNS", "SUMMARY", "SWEEP_MANIFEST",
     "TAIL_CHECKPOINT", "TENSORBOARD",
     "Checkpoint", "RunDir", "Scalars", "Summary", "check_relative", "check_removable", "checkpoint_state_problem",
     "create", "find_runs", "inside", "model_variables", "open_run", "read_json", "remove_run",
@@ -159,7 +159,7 @@ class RunDir:
     # --- diag_<kind>.csv ---
 
     def start_diagnostics(self, kinds: list[str], resumed_at: int | None) -> None:
-        """Fresh tables of `kinds` (of DIAGNOSTICS) with headers; a resumed run keeps its rows
+        """Fresh tables of `kinds` (of DIAGNOSTICS_TABLES) with headers; a resumed run keeps its rows
         up to the step `resumed_at` (it redoes the later ones)."""
         for kind in kinds:
             path = self._file(diag_file(kind))
@@ -167,7 +167,7 @@ class RunDir:
             write_atomic(path, tables.header(kind) + kept)
 
     def append_diagnostics(self, rows: dict[str, list[dict]]) -> None:
-        """Append each table's rows: `rows` maps a kind of DIAGNOSTICS to its rows (dicts by column)."""
+        """Append each table's rows: `rows` maps a kind of DIAGNOSTICS_TABLES to its rows (dicts by column)."""
         for kind, new in rows.items():
             with guard.open_append(self._file(diag_file(kind))) as f:
                 f.write(tables.format_rows(kind, new))
@@ -212,7 +212,7 @@ class RunDir:
 
 
 def table_file(kind: str) -> str:
-    """The file name of a diagnostics table (a kind of DIAGNOSTICS, or one still to come),
+    """The file name of a diagnostics table (a kind of DIAGNOSTICS_TABLES, or one still to come),
     for code outside this package that must name it, in a message say."""
     return diag_file(kind)
 

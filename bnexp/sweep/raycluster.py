@@ -1,4 +1,6 @@
-"""Connecting a sweep to an existing Ray cluster, token authentication included.
+"""Points on Ray: long-lived actors (WarmActor), each holding one warm worker
+(bnexp.sweep.local.Worker), on an existing cluster or on a Ray instance started for the
+sweep (RayExecutor); and connecting to an existing cluster, token authentication included.
 
 Ray 2.52 added token authentication; from 2.59 a local cluster turns it on by default:
 `ray.init()` without an address writes a token to ~/.ray/auth_token, and `ray start
@@ -20,10 +22,18 @@ See https://docs.ray.io/en/latest/ray-security/token-auth.html.
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+from bnexp import config as config_module
 from bnexp.errors import BnexpError, UsageError
+from bnexp.sweep.local import Worker, available_cores, default_threads, take_next
+from bnexp.sweep.spec import Point
 
 AUTH_MODE = "RAY_AUTH_MODE"
 # Words of Ray's own messages (C++ gRPC status and ray.exceptions.AuthenticationError)
@@ -133,3 +143,104 @@ def refused(error: BaseException) -> bool:
             return True
         error = error.__cause__ or error.__context__
     return False
+
+
+class WarmActor:
+    """A Ray actor holding one warm worker. The worker is a process of its own, so a point
+    that crashes it leaves the actor alive to start another, and `interrupt` (the actor
+    runs two calls at once) reaches it while `train` waits for its reply."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self.worker = Worker(threads)
+
+    def train(self, config_yaml: str | None, run_dir: str, data_dir: str | None) -> tuple[int, str]:
+        if not self.worker.alive:  # the last point crashed it
+            self.worker.wait()
+            self.worker = Worker(self.threads)
+        self.worker.send(config_yaml, run_dir, data_dir)
+        while not self.worker.answered(0.5):
+            pass
+        return self.worker.reply()
+
+    def interrupt(self, signum: int) -> None:
+        self.worker.interrupt(signum)
+
+
+@dataclass(eq=False)
+class Actor:
+    """A WarmActor's handle and the program keys of the points it has trained."""
+
+    handle: Any
+    keys: set[str] = field(default_factory=set)
+
+
+class RayExecutor:
+    """Points on long-lived Ray actors (WarmActor), on the cluster at `address` or on a Ray
+    instance started for the sweep.
+
+    Each actor asks for the CPUs its TensorFlow threads use, so Ray packs as many on a
+    machine as its cores allow. Run directories are written by the workers: on a real
+    cluster the sweep directory must be on a file system every node shares.
+    """
+
+    def __init__(self, workers: int, address: str | None, data_dir: str | None):
+        try:
+            import ray
+        except ImportError:
+            raise BnexpError("--executor ray needs Ray: pip install -e .[ray]") from None
+        self.ray, self.address, self.data_dir = ray, address, data_dir
+        if address:  # before anything is written: a dead address fails here, in one line
+            check_reachable(address)
+        self.threads = default_threads(workers)
+        self.idle: list[Actor] = []  # actors with no point
+        self.running: dict[Any, tuple[Point, Actor]] = {}  # call reference -> (point, actor)
+
+    def open(self, threads: int) -> None:
+        import logging
+
+        self.threads = threads
+        options = {"logging_level": logging.ERROR}
+        if self.address:
+            connect_ray(self.address, **options)
+        else:  # "local": a new instance of its own, never a cluster that happens to run here (or RAY_ADDRESS)
+            self.ray.init(address="local", num_cpus=available_cores(), include_dashboard=False, log_to_driver=False,
+                          **options)
+        # No restarts: a restarted actor would retry nothing, and a lost one is replaced at the next point.
+        self.actor = self.ray.remote(num_cpus=threads, max_concurrency=2, max_restarts=0)(WarmActor)
+        self.slots = max(1, int(self.ray.cluster_resources().get("CPU", 1) // threads))
+
+    def take(self, todo: deque) -> Point:
+        """The next point for the first idle actor (take_next), which `start` then gives it."""
+        actors = self.idle + [actor for _, actor in self.running.values()]
+        return take_next(todo, self.idle[0].keys if self.idle else None, set().union(*(a.keys for a in actors)))
+
+    def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
+        actor = self.idle.pop(0) if self.idle else Actor(self.actor.remote(self.threads))
+        actor.keys.add(config_module.program_key(point.config))
+        self.running[actor.handle.train.remote(config_yaml, str(run.resolve()), self.data_dir)] = (point, actor)
+
+    def finished(self, timeout: float) -> list[tuple[Point, int, str]]:
+        ready, _ = self.ray.wait(list(self.running), num_returns=1, timeout=timeout)
+        results = []
+        for ref in ready:
+            point, actor = self.running.pop(ref)
+            try:
+                code, error = self.ray.get(ref)
+                self.idle.append(actor)
+            except Exception as e:  # the actor itself died (worker lost, node down)
+                code, error = -1, f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+            results.append((point, code, error))
+        return results
+
+    def interrupt(self, signum: int) -> None:
+        for _, actor in self.running.values():
+            actor.handle.interrupt.remote(signum)
+
+    def close(self) -> None:
+        if not self.ray.is_initialized():
+            return
+        if self.running:  # after an error of the sweep's own: let the points checkpoint
+            self.interrupt(signal.SIGINT)
+            self.ray.wait(list(self.running), num_returns=len(self.running), timeout=120)
+        self.ray.shutdown()  # the actors go, and their workers, reading the end of their input, follow

@@ -1,6 +1,6 @@
 """A warm sweep worker: one process that trains point after point, TensorFlow imported once.
 
-`python -m bnexp.worker` reads one task a line on stdin, as JSON:
+`python -m bnexp.sweep.worker` reads one task a line on stdin, as JSON:
 
     {"config": "<the point's config as YAML>" or null to resume, "run_dir": "...", "data_dir": "..." or null}
 
@@ -18,7 +18,7 @@ log, checkpoints and summary. SIGINT or SIGTERM during a point stops it as they 
 `bnexp train`: at the end of the compiled call, with a checkpoint (a second signal stops
 at once); between points both are ignored, so a stop that arrives as a point ends cannot
 take the worker down before it answers. End of input ends the worker. The sweep that started it
-(bnexp.sweep) gives it its thread count in BNEXP_THREADS.
+(bnexp.sweep.local.Worker) gives it its thread count in BNEXP_THREADS.
 """
 
 from __future__ import annotations

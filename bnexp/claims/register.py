@@ -15,7 +15,7 @@ time, and how many runs of its two sides already had a result. Then:
   fresh seeds: seeds none of whose runs of its sides had finished when it was
   registered (added with `--seeds`), judged as a family of one, a confirmatory test.
 
-Pure bookkeeping over `bnexp.claims.Expect`: no files (bnexp.sweep reads and writes
+Pure bookkeeping over `bnexp.claims.Expect`: no files (bnexp.sweep.manifest reads and writes
 sweep.json), no SciPy.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from bnexp.claims import Expect
+from bnexp.claims.schema import Expect
 
 PROSE = ("claim", "source")  # wording, not definition: rewording a claim does not change its test
 ACTIVE, WITHDRAWN = "active", "withdrawn"
@@ -105,7 +105,7 @@ def from_expect(claims: Sequence[Expect]) -> list[Registered]:
 
 
 def annotate(result: dict, r: Registered, fresh: dict | None) -> dict:
-    """A claims result (bnexp.claims.judge's dict) with its registration; `fresh` is the
+    """A claims result (bnexp.claims.judge_entries' dict) with its registration; `fresh` is the
     claim judged on fresh seeds alone (post hoc only), or None."""
     notes = list(result["notes"])
     if r.post_hoc:

@@ -19,7 +19,7 @@ from bnexp import rundir, sweep as sweep_module
 from bnexp.compare import Run, load_run
 from bnexp.errors import RunDirError
 from bnexp.present import MISSING, markdown_table, markdown_text
-from bnexp.formats import p_value
+from bnexp.formats import p_value, word
 from bnexp.present.claims import difference_with_ci, label
 from bnexp.rundir import RunDir, write_atomic
 
@@ -86,15 +86,15 @@ def write_report(paths: list[Path], out: Path) -> Path:
 def sweep_section(directory: Path, base: Path, figures: Path) -> str:
     """One sweep's heading, its claims table and the claims' notes."""
     recorded = sweep_module.read_recorded(directory)
-    results = sweep_module.judge_claims(recorded.name, recorded.claims, recorded.seeds, directory, recorded.points,
-                                        recorded.registry)
+    results = sweep_module.judge_sweep_dir(recorded.name, recorded.claims, recorded.seeds, directory, recorded.points,
+                                           recorded.registry)
     rows, notes = [], []
     for entry, result in zip(recorded.claims, results):
         sides = [(side, runs_of(recorded, getattr(entry, side))) for side in ("better", "than")]
         figure = claim_figure(recorded, entry, sides, figures)
         link = f"[figure]({os.path.relpath(figure, base)})" if figure else ""
         rows.append([f"**{label(result)}**: {entry.claim}", entry.source, setup(entry, sides, recorded.seeds),
-                     result["verdict"], difference_with_ci(result), p_value(result["p"]),
+                     word(result["verdict"]), difference_with_ci(result), p_value(result["p"]),
                      p_value(result["p_adjusted"]), link])
         notes += [f"- {entry.name}: {markdown_text(note)}" for note in result["notes"]]
     heading = f"## {recorded.name} (`{directory}`)"
