@@ -219,7 +219,7 @@ def _validate_entry(raw: Any, index: int, where: str) -> Expect:
                        f" (allowed: {', '.join(Expect.model_fields)})")
         else:
             message = config_module.describe(error, raw)
-        raise ConfigError(f"{where}: {_label(index, name)}: {message}" + config_module._more(e)) from None
+        raise ConfigError(f"{where}: {_label(index, name)}: {message}" + config_module.more_errors(e)) from None
 
 
 def _grid_point(selector: dict[str, Any], side: str, grid: Mapping[str, Sequence[Any]],

@@ -509,7 +509,7 @@ def validate(raw: dict, where: str) -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"{where}: {describe(e.errors()[0], raw)}" + _more(e)) from None
+        raise ConfigError(f"{where}: {describe(e.errors()[0], raw)}" + more_errors(e)) from None
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
@@ -520,7 +520,8 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
     return validate(raw, str(path))
 
 
-def _more(e: ValidationError) -> str:
+def more_errors(e: ValidationError) -> str:
+    """' (and N more errors)' for a validation that found more than the one its message names."""
     n = e.error_count() - 1
     return f" (and {n} more error{'s' if n > 1 else ''})" if n else ""
 
@@ -594,47 +595,3 @@ def yaml_flow(value) -> str:
         return "{" + ", ".join(f"{k}: {yaml_flow(v)}" for k, v in value.items()) + "}"
     return str(value)
 
-
-# Keys that never reach a compiled program: they name the run, pace its loop or choose its
-# diagnostics (bnexp.train.Loop reads them, Trainer never does).
-PER_RUN_KEYS = ("name", "train.eval_every", "train.checkpoint_every", "diagnostics.")
-
-
-def program_inputs(config: Config) -> dict[str, Any]:
-    """The values of `config` that its compiled training programs take as inputs (variables
-    assigned per run by bnexp.train.Trainer.start) instead of baking them in as constants.
-
-    A value that switches a feature off (0) is no input: it is part of the program, so that
-    a program without the feature stays as fast as one that never had it. Not inputs: a
-    step or cosine schedule's rate (its formula holds it), the seed under
-    `train.trainable: random_weights` (it picks the gradient masks, which are constants),
-    `model.norm.epsilon` (a constant of Keras' BN and of `bnexp eval`'s programs, whose
-    results must equal training's to the bit) and dropout rates.
-    """
-    t, noise = config.train, config.model.norm.noise
-    inputs: dict[str, Any] = {"train.divergence_loss": t.divergence_loss}
-    if t.trainable != "random_weights":
-        inputs["seed"] = config.seed
-    if t.schedule.kind == "constant":
-        inputs["train.learning_rate"] = t.learning_rate
-    if t.optimizer == "momentum" and t.momentum != 0:
-        inputs["train.momentum"] = t.momentum
-    if t.weight_decay > 0:
-        inputs["train.weight_decay"] = t.weight_decay
-    if noise.scale > 0:
-        inputs["model.norm.noise.scale"] = noise.scale
-    return inputs
-
-
-def program_key(config: Config) -> str:
-    """What identifies `config`'s compiled programs: everything but its program inputs and the
-    keys that never reach a program. Two configs with the same key train on the same
-    programs; the total step count stays in it for schedules that depend on it."""
-    flat = flatten(config.model_dump(mode="json"))
-    inputs = program_inputs(config)
-    per_run = [k for k in flat if k.startswith(PER_RUN_KEYS)] + ["train.eval_train_examples"]
-    if config.train.schedule.kind != "cosine":  # only cosine's formula holds the total steps
-        per_run += ["train.epochs", "train.steps"]
-    if config.train.optimizer != "momentum":  # read by the momentum optimizer only
-        per_run.append("train.momentum")
-    return yaml_flow({k: v for k, v in flat.items() if k not in inputs and k not in per_run})

@@ -57,6 +57,7 @@ from bnexp.errors import BnexpError, ConfigError, RunDirError, RunFileError, Usa
 from bnexp.raycluster import check_reachable, connect_ray
 from bnexp.rundir import provenance
 from bnexp.status import RESULTS, Status
+from bnexp.training.programs import program_key
 
 MANIFEST = rundir.SWEEP_MANIFEST
 # A diverged run is a finding (this setting does not train), not an accident: keep it.
@@ -179,7 +180,7 @@ def read_sweep_file(path: Path) -> SweepFile:
     try:
         spec = SweepFile.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"{path}: {describe(e.errors()[0], raw)}" + config_module._more(e)) from None
+        raise ConfigError(f"{path}: {describe(e.errors()[0], raw)}" + config_module.more_errors(e)) from None
     if "seed" in spec.grid or "seed" in spec.set:
         raise ConfigError(f"{path}: seeds are listed under 'seeds:', not as a grid or set key")
     if len(set(spec.seeds)) < len(spec.seeds):
@@ -623,7 +624,7 @@ def take_next(todo: deque, free_keys: set[str] | None, held: set[str]) -> Point:
     holds (`free_keys`, None for a worker yet to start), else one whose programs no worker
     holds (`held`) so that it compiles them for the points that share them, else the first.
     Points that share programs so end up on the worker that compiled them."""
-    keys = [config_module.program_key(p.config) for p in todo]
+    keys = [program_key(p.config) for p in todo]
     for wanted in (lambda k: k in (free_keys or ()), lambda k: k not in held):
         for i, key in enumerate(keys):
             if wanted(key):
@@ -677,7 +678,7 @@ class LocalExecutor:
     def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
         worker = self.chosen or self._new_worker()
         worker.send(config_yaml, str(run), self.data_dir)
-        worker.keys.add(config_module.program_key(point.config))
+        worker.keys.add(program_key(point.config))
         self.running[point] = worker
 
     def _new_worker(self) -> Worker:
@@ -762,7 +763,7 @@ class RayExecutor:
 
     def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
         actor = self.idle.pop(0) if self.idle else Actor(self.actor.remote(self.threads))
-        actor.keys.add(config_module.program_key(point.config))
+        actor.keys.add(program_key(point.config))
         self.running[actor.handle.train.remote(config_yaml, str(run.resolve()), self.data_dir)] = (point, actor)
 
     def finished(self, timeout: float) -> list[tuple[Point, int, str]]:
