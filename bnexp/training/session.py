@@ -1,4 +1,4 @@
-"""One training session of a run: its bookkeeping, its signals, and train_run, which holds it together.
+"""One training session of a run: its bookkeeping, its signals, and train_run that joins them.
 
 A session begins with the run's summary marked `running` and ends with its final status
 (completed, interrupted, diverged, failed) written, whatever stops it: a signal's arrival
