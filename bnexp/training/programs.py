@@ -4,7 +4,8 @@ Compiling a run's XLA programs takes seconds; a sweep's points often differ only
 the programs take as inputs (seed, learning rate, ...). A warm worker (bnexp.worker) keeps
 its Trainers by program key, and a run whose key it has seen trains on those programs,
 its inputs assigned afresh (Trainer.start), ending bit for bit as a fresh build would.
-No TensorFlow here: the sweep computes keys to group its points without importing it.
+Importing this module imports no TensorFlow: the sweep computes keys to send each point to
+the worker that holds its programs, without it.
 """
 
 from __future__ import annotations
