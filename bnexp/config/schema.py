@@ -36,12 +36,12 @@ class Noise(Schema):
 
 
 class Norm(Schema):
-    """Which normalisation, where it sits, and its settings (bnexp/norm.py has the maths).
+    """Which normalisation, where it sits, and its settings (bnexp/norm/ has the maths).
 
     kind: none; batch (ours, Ioffe & Szegedy 2015); keras (Keras' BatchNormalization, to
     cross-check ours); batch_renorm (Ioffe 2017); ghost_batch (Hoffer et al. 2017); layer
     (Ba et al. 2016); group (Wu & He 2018); instance (Ulyanov et al. 2016, conv nets only).
-    With model.kind cnn each applies per feature map (bnexp/norm.py); with rnn only none,
+    With model.kind cnn each applies per feature map (bnexp/norm/); with rnn only none,
     batch (Cooijmans et al. 2016) and layer (Ba et al. 2016) exist (bnexp/recurrent.py). `momentum` (Keras' convention: PyTorch's 0.1 is
     0.9 here) and `variance` apply to the kinds with moving statistics: batch, keras,
     batch_renorm and ghost_batch. Each setting below them applies to its own kind only.
