@@ -106,3 +106,4 @@ def extended(config: Config, lengths: list[str], run: rundir.RunDir, state: Stat
     if not new.is_eval(state.row_start_step) and state.row_totals is None:
         raise UsageError(f"{run.path} cannot be extended: its checkpoint (of an older bnexp) lacks the sums of its last metrics row, "
                          f"at step {state.row_start_step}, which a run of {new.total_steps} steps would not have written")
+    return longer, from_tail
