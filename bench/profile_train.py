@@ -6,7 +6,7 @@ Run from the repository root (full MNIST needed):
 
 One process, alternating per repetition:
   floor_graph  bench/speed.py's graph-looped floor, its epochs timed;
-  bnexp        the real training loop (bnexp.train.train_run on bench/paper_mlp.yaml, in a
+  bnexp        the real training loop (bnexp.training.train_run on bench/paper_mlp.yaml, in a
                temporary run directory), with timers wrapped around its parts: the
                compiled calls, the sync/progress reads, test evaluation, metrics row,
                TensorBoard, checkpoint; what is left of an epoch is the loop's own Python;
@@ -77,21 +77,22 @@ def floor_graph_epochs(data_dir: str, epochs: int) -> list[float]:
 
 def bnexp_profiled(data_dir: str, epochs: int) -> dict:
     """The real loop, with its parts timed. Returns epoch times and per-part ms/epoch."""
-    from bnexp import config as config_module, data as data_module, evaluate, rundir, train
+    from bnexp import config as config_module, data as data_module, evaluate, rundir, training
+    from bnexp.training import loop
 
     config = config_module.load_config(REPO / "bench/paper_mlp.yaml", [f"train.epochs={epochs}", *PROFILE_OVERRIDES])
     data = data_module.load("mnist", data_dir)
     timers = Timers()
     # Class attributes, restored afterwards: the wrappers see every instance's calls.
     parts = [
-        (train.Trainer, "run_steps", "compiled calls (run_steps)"),
-        (train.Loop, "_report_progress", "progress read (totals.numpy)"),
-        (train.Loop, "_evaluate", "_evaluate total"),
+        (training.Trainer, "run_steps", "compiled calls (run_steps)"),
+        (loop.Loop, "_report_progress", "progress read (totals.numpy)"),
+        (loop.Loop, "_evaluate", "_evaluate total"),
         (evaluate.Evaluator, "evaluate", "  test evaluation (10k)"),
-        (train.Metrics, "add", "  metrics row, TensorBoard event, log line"),
+        (loop.Metrics, "add", "  metrics row, TensorBoard event, log line"),
         (rundir.RunDir, "append_metrics", "    metrics.csv row"),
         (rundir.RunDir, "log", "    log.txt line"),
-        (train.Loop, "checkpoint", "checkpoint (npz + fsync)"),
+        (loop.Loop, "checkpoint", "checkpoint (npz + fsync)"),
     ]
     saved = {(cls, m): getattr(cls, m) for cls, m, _ in parts}
     for cls, method, label in parts:
@@ -100,7 +101,7 @@ def bnexp_profiled(data_dir: str, epochs: int) -> dict:
         with tempfile.TemporaryDirectory(prefix="bnexp-profile-") as tmp:
             run = rundir.create(Path(tmp), config.name, Path(tmp) / "run")
             run.write_config(config)
-            summary = train.train_run(config, run, data, train.Reporter(), train.StopRequest()).to_json()
+            summary = training.train_run(config, run, data, training.Reporter(), training.StopRequest()).to_json()
             run.unlock()
     finally:
         for (cls, m), original in saved.items():
@@ -115,7 +116,7 @@ def bnexp_profiled(data_dir: str, epochs: int) -> dict:
 
 def graph_only(data_dir: str, epochs: int) -> dict:
     """bnexp's Trainer without the loop: one call per epoch, 5 calls, 5 calls + the loop's reads."""
-    from bnexp import config as config_module, data as data_module, train
+    from bnexp import config as config_module, data as data_module, training as train
 
     config = config_module.load_config(REPO / "bench/paper_mlp.yaml", [f"train.epochs={epochs}", *PROFILE_OVERRIDES])
     data = data_module.load("mnist", data_dir)
@@ -154,16 +155,17 @@ def graph_only(data_dir: str, epochs: int) -> dict:
 STARTUP_PROBE = r"""
 import time, sys
 t0 = float(sys.argv[1]); marks = {"interpreter up": time.time() - t0}
-import bnexp.cli, bnexp.config, bnexp.data, bnexp.train
+import bnexp.cli, bnexp.config, bnexp.data, bnexp.training
 marks["import bnexp (no TF)"] = time.time() - t0
 from bnexp.backend import tensorflow; tensorflow()
 marks["import TensorFlow"] = time.time() - t0
 import bnexp.model, bnexp.evaluate
 marks["import bnexp.model/evaluate (Keras layers)"] = time.time() - t0
-from bnexp import config as c, data as d, train as tr
+from bnexp import config as c, data as d, training as tr
+from bnexp.rundir.provenance import environment
 cfg = c.load_config(sys.argv[3] + "/bench/paper_mlp.yaml"); data = d.load("mnist", sys.argv[2])
 marks["config + data load"] = time.time() - t0
-env = tr.environment()
+env = environment()
 marks["environment() (git, versions)"] = time.time() - t0
 plan = tr.Plan.of(cfg, len(data.x_train)); trainer = tr.Trainer(cfg, data, plan)
 marks["Trainer: model, optimizer, tf.constant(data)"] = time.time() - t0

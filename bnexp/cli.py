@@ -141,7 +141,7 @@ def reports_errors(command):
 def finish_training(run_path: Path, summary, quiet: bool) -> None:
     from bnexp.present import console
     from bnexp.present.training import summary_table
-    from bnexp.train import exit_status
+    from bnexp.training import exit_status
 
     if not quiet:
         console().print(summary_table(summary, run_path))
@@ -171,7 +171,7 @@ def train(
     from bnexp.errors import UsageError
     from bnexp.present import console
     from bnexp.present.training import TrainDisplay
-    from bnexp.train import train_new, train_resume
+    from bnexp.training import train_new, train_resume
 
     display = TrainDisplay(console(), quiet)
     if resume is not None:

@@ -44,7 +44,7 @@ KINDS = ("continuous", "binary", "time_to_event")
 FAILED_TO_LEARN = "failed_to_learn"  # the outcome of a completed run no better than chance
 
 # The diagnostics tables (bnexp.rundir.tables declares them) and the columns that pick rows.
-DIAGNOSTICS: dict[str, tuple[str, ...]] = {table: tuple(name for name, _ in columns)
+DIAGNOSTICS_COLUMNS: dict[str, tuple[str, ...]] = {table: tuple(name for name, _ in columns)
                                            for table, columns in TABLES.items()}
 ROW_KEYS = ("layer", "unit", "variable")
 EVAL_SOURCES = ("moving", "batch", "precise")  # bnexp eval --stats, on the test split
@@ -110,7 +110,7 @@ def _run_metrics() -> list[Metric]:
 def _diagnostics_metrics() -> list[Metric]:
     return [Metric(f"{table}.{column}", f"{table}.{column}", f"{table_file(table)} {column}", "last", 0, "continuous",
                    "number", selectors=tuple(k for k in ROW_KEYS if k in columns))
-            for table, columns in DIAGNOSTICS.items() for column in columns
+            for table, columns in DIAGNOSTICS_COLUMNS.items() for column in columns
             if column != "step" and column not in ROW_KEYS]
 
 

@@ -129,7 +129,7 @@ def conv_layers(spec: Model, seed: int) -> list:
     """The cnn's conv blocks on the 28×28×1 image, flattened for the Dense blocks.
 
     Conv2D ("same" padding) → [norm] → activation → max-pool per block; the norm per feature
-    map (bnexp/norm.py, Ioffe & Szegedy 2015 §3.2). Kernels are seeded with layer_seed 500 + i.
+    map (bnexp/norm/batch.py, Ioffe & Szegedy 2015 §3.2). Kernels are seeded with layer_seed 500 + i.
     """
     layers = [keras.layers.Reshape((28, 28, 1), name="image")]
     for i, block in enumerate(spec.conv):

@@ -137,7 +137,7 @@ def _floats(values) -> list[float]:
 
 # --- diagnostics -------------------------------------------------------------------------
 
-DIAGNOSTICS = (
+DIAGNOSTICS_CHARTS = (
     ("Activation input percentiles (Ioffe & Szegedy 2015, Figure 1(b, c))", "activation"),
     ("BN: batch against moving statistics", "bn"),
     ("Internal covariate shift per layer (Santurkar et al. 2018, Definition 2.1)", "ics"),
@@ -158,7 +158,7 @@ def diagnostics_charts(runs: list[RunEntry], groups: list[GroupView], styles: li
     draw = {"activation": lambda: _activation_charts(runs, styles, [members[0] for _, members in grouped]),
             "bn": lambda: _bn_charts(runs, styles, grouped), "ics": lambda: _ics_charts(runs, styles, grouped),
             "landscape": lambda: _landscape_charts(runs, styles, grouped)}
-    parts = [(title, [Markup(c) for c in draw[kind]() if c]) for title, kind in DIAGNOSTICS]
+    parts = [(title, [Markup(c) for c in draw[kind]() if c]) for title, kind in DIAGNOSTICS_CHARTS]
     return [(title, charts) for title, charts in parts if charts]
 
 

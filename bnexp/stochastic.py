@@ -37,7 +37,7 @@ RNG = "philox"
 
 def input_variable(value, dtype):
     """A variable the compiled step reads instead of a constant, so that a run that differs
-    only in `value` reuses the program (bnexp.train.Programs). A plain tf.Variable, not a
+    only in `value` reuses the program (bnexp.training.programs.Programs). A plain tf.Variable, not a
     Keras weight: it is no part of `model.weights`, so checkpoints keep the keys they had
     (the value comes from the config, not from the checkpoint)."""
     return tf.Variable(value, dtype=dtype, trainable=False)

@@ -444,12 +444,12 @@ def test_runs_of_seeds_outside_the_sweeps_seeds_are_ignored():
 
 
 def test_claims_read_the_diagnostics_tables_the_run_directory_declares():
-    from bnexp.metrics import DIAGNOSTICS
+    from bnexp.metrics import DIAGNOSTICS_COLUMNS
     from bnexp.rundir import tables
 
     for kind, columns in tables.TABLES.items():  # every table the owner declares is a claim's metric source
-        assert DIAGNOSTICS[kind] == tuple(name for name, _ in columns), kind
-    assert set(C.RECORDED_BY) == set(DIAGNOSTICS)
+        assert DIAGNOSTICS_COLUMNS[kind] == tuple(name for name, _ in columns), kind
+    assert set(C.RECORDED_BY) == set(DIAGNOSTICS_COLUMNS)
     assert C.diagnostics_file("bn.mean_gap") == "diag_bn.csv" and C.diagnostics_file("final_accuracy") is None
 
 

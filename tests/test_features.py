@@ -169,7 +169,7 @@ def test_landscape_row_is_the_measure_of_the_final_model_on_the_last_batch(measu
     from bnexp.evaluate import load_model
     from bnexp.landscape import loss_landscape
     from bnexp.regularize import Objective
-    from bnexp.train import epoch_order
+    from bnexp.training import epoch_order
 
     run = rundir.RunDir(measured)
     config = run.read_config()

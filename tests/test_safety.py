@@ -428,7 +428,7 @@ def test_a_worker_dies_with_its_sweep(tmp_path):
 def test_a_signal_during_the_final_summary_write_waits_for_it(monkeypatch):
     """A second SIGINT while the final summary is written is delivered after the write
     (to the handler that was there, here one that raises), never in the middle of it."""
-    from bnexp.train import signals_held
+    from bnexp.training import signals_held
 
     class Second(Exception):
         pass

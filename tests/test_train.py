@@ -338,7 +338,7 @@ def test_corrupt_dataset_file_exits_1_naming_it_and_creates_nothing(tmp_path, mo
 
 
 def test_train_subset_depends_on_the_dataset_size_only():
-    from bnexp.train import train_subset
+    from bnexp.training import train_subset
 
     subset = train_subset(60_000, 10_000)
     assert len(subset) == len(set(subset)) == 10_000 and list(subset) == sorted(subset)
@@ -355,7 +355,7 @@ def test_train_set_columns_are_the_inference_mode_result_on_the_fixed_subset(tmp
     from bnexp.data import load
     from bnexp.evaluate import load_model
     from bnexp.model import pixels
-    from bnexp.train import train_subset
+    from bnexp.training import train_subset
 
     config = write_config(tmp_path, {"train.steps": 100, "train.eval_train_examples": 1000})
     assert train(config, "--run-dir", tmp_path / "r").exit_code == 0
@@ -443,7 +443,7 @@ def test_a_multi_step_program_records_divergence_at_the_step_a_step_by_step_run_
     the first bad step, the last finite loss and the sums must still be those of the steps
     one by one (the reference: single-step programs, read after every step)."""
     from bnexp import data as data_module
-    from bnexp.train import Plan, Trainer
+    from bnexp.training import Plan, Trainer
 
     config = load_config(QUICKSTART, ["model.norm.kind=none", "train.learning_rate=10"])
     data = data_module.load(config.data.dataset)

@@ -148,7 +148,8 @@ def test_a_sweep_reuses_programs_across_learning_rates_and_seeds_equal_to_bnexp_
 
 
 def test_a_feature_turned_off_is_another_program():
-    from bnexp.config import program_key, validate
+    from bnexp.config import validate
+    from bnexp.training.programs import program_key
 
     def key(**train):
         return program_key(validate({**TINY, "train": {**TINY["train"], **train}}, "test"))

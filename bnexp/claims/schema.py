@@ -173,7 +173,7 @@ def _validate_entry(raw: Any, index: int, where: str) -> Expect:
                        f" (allowed: {', '.join(Expect.model_fields)})")
         else:
             message = config_module.describe(error, raw)
-        raise ConfigError(f"{where}: {_label(index, name)}: {message}" + config_module._more(e)) from None
+        raise ConfigError(f"{where}: {_label(index, name)}: {message}" + config_module.more_errors(e)) from None
 
 
 def _grid_point(selector: dict[str, Any], side: str, grid: Mapping[str, Sequence[Any]],
@@ -217,7 +217,7 @@ def _did_you_mean(word: str, allowed: Sequence[str]) -> str:
 
 
 def diagnostics_kind(metric: str) -> str | None:
-    """The diagnostics table a metric reads (a bnexp.metrics.DIAGNOSTICS name), or None for a run metric."""
+    """The diagnostics table a metric reads (a bnexp.metrics.DIAGNOSTICS_COLUMNS name), or None for a run metric."""
     return metric.partition(".")[0] if metric in DIAGNOSTIC_METRICS else None
 
 
@@ -231,7 +231,7 @@ def _row_keys(metric: str) -> list[str]:
     """The row-picking columns (layer, unit, variable) of a metric's diagnostics file."""
     if metric not in DIAGNOSTIC_METRICS:
         return []
-    columns = metric_defs.DIAGNOSTICS[metric.partition(".")[0]]
+    columns = metric_defs.DIAGNOSTICS_COLUMNS[metric.partition(".")[0]]
     return [k for k in ROW_KEYS if k in columns]
 
 

@@ -28,7 +28,7 @@ class RunRecord:
     total_steps: int
     metrics: list[dict]  # the run's metrics rows in step order: step, test_accuracy, test_loss, ...
     generalization_gap: float | None = None  # the run summary's, when the run recorded one
-    diagnostics: dict[str, list[dict]] = field(default_factory=dict)  # diagnostics table (bnexp.metrics.DIAGNOSTICS name) → rows
+    diagnostics: dict[str, list[dict]] = field(default_factory=dict)  # diagnostics table (bnexp.metrics.DIAGNOSTICS_COLUMNS name) → rows
     hardware: tuple | None = None  # rundir.provenance.same_hardware_key of its summary; None: not recorded
     summary: dict[str, Any] = field(default_factory=dict)  # the run's summary, for the metrics read from it
     evals: dict[str, Any] = field(default_factory=dict)  # the run's eval record (bnexp eval's results)

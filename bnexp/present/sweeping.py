@@ -1,6 +1,6 @@
 """`bnexp sweep` on screen: the live progress over all points, the plan, the results table.
 
-bnexp/sweep.py runs the points and calls a SweepReporter; this module draws. Output that
+bnexp.sweep runs the points and calls a SweepReporter; this module draws. Output that
 is not a terminal gets one plain line per finished point.
 """
 

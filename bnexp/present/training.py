@@ -10,7 +10,7 @@ from rich.table import Table
 from bnexp.present import number, progress_bar, status
 from bnexp.rundir import Summary
 from bnexp.status import Status
-from bnexp.train import Reporter
+from bnexp.training import Reporter
 
 
 class TrainDisplay(Reporter):

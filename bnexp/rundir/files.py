@@ -20,7 +20,7 @@ CONFIG, METRICS, SUMMARY, LOG, CHECKPOINT, EVAL, TENSORBOARD, LOCK = (
     "config.yaml", "metrics.csv", "summary.json", "log.txt", "checkpoint.npz", "eval.json", "tb", ".lock",
 )
 # The state at the start of a run's last compiled call, kept when that call ends off the
-# unroll grid: extending the run replays its tail from here (bnexp.train.extended).
+# unroll grid: extending the run replays its tail from here (bnexp.training.extension.extended).
 TAIL_CHECKPOINT = "checkpoint_tail.npz"
 SWEEP_MANIFEST = "sweep.json"  # in a sweep directory: its points in grid order (bnexp.sweep writes it)
 

@@ -32,7 +32,7 @@ One module a job:
 - `local`: warm workers of this machine (`Worker`, `LocalExecutor`);
 - `raycluster`: warm workers on Ray actors (`RayExecutor`) and connecting to a cluster;
 - `worker`: the worker process itself, `python -m bnexp.sweep.worker` (not imported
-  here: it imports bnexp.train, and a module run with -m must not be imported first).
+  here: it imports bnexp.training, and a module run with -m must not be imported first).
 
 Like train, the sweep never prints: it tells a SweepReporter (bnexp.present.sweeping
 draws one). No TensorFlow here either; only the workers import it.

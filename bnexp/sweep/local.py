@@ -16,7 +16,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from bnexp import config as config_module
+from bnexp.training.programs import program_key
 from bnexp.sweep.spec import Point
 
 
@@ -124,7 +124,7 @@ def take_next(todo: deque, free_keys: set[str] | None, held: set[str]) -> Point:
     holds (`free_keys`, None for a worker yet to start), else one whose programs no worker
     holds (`held`) so that it compiles them for the points that share them, else the first.
     Points that share programs so end up on the worker that compiled them."""
-    keys = [config_module.program_key(p.config) for p in todo]
+    keys = [program_key(p.config) for p in todo]
     for wanted in (lambda k: k in (free_keys or ()), lambda k: k not in held):
         for i, key in enumerate(keys):
             if wanted(key):
@@ -156,7 +156,7 @@ class LocalExecutor:
     def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
         worker = self.chosen or self._new_worker()
         worker.send(config_yaml, str(run), self.data_dir)
-        worker.keys.add(config_module.program_key(point.config))
+        worker.keys.add(program_key(point.config))
         self.running[point] = worker
 
     def _new_worker(self) -> Worker:

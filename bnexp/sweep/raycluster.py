@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bnexp import config as config_module
+from bnexp.training.programs import program_key
 from bnexp.errors import BnexpError, UsageError
 from bnexp.sweep.local import Worker, available_cores, default_threads, take_next
 from bnexp.sweep.spec import Point
@@ -217,7 +217,7 @@ class RayExecutor:
 
     def start(self, point: Point, config_yaml: str | None, run: Path) -> None:
         actor = self.idle.pop(0) if self.idle else Actor(self.actor.remote(self.threads))
-        actor.keys.add(config_module.program_key(point.config))
+        actor.keys.add(program_key(point.config))
         self.running[actor.handle.train.remote(config_yaml, str(run.resolve()), self.data_dir)] = (point, actor)
 
     def finished(self, timeout: float) -> list[tuple[Point, int, str]]:

@@ -90,7 +90,7 @@ def read_sweep_file(path: Path) -> SweepFile:
     try:
         spec = SweepFile.model_validate(raw)
     except ValidationError as e:
-        raise ConfigError(f"{path}: {describe(e.errors()[0], raw)}" + config_module._more(e)) from None
+        raise ConfigError(f"{path}: {describe(e.errors()[0], raw)}" + config_module.more_errors(e)) from None
     if "seed" in spec.grid or "seed" in spec.set:
         raise ConfigError(f"{path}: seeds are listed under 'seeds:', not as a grid or set key")
     if len(set(spec.seeds)) < len(spec.seeds):

@@ -5,15 +5,15 @@
     {"config": "<the point's config as YAML>" or null to resume, "run_dir": "...", "data_dir": "..." or null}
 
 trains it in this process exactly as `bnexp train CONFIG --run-dir RUN_DIR --data-dir DIR
---quiet` (or `bnexp train --resume RUN_DIR`) would, through the same bnexp.train
+--quiet` (or `bnexp train --resume RUN_DIR`) would, through the same bnexp.training
 functions, and answers with one line on stdout:
 
     {"code": <the exit code bnexp train would exit with>, "message": "<its one-line error, or empty>"}
 
 A point pays once per worker, not once per point, for the interpreter, TensorFlow's
 import and the datasets (kept loaded here), and a point whose config differs from an
-earlier one's only in program inputs (bnexp.config.program_inputs) trains on that point's
-compiled programs (bnexp.train.Programs). Each point still gets its own run directory,
+earlier one's only in program inputs (bnexp.training.programs.program_inputs) trains on that point's
+compiled programs (bnexp.training.programs.Programs). Each point still gets its own run directory,
 log, checkpoints and summary. SIGINT or SIGTERM during a point stops it as they stop
 `bnexp train`: at the end of the compiled call, with a checkpoint (a second signal stops
 at once); between points both are ignored, so a stop that arrives as a point ends cannot
@@ -31,7 +31,7 @@ import traceback
 
 from bnexp import config as config_module
 from bnexp.errors import BnexpError, Stopped, signal_exit_code
-from bnexp.train import Reporter, Warm, exit_status, train_config, train_resume
+from bnexp.training import Reporter, Warm, exit_status, train_config, train_resume
 
 
 def run_task(task: dict, warm: Warm) -> tuple[int, str]:

@@ -1,28 +1,18 @@
-"""The experiment config: schema, YAML loading, --set overrides and one-line errors.
+"""The experiment config's schema (pydantic): every key, its default and its limits.
 
-No TensorFlow here, so `bnexp --help` and config errors answer at once. Every limit
-is checked before anything is allocated: a typo costs a second, not a failed hour.
+Every limit is checked before anything is allocated: a typo costs a second, not a failed
+hour. The cross-key rules (Config's validators) fill in what depends on other keys, such as
+ghost_batch's virtual batch and group norm's groups.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-import reprlib
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer, model_validator
-
-from bnexp.errors import ConfigError
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 MAX_WIDTH = 16384
 MAX_PARAMETERS = 100_000_000  # about 400 MB of float32 weights, plus optimizer state
-MAX_YAML_BYTES = 1 << 20  # a config or sweep file; bnexp's own are a few kB
-# YAML nodes a document may expand to, its aliases counted at every use: an alias bomb
-# (a 546-byte file that expands to 10^9 values) is refused before it is built.
-MAX_YAML_NODES = 100_000
 
 
 class Schema(BaseModel):
@@ -46,12 +36,12 @@ class Noise(Schema):
 
 
 class Norm(Schema):
-    """Which normalisation, where it sits, and its settings (bnexp/norm.py has the maths).
+    """Which normalisation, where it sits, and its settings (bnexp/norm/ has the maths).
 
     kind: none; batch (ours, Ioffe & Szegedy 2015); keras (Keras' BatchNormalization, to
     cross-check ours); batch_renorm (Ioffe 2017); ghost_batch (Hoffer et al. 2017); layer
     (Ba et al. 2016); group (Wu & He 2018); instance (Ulyanov et al. 2016, conv nets only).
-    With model.kind cnn each applies per feature map (bnexp/norm.py); with rnn only none,
+    With model.kind cnn each applies per feature map (bnexp/norm/); with rnn only none,
     batch (Cooijmans et al. 2016) and layer (Ba et al. 2016) exist (bnexp/recurrent.py). `momentum` (Keras' convention: PyTorch's 0.1 is
     0.9 here) and `variance` apply to the kinds with moving statistics: batch, keras,
     batch_renorm and ghost_batch. Each setting below them applies to its own kind only.
@@ -371,270 +361,3 @@ class Config(Schema):
         if resolved:  # copies: the caller's Model and Norm objects stay as they were
             self.model = self.model.model_copy(update={"norm": norm.model_copy(update=resolved)})
         return self
-
-
-# YAML 1.2 floats that YAML 1.1 (PyYAML) reads as strings: 1e-3, 5E4, 1.0e+3.
-EXPONENT_FLOAT = re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$")
-
-
-class YAML12Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """SafeLoader that reads `1e-3` as a float, as YAML 1.2 does (PyYAML follows 1.1).
-
-    Built on libyaml's parser where PyYAML has it: `compare` and `report` parse every
-    run's recorded config, and the C parser does 100 of them in 0.08 s instead of 0.58 s.
-    """
-
-
-class YAML12Dumper(yaml.SafeDumper):
-    """SafeDumper that quotes strings like '1e-3', so YAML12Loader reads them back as strings."""
-
-
-for _cls in (YAML12Loader, YAML12Dumper):
-    _cls.add_implicit_resolver("tag:yaml.org,2002:float", EXPONENT_FLOAT, list("-+0123456789"))
-
-
-def _mapping_without_duplicates(loader, node, deep=False):
-    """A key given twice is a mistake (the first value would vanish): refuse it."""
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep)
-
-
-YAML12Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
-
-
-def parse_yaml(text: str, where: str) -> Any:
-    """The document in `text`, as yaml.load reads it, but its node graph is measured before
-    anything is built: one that would expand past MAX_YAML_NODES, or refer to itself, is refused."""
-    loader = YAML12Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is None:
-            return None
-        _check_expansion(node, {}, where)
-        return loader.construct_document(node)
-    except RecursionError:
-        raise ConfigError(f"{where}: YAML nested too deeply to be a config") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise ConfigError(f"{where}: not valid YAML{at}: {problem}") from None
-    finally:
-        loader.dispose()
-
-
-def _check_expansion(node: yaml.Node, sizes: dict[int, int], where: str) -> int:
-    """The values `node` expands to, an alias counted at every use (each distinct node is
-    measured once, so this costs the file's size, not the expansion's)."""
-    known = sizes.get(id(node))
-    if known is not None:
-        if known < 0:
-            raise ConfigError(f"{where}: a YAML alias refers to itself; a config cannot")
-        return known
-    sizes[id(node)] = -1  # being measured
-    if isinstance(node, yaml.SequenceNode):
-        children = node.value
-    elif isinstance(node, yaml.MappingNode):
-        children = [n for pair in node.value for n in pair]
-    else:
-        children = []
-    size = 1 + sum(_check_expansion(child, sizes, where) for child in children)
-    if size > MAX_YAML_NODES:
-        raise ConfigError(f"{where}: the YAML expands to more than {MAX_YAML_NODES:,} values "
-                          "(aliases counted at every use); a config or sweep file needs far fewer")
-    sizes[id(node)] = size
-    return size
-
-
-def read_yaml_file(path: str | Path) -> dict:
-    """Read a YAML mapping from `path`, with one-line errors for every way it can be wrong."""
-    path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_YAML_BYTES + 1)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
-    if len(raw) > MAX_YAML_BYTES:
-        raise ConfigError(f"{path}: larger than the {MAX_YAML_BYTES:,} bytes a config or sweep file may have")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file (invalid UTF-8)") from None
-    return yaml_mapping(text, path)
-
-
-def yaml_mapping(text: str, path: str | Path) -> dict:
-    """The YAML mapping in `text`, read from `path`; ConfigError naming it otherwise."""
-    if "\x00" in text:
-        raise ConfigError(f"{path}: not a text file (contains NUL bytes)")
-    data = parse_yaml(text, str(path))
-    if data is None:
-        raise ConfigError(f"{path}: the file is empty; a config is a YAML mapping such as 'name: demo'")
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config is a YAML mapping of keys, not a {type(data).__name__}")
-    return data
-
-
-def apply_override(raw: dict, assignment: str) -> None:
-    """Apply one `key.path=value` (value in YAML) to the raw mapping, in place."""
-    key, sep, text = assignment.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ConfigError(f"--set {assignment!r}: expected KEY.PATH=VALUE, e.g. --set train.batch_size=60")
-    value = parse_yaml(text, f"--set {key}") if text.strip() else None
-    parts = key.split(".")
-    node = raw
-    for i, part in enumerate(parts[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is not a section")
-        node = child
-    node[parts[-1]] = value
-    # epochs and steps are exclusive: choosing one on the command line replaces the other.
-    other = {"train.epochs": "steps", "train.steps": "epochs"}.get(key)
-    if other:
-        node.pop(other, None)
-
-
-def validate(raw: dict, where: str) -> Config:
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as e:
-        raise ConfigError(f"{where}: {describe(e.errors()[0], raw)}" + _more(e)) from None
-
-
-def load_config(path: str | Path, overrides: list[str] = ()) -> Config:
-    """Read, override and validate a config file; ConfigError on any problem."""
-    raw = read_yaml_file(path)
-    for assignment in overrides:
-        apply_override(raw, assignment)
-    return validate(raw, str(path))
-
-
-def _more(e: ValidationError) -> str:
-    n = e.error_count() - 1
-    return f" (and {n} more error{'s' if n > 1 else ''})" if n else ""
-
-
-def describe(error: dict, raw: dict) -> str:
-    """One line for one pydantic error: the key, the bad value and what is allowed."""
-    loc = [str(p) for p in error["loc"] if not str(p).startswith("function-")]
-    key = re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], ".".join(loc))  # keep it one line
-    if error["type"] == "extra_forbidden":
-        return f"unknown key '{key}'" + _did_you_mean(error["loc"])
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "value_error":  # our own validators: the message names its keys
-        return message
-    if "input" in error and error["type"] != "missing":
-        return f"{key or 'config'} = {_short(error['input'])}: {message}"
-    return f"{key}: {message}"
-
-
-def _did_you_mean(loc: tuple) -> str:
-    section: type[BaseModel] = Config
-    for part in loc[:-1]:
-        field = section.model_fields.get(str(part))
-        annotation = getattr(field, "annotation", None) if field else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            break
-        section = annotation
-    allowed = list(section.model_fields)
-    close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-    prefix = ".".join(str(p) for p in loc[:-1])
-    suggestion = f"; did you mean '{prefix + '.' if prefix else ''}{close[0]}'?" if close else ""
-    return f"{suggestion} (allowed here: {', '.join(allowed)})"
-
-
-def _short(value: Any) -> str:
-    """A bounded excerpt of a value: reprlib stops at a few items and levels, so a huge
-    value costs no more to show than a small one."""
-    text = _EXCERPT.repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-_EXCERPT = reprlib.Repr()
-_EXCERPT.maxlevel, _EXCERPT.maxstring, _EXCERPT.maxother = 3, 60, 60
-
-
-def to_yaml(config: Config) -> str:
-    """The fully resolved config as YAML, in schema order, so a run can be rerun exactly."""
-    return yaml.dump(config.model_dump(mode="json"), Dumper=YAML12Dumper, sort_keys=False, default_flow_style=None)
-
-
-def flatten(mapping: dict, prefix: str = "") -> dict[str, Any]:
-    """{'a': {'b': 1}} -> {'a.b': 1}."""
-    out = {}
-    for key, value in mapping.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, path + "."))
-        else:
-            out[path] = value
-    return out
-
-
-def yaml_flow(value) -> str:
-    """A config value as YAML flow style writes it: [100, 100], true, null."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(yaml_flow(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {yaml_flow(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-# Keys that never reach a compiled program: they name the run, pace its loop or choose its
-# diagnostics (bnexp.train.Loop reads them, Trainer never does).
-PER_RUN_KEYS = ("name", "train.eval_every", "train.checkpoint_every", "diagnostics.")
-
-
-def program_inputs(config: Config) -> dict[str, Any]:
-    """The values of `config` that its compiled training programs take as inputs (variables
-    assigned per run by bnexp.train.Trainer.start) instead of baking them in as constants.
-
-    A value that switches a feature off (0) is no input: it is part of the program, so that
-    a program without the feature stays as fast as one that never had it. Not inputs: a
-    step or cosine schedule's rate (its formula holds it), the seed under
-    `train.trainable: random_weights` (it picks the gradient masks, which are constants),
-    `model.norm.epsilon` (a constant of Keras' BN and of `bnexp eval`'s programs, whose
-    results must equal training's to the bit) and dropout rates.
-    """
-    t, noise = config.train, config.model.norm.noise
-    inputs: dict[str, Any] = {"train.divergence_loss": t.divergence_loss}
-    if t.trainable != "random_weights":
-        inputs["seed"] = config.seed
-    if t.schedule.kind == "constant":
-        inputs["train.learning_rate"] = t.learning_rate
-    if t.optimizer == "momentum" and t.momentum != 0:
-        inputs["train.momentum"] = t.momentum
-    if t.weight_decay > 0:
-        inputs["train.weight_decay"] = t.weight_decay
-    if noise.scale > 0:
-        inputs["model.norm.noise.scale"] = noise.scale
-    return inputs
-
-
-def program_key(config: Config) -> str:
-    """What identifies `config`'s compiled programs: everything but its program inputs and the
-    keys that never reach a program. Two configs with the same key train on the same
-    programs; the total step count stays in it for schedules that depend on it."""
-    flat = flatten(config.model_dump(mode="json"))
-    inputs = program_inputs(config)
-    per_run = [k for k in flat if k.startswith(PER_RUN_KEYS)] + ["train.eval_train_examples"]
-    if config.train.schedule.kind != "cosine":  # only cosine's formula holds the total steps
-        per_run += ["train.epochs", "train.steps"]
-    if config.train.optimizer != "momentum":  # read by the momentum optimizer only
-        per_run.append("train.momentum")
-    return yaml_flow({k: v for k, v in flat.items() if k not in inputs and k not in per_run})
