@@ -103,3 +103,15 @@ def test_run_status_words_are_spelled_only_by_the_status_enum(name):
     """`completed` and `interrupted` only as bnexp.status.Status, anywhere; the other status
     words are also metric names and messages, so only these two are checked everywhere."""
     assert [(line, text) for line, text in string_literals(MODULES[name]) if text in ("completed", "interrupted")] == []
+
+
+MAX_LINES = 400
+SIZE_REASON = "Over 400 lines because"
+
+
+@pytest.mark.parametrize("name", list(MODULES))
+def test_no_module_is_over_400_lines_without_its_reason(name):
+    """A module longer than MAX_LINES does more than one job, unless its docstring says why not."""
+    path = MODULES[name]
+    lines = len(path.read_text().splitlines())
+    assert lines <= MAX_LINES or SIZE_REASON in (ast.get_docstring(ast.parse(path.read_text())) or ""), (name, lines)
