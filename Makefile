@@ -5,6 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 MNIST ?= ../shared/data/mnist
+# The claim file make claims runs again on fresh seeds 100-104.
+REPLICATE ?= cooijmans2016_rnn_converges_faster
 
 .PHONY: demo test test-long chromium bench reproduce report-screenshot study claims clean
 
@@ -72,14 +74,18 @@ study: $(VENV)/.installed
 	$(BIN)/bnexp compare runs/batch_size_study --format markdown
 
 # The claims pack: every sweep file in configs/claims/, each into runs/claims/<file name>,
-# then docs/claims.md and its figures from whatever the runs hold. A sweep that fails
+# then docs/claims.md and its figures from whatever the runs hold; and one claim file again
+# on fresh seeds 100-104 (runs/claims-replicate/, docs/claims-replicate.md), a replication. A sweep that fails
 # does not stop the others or the report (make still fails at the end); Ctrl-C stops all.
 claims: $(VENV)/.installed
 	@failed=0; for file in configs/claims/*.yaml; do \
 	  $(BIN)/bnexp sweep $$file --workers 2 --data-dir $(MNIST) --out runs/claims/$$(basename $$file .yaml) || \
 	    { code=$$?; [ $$code -lt 128 ] || exit $$code; failed=1; }; \
 	done; \
+	$(BIN)/bnexp sweep configs/claims/$(REPLICATE).yaml --seeds 100-104 --workers 2 --data-dir $(MNIST) \
+	  --out runs/claims-replicate/$(REPLICATE) || { code=$$?; [ $$code -lt 128 ] || exit $$code; failed=1; }; \
 	$(BIN)/bnexp claims-report runs/claims --out docs/claims.md || failed=1; \
+	$(BIN)/bnexp claims-report runs/claims-replicate --out docs/claims-replicate.md || failed=1; \
 	exit $$failed
 
 clean:

@@ -198,7 +198,10 @@ def test_reproduction_4_the_sweep_warns_before_training_that_a_claim_cannot_hold
     assert ("warning: claim 'bn-diverges-less': with 3 seeds per side the smallest p Fisher's exact test can give"
             " is 0.1: this claim cannot hold (at least 4 seeds per side can)") in result.output
     assert "warning: claim 'bn-sooner': with 3 seeds per side the smallest p the exact rank test" in result.output
-    assert "'bn-higher'" not in result.output  # a t-test has no floor
+    # A t-test has no floor, but a failed run turns it into the signed-rank test: 2/2³ = 0.25 at 3 pairs.
+    assert ("warning: claim 'bn-higher': should any run diverge or fail to learn, the claim is judged by the exact"
+            " signed-rank test, whose smallest p with 3 seeds per side is 0.25: it could then not hold"
+            " (at least 6 seeds per side can)") in result.output
     assert not (tmp_path / "out").exists()  # nothing trained, nothing written
 
 
@@ -209,6 +212,22 @@ def test_design_warnings_name_the_seeds_that_would_do():
                                 "w", canonical=str)
     assert C.design_warnings(entries, [0, 1, 2, 3]) == []  # 2/70 < 0.05
     assert smallest_p("fisher", 4, 4) == pytest.approx(2 / 70)
+
+
+def test_a_continuous_claim_at_5_seeds_is_warned_that_a_failed_run_leaves_it_undecidable():
+    """ioffe2015_conv_higher_lr's case: every run without BN failed to learn, the signed-rank
+    test over 5 pairs gave its floor 2/2⁵ = 0.0625, and the claim stayed inconclusive."""
+    from bnexp.stats import smallest_p
+
+    entries = C.validate_claims([claim("h", direction="higher", metric="final_accuracy")], GRID, [0, 1, 2, 3, 4],
+                                "w", canonical=str)
+    assert smallest_p("wilcoxon", 5, 5) == pytest.approx(2 / 2 ** 5)
+    assert smallest_p("wilcoxon", 6, 6) == pytest.approx(2 / 2 ** 6)
+    [line] = C.design_warnings(entries, [0, 1, 2, 3, 4])
+    assert "smallest p with 5 seeds per side is 0.062: it could then not hold (at least 6 seeds per side can)" in line
+    six = C.validate_claims([claim("h", direction="higher", metric="final_accuracy")], GRID, list(range(6)), "w",
+                            canonical=str)
+    assert C.design_warnings(six, list(range(6))) == []
 
 
 # --- claims across test sets (reproduction 5) -----------------------------------------------

@@ -229,7 +229,9 @@ TEST_NAMES = {"fisher": "Fisher's exact test", "mann_whitney": "the exact rank t
 def design_warnings(entries: Sequence[Expect], seeds: Sequence[int]) -> list[str]:
     """Before anything trains: one line per claim whose test cannot reach p < 0.05 with
     these seeds, however the runs turn out (bnexp.stats.can_decide: Fisher with 3 per
-    side bottoms out at p = 0.1), with the number of seeds per side that could."""
+    side bottoms out at p = 0.1), with the number of seeds per side that could; and one per
+    continuous claim that could not reach it should a run diverge or fail to learn (the
+    exact signed-rank test over 5 pairs bottoms out at p = 0.0625)."""
     from bnexp import stats  # SciPy: only for a sweep with such claims
 
     lines = []
@@ -237,13 +239,22 @@ def design_warnings(entries: Sequence[Expect], seeds: Sequence[int]) -> list[str
     for entry in entries:
         kind = metric_kind(entry.metric)
         reachable, floor = stats.can_decide(kind, n, n, paired=True)
-        if reachable:
-            continue
-        enough = next((m for m in range(n + 1, 31) if stats.can_decide(kind, m, m, paired=True)[0]), None)
-        test = TEST_NAMES[stats.design_test(kind, paired=True)]
-        lines.append(f"claim '{entry.name}': with {n} seeds per side the smallest p {test} can give is"
-                     f" {floor:.2g}: this claim cannot hold" + (f" (at least {enough} seeds per side can)" if enough else ""))
+        if not reachable:
+            test = TEST_NAMES[stats.design_test(kind, paired=True)]
+            lines.append(f"claim '{entry.name}': with {n} seeds per side the smallest p {test} can give is"
+                         f" {floor:.2g}: this claim cannot hold" + _enough(n, lambda m: stats.can_decide(kind, m, m, True)[0]))
+        elif kind == "continuous" and (floor := stats.smallest_p("wilcoxon", n, n)) >= stats.ALPHA:
+            # A diverged or failed-to-learn run ranks worst: the claim's test becomes the exact signed-rank test.
+            lines.append(f"claim '{entry.name}': should any run diverge or fail to learn, the claim is judged by"
+                         f" {TEST_NAMES['wilcoxon']}, whose smallest p with {n} seeds per side is {floor:.2g}:"
+                         " it could then not hold" + _enough(n, lambda m: stats.smallest_p("wilcoxon", m, m) < stats.ALPHA))
     return lines
+
+
+def _enough(n: int, decides) -> str:
+    """` (at least m seeds per side can)` for the smallest m > n up to 30 that `decides`, else nothing."""
+    enough = next((m for m in range(n + 1, 31) if decides(m)), None)
+    return f" (at least {enough} seeds per side can)" if enough else ""
 
 
 def hardware_notes(keys: set) -> list[str]:
