@@ -296,3 +296,19 @@ def test_claims_on_sides_that_tie_everywhere_are_inconclusive_not_a_crash():
                                 time_to_event=True, never_better=frozenset({0, 1, 2}))])[0]
     assert u.verdict == "untestable" and u.difference is None
     assert W.claim_sentence(u) == f"untestable: difference not defined, {W.NOTES[S.Note.NO_EQUIVALENCE]}"
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_untied_rank_tests_take_scipys_exact_null_and_equal_enumeration(paired):
+    """Without ties SciPy's exact distribution is used (cheap); its p is the enumeration's."""
+    from scipy import stats as sp
+
+    from bnexp.stats.ranks import rank_test
+
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=10), rng.normal(size=10) + 0.8
+    test, p, exact = rank_test(a, b, paired=paired)
+    every = sp.PermutationMethod(n_resamples=np.inf)
+    enumerated = (sp.wilcoxon(b - a, method=every) if paired else sp.mannwhitneyu(b, a, method=every)).pvalue
+    assert exact and test == ("wilcoxon" if paired else "mann_whitney")
+    assert p == pytest.approx(enumerated, abs=1e-12)
