@@ -344,7 +344,8 @@ def sweep(
     from bnexp.claims import check_exit_code, design_warnings, parse_seeds
     from bnexp.present import console
     from bnexp.present.sweeping import SweepDisplay, points_table
-    from bnexp.sweep import load_sweep, make_executor, run_sweep
+    from bnexp.sweep import load_sweep
+    from bnexp.sweep.run import make_executor, run_sweep
 
     chosen = parse_seeds(seeds) if seeds is not None else None
     runner = make_executor(executor.value, workers, address, data_dir)

@@ -471,14 +471,16 @@ def test_unknown_format_is_a_usage_error(tmp_path):
 @pytest.mark.parametrize("other", [{"seed": 1}, {"set": {"model.norm.kind": "none"}}])
 def test_comparing_two_runs_imports_no_tensorflow_scipy_or_matplotlib(tmp_path, other):
     """Two seeds of one config (one group), or two configs (two groups of one run: nothing
-    to test) alike; SciPy's import alone took two thirds of compare's 1 s."""
+    to test) alike; SciPy's import alone took two thirds of compare's 1 s. Nor the report's
+    templates, the training package or a sweep executor: compare reads run directories."""
     a, b = make_run(tmp_path, "a"), make_run(tmp_path, "b", **other)
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from bnexp.cli import app\n"
         f"assert CliRunner().invoke(app, ['compare', {str(a)!r}, {str(b)!r}]).exit_code == 0\n"
-        "heavy = ('tensorflow', 'keras', 'scipy', 'statsmodels', 'matplotlib')\n"
+        "heavy = ('tensorflow', 'keras', 'scipy', 'statsmodels', 'matplotlib', 'jinja2', 'bnexp.training',\n"
+        "         'bnexp.sweep.run', 'bnexp.sweep.local', 'bnexp.sweep.raycluster')\n"
         "print(sorted(m for m in heavy if m in sys.modules))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -15,7 +15,8 @@ import yaml
 from bnexp import claims as C, rundir
 from bnexp.claims import register as R
 from bnexp.present.claims import claims_markdown
-from bnexp.sweep import MANIFEST, claims_for, load_sweep, run_sweep
+from bnexp.sweep import MANIFEST, claims_for, load_sweep
+from bnexp.sweep.run import run_sweep
 
 BASE = {"name": "reg", "data": {"dataset": "mnist-sample"}, "model": {"hidden": [16]},
         "train": {"steps": 500, "eval_every": 100}}

@@ -21,6 +21,7 @@ from conftest import HANG_GUARD_SECONDS
 from typer.testing import CliRunner
 
 from bnexp import rundir, sweep as sweep_module
+from bnexp.sweep import run as sweep_run
 from bnexp.cli import app
 from bnexp.errors import RunDirError, RunFileError
 from bnexp.present import markdown_text
@@ -109,14 +110,14 @@ def test_a_point_folder_is_deleted_only_when_it_holds_nothing_but_a_runs_files(t
     (foreign / "thesis.tex").write_text("mine")
     (foreign / "log.txt").write_text("a log")
     with pytest.raises(RunDirError, match="thesis.tex"):
-        sweep_module.prepare(tmp_path, "kind=batch/seed=0")
+        sweep_run.prepare(tmp_path, "kind=batch/seed=0")
     assert tree(foreign) == {"thesis.tex": b"mine", "log.txt": b"a log"}
 
     ours = tmp_path / "kind=none" / "seed=0"
     (ours / "tb").mkdir(parents=True)
     for name in ("config.yaml", "summary.json", "metrics.csv", "log.txt", "tb/events.out"):
         (ours / name).write_text("x")
-    assert sweep_module.prepare(tmp_path, "kind=none/seed=0") is False
+    assert sweep_run.prepare(tmp_path, "kind=none/seed=0") is False
     assert not ours.exists() and (tmp_path / "kind=none").is_dir()
 
 

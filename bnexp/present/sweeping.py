@@ -16,7 +16,8 @@ from bnexp.config import yaml_flow
 from bnexp.present import console, number, progress_bar, status
 from bnexp.present.claims import claims_tables
 from bnexp.status import Status
-from bnexp.sweep import Point, Sweep, SweepReporter
+from bnexp.sweep import Point, Sweep
+from bnexp.sweep.run import SweepReporter
 
 
 class SweepDisplay(SweepReporter):

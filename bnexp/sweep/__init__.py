@@ -28,7 +28,9 @@ One module a job:
 - `manifest`: sweep.json, written and read back;
 - `load`: `load_sweep`, a sweep file read against its directory;
 - `judging`: the directory's claims, registered and judged from its runs;
-- `run`: the driving loop (`run_sweep`) and `make_executor`;
+- `run`: the driving loop (`run_sweep`) and `make_executor` (not imported here, as the
+  executors below are not: reading a sweep directory, as compare and report do, loads no
+  executor and nothing of training);
 - `local`: warm workers of this machine (`Worker`, `LocalExecutor`);
 - `raycluster`: warm workers on Ray actors (`RayExecutor`) and connecting to a cluster;
 - `worker`: the worker process itself, `python -m bnexp.sweep.worker` (not imported
@@ -41,11 +43,9 @@ draws one). No TensorFlow here either; only the workers import it.
 from bnexp.sweep.judging import claims_for, judge_sweep_dir, run_record
 from bnexp.sweep.load import load_sweep
 from bnexp.sweep.manifest import MANIFEST, Recorded, read_recorded, write_manifest
-from bnexp.sweep.run import SweepReporter, make_executor, prepare, run_sweep
 from bnexp.sweep.spec import Point, Sweep, fit, flow, grid_values, run_dirs_at, short_keys, value_slugs
 
 __all__ = [
-    "MANIFEST", "Point", "Recorded", "Sweep", "SweepReporter", "claims_for", "fit", "flow", "grid_values",
-    "judge_sweep_dir", "load_sweep", "make_executor", "prepare", "read_recorded", "run_dirs_at", "run_record",
-    "run_sweep", "short_keys", "value_slugs", "write_manifest",
+    "MANIFEST", "Point", "Recorded", "Sweep", "claims_for", "fit", "flow", "grid_values", "judge_sweep_dir",
+    "load_sweep", "read_recorded", "run_dirs_at", "run_record", "short_keys", "value_slugs", "write_manifest",
 ]
