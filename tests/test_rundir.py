@@ -174,3 +174,16 @@ def test_release_runs_read_none_for_the_training_subset(tmp_path):
     comp = compare.compare(compare.load_runs([str(completed), str(interrupted)]))
     assert comp.rows[0].values["final_train_set_accuracy"] is None and comp.rows[0].values["generalization_gap"] is None
     assert comp.groups[0].test_set == "mnist-sample (1,000 test examples)"
+
+
+def test_a_summary_status_reads_as_the_enum_and_another_versions_word_as_written(tmp_path):
+    from bnexp.errors import RunFileError
+    from bnexp.rundir import Summary
+    from bnexp.status import Status
+
+    path = tmp_path / "summary.json"
+    assert Summary.from_json({"status": "completed"}, path).status is Status.COMPLETED
+    assert Summary.from_json({"status": "paused"}, path).status == "paused"  # a newer bnexp's word
+    assert Summary.from_json({"status": None}, path).status is None
+    with pytest.raises(RunFileError, match="status is 5, expected a str or null"):
+        Summary.from_json({"status": 5}, path)

@@ -20,7 +20,7 @@ from bnexp.status import Status
 
 @dataclass
 class Summary:
-    status: Status = Status.RUNNING
+    status: Status | str | None = Status.RUNNING  # a Status; another version's word as written
     name: str | None = None
     seed: int | None = None
     message: str | None = None
@@ -79,7 +79,7 @@ class Summary:
             raise RunFileError(f"{path} is corrupt: epoch_seconds holds something other than numbers")
         known = {k: v for k, v in doc.items() if k in names}
         if "status" in known:
-            known["status"] = read_status(known["status"], path)
+            known["status"] = status_of(known["status"], path)
         return cls(**known,
                    extra={k: v for k, v in doc.items() if k not in names})
 
@@ -93,10 +93,15 @@ TYPES = {name: (int, float) if hint == float | None else tuple(a for a in typing
          for name, hint in _HINTS.items() if name not in ("extra", "status")}
 
 
-def read_status(value, path: Path) -> Status:
-    """summary.json's `status` word as a Status; RunFileError naming `path` for any other."""
+def status_of(value, path: Path) -> Status | str | None:
+    """summary.json's `status` as a Status; a word this version does not know (a newer
+    bnexp's) stays as written, and shows as itself; RunFileError naming `path` for a
+    value that is no word."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RunFileError(f"{path} is corrupt: status is {reprlib.repr(value)}, expected a str or null")
     try:
         return Status(value)
     except ValueError:
-        words = ", ".join(s.value for s in Status if s is not Status.PENDING)
-        raise RunFileError(f"{path} is corrupt: status is {reprlib.repr(value)}, expected one of {words}") from None
+        return value
