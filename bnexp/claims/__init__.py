@@ -3,8 +3,10 @@
 A sweep file's `expect:` list holds claims such as "BN reaches 95% test accuracy in
 fewer steps" (Ioffe & Szegedy 2015, Figure 1). Each names a metric, the grid point of
 each side (`better`, `than`) and a direction; its verdict is `holds`, `contradicted` or
-`inconclusive`, from bnexp.stats' tests over the seeds (t-tests; Fisher's exact test for
-the 0/1 metrics `diverged` and `failed`), with the claims of one file as one Holm family.
+`inconclusive`, from bnexp.stats' tests over the seeds, chosen by the metric's kind and
+the runs (t-tests; exact rank tests when a run diverged or failed to learn, the worst
+outcome, or when a time to event is censored; Fisher's exact test for the 0/1 metrics
+`diverged` and `failed`), with the claims of one file as one Holm family.
 What a metric is, and how `last` aggregates it, is bnexp.metrics' alone.
 
 One module a job:
