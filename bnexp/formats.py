@@ -27,6 +27,24 @@ def number(value, kind: str = "fraction") -> str:
     return FORMATS[kind].format(value)
 
 
+def measured(value, signed: bool = False) -> str:
+    """A number by its size, for the report's cells and chart hover text, where one column
+    holds a measure whatever its size: four decimals below 1 (accuracies and their
+    differences read as `number`'s fractions), four significant digits up to 1,000, grouped
+    thousands above (as `number`'s rates); a dash for None."""
+    if value is None or isinstance(value, bool):
+        return MISSING
+    if not math.isfinite(value):
+        return str(value)
+    sign = "+" if signed else ""
+    magnitude = abs(value)
+    if magnitude >= 1000:
+        return f"{value:{sign},.0f}"
+    if magnitude >= 1:
+        return f"{value:{sign}#.4g}"
+    return f"{value:{sign}.4f}"
+
+
 def signed(x: float | None, digits: int = 4) -> str:
     """A difference in the metric's own units, to 4 significant digits: +0.003456, -2100
     (a verdict sentence's difference: 3)."""

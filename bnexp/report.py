@@ -30,8 +30,8 @@ import jinja2
 from markupsafe import Markup
 
 from bnexp.bands import GREY
-from bnexp.formats import MISSING, p_value, word
-from bnexp.report_charts import curve_charts, diagnostics_charts, group_views, measured, run_styles
+from bnexp.formats import MISSING, measured, p_value, word
+from bnexp.report_charts import curve_charts, diagnostics_charts, group_views, run_styles
 from bnexp.report_data import ReportData
 from bnexp.rundir.guard import write_atomic
 from bnexp.svgchart import escape_text

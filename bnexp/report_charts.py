@@ -15,29 +15,10 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-from bnexp.formats import MISSING
+from bnexp.formats import measured
 from bnexp.bands import GREY, group_style, seed_band
 from bnexp.report_data import ReportData, RunEntry
 from bnexp.svgchart import Band, Chart, Layer, Line, render
-
-def measured(value, signed: bool = False) -> str:
-    """The page's one style for a measured number in a table cell or a chart's hover text: four
-    decimals below 1 (accuracies and their differences read alike, as bnexp.formats' fractions),
-    four significant digits up to 1,000, grouped thousands above (as formats' rates); a dash for
-    None (formats.MISSING). Different from formats.number, which takes the kind of number:
-    a table column here holds a measure whatever its size."""
-    if value is None or isinstance(value, bool):
-        return MISSING
-    if not math.isfinite(value):
-        return str(value)
-    sign = "+" if signed else ""
-    magnitude = abs(value)
-    if magnitude >= 1000:
-        return f"{value:{sign},.0f}"
-    if magnitude >= 1:
-        return f"{value:{sign}#.4g}"
-    return f"{value:{sign}.4f}"
-
 
 CURVES = (("test_accuracy", "test accuracy", False), ("test_loss", "test loss", True))
 

@@ -23,10 +23,9 @@ import numpy as np
 import pytest
 
 from bnexp import svgchart
-from bnexp.formats import p_value
 from bnexp.bands import PALETTE, seed_band
+from bnexp.formats import measured, p_value
 from bnexp.report import render_html, write_report
-from bnexp.report_charts import measured
 from bnexp.report_data import Curve, ReportData, RunEntry
 from report_page import Page, assert_ci, assert_number, assert_shown, exact, shown
 from report_synthetic import synthetic_report
