@@ -232,7 +232,7 @@ def design_warnings(entries: Sequence[Expect], seeds: Sequence[int]) -> list[str
     side bottoms out at p = 0.1), with the number of seeds per side that could; and one per
     continuous claim that could not reach it should a run diverge or fail to learn (the
     exact signed-rank test over 5 pairs bottoms out at p = 0.0625)."""
-    from bnexp import stats  # SciPy: only for a sweep with such claims
+    from bnexp import stats  # SciPy (a rank test's floor): only for a sweep with claims
 
     lines = []
     n = len(seeds)
