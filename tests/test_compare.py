@@ -42,18 +42,25 @@ BASE_CONFIG = {
 }
 
 
+def new_run(root: Path, name: str, base: dict, *, seed: int = 0, set: dict | None = None) -> rundir.RunDir:
+    """A run directory under `root` holding only its config: `base` with the name, the seed and
+    `set` (dotted config keys to values) applied, validated as `bnexp train` would."""
+    run = rundir.RunDir(root / name)
+    run.path.mkdir(parents=True)
+    raw = copy.deepcopy(base) | {"name": name, "seed": seed}
+    for key, value in (set or {}).items():
+        apply_override(raw, f"{key}={json.dumps(value)}")
+    run.write_config(validate(raw, name))
+    return run
+
+
 def make_run(root: Path, name: str, *, acc=(0.90, 0.95, 0.97, 0.98), loss=None, seed=0,
              set=None, summary=None, eval_every=500) -> Path:
     """Write a run's config, metrics and summary through bnexp.rundir, as `bnexp train` does.
 
     `set` maps dotted config keys to values; `summary` overrides summary fields.
     """
-    run = rundir.RunDir(root / name)
-    run.path.mkdir(parents=True)
-    raw = copy.deepcopy(BASE_CONFIG) | {"name": name, "seed": seed}
-    for key, value in (set or {}).items():
-        apply_override(raw, f"{key}={json.dumps(value)}")
-    run.write_config(validate(raw, name))
+    run = new_run(root, name, BASE_CONFIG, seed=seed, set=set)
     loss = loss or [1 - a for a in acc]
     run.start_metrics()
     for i, (a, l) in enumerate(zip(acc, loss)):

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats as sps
+from test_compare import new_run
 from test_report_cli import bnexp, compare_json
 
 from bnexp import claims as C, compare as cmp, metrics as M, rundir
-from bnexp.config import apply_override, validate
 from bnexp.rundir import Summary
 from bnexp.sweep import flow, run_record
 
@@ -36,12 +36,7 @@ COUNTS = [104, 116, 99, 103, 91, 79, 105, 112, 94, 97]
 def make_run(root: Path, name: str, *, test, train=None, seed=0, status="completed", set=None,
              summary=None) -> Path:
     """A run with one metrics row per entry of `test` (every 100 steps), as `bnexp train` writes it."""
-    run = rundir.RunDir(root / name)
-    run.path.mkdir(parents=True)
-    raw = copy.deepcopy(CONFIG) | {"name": name, "seed": seed}
-    for key, value in (set or {}).items():
-        apply_override(raw, f"{key}={json.dumps(value)}")
-    run.write_config(validate(raw, name))
+    run = new_run(root, name, CONFIG, seed=seed, set=set)
     train = train if train is not None else [a + 0.02 for a in test]
     run.start_metrics()
     for i, (a, t) in enumerate(zip(test, train)):
